@@ -11,7 +11,10 @@ pub struct Arns {
 
 impl Arns {
     pub fn new(region: impl Into<String>, account: impl Into<String>) -> Self {
-        Arns { region: region.into(), account: account.into() }
+        Arns {
+            region: region.into(),
+            account: account.into(),
+        }
     }
 
     fn prefix(&self) -> String {
@@ -39,9 +42,14 @@ impl Arns {
     pub fn cluster_name(&self, ident: Option<&str>) -> Result<String, ApiError> {
         let ident = ident.unwrap_or("default");
         if ident.starts_with("arn:") {
-            return match self.resource(ident).and_then(|r| r.strip_prefix("cluster/")) {
+            return match self
+                .resource(ident)
+                .and_then(|r| r.strip_prefix("cluster/"))
+            {
                 Some(name) if !name.is_empty() => Ok(name.to_string()),
-                _ => Err(ApiError::invalid(format!("Invalid cluster identifier: {ident}"))),
+                _ => Err(ApiError::invalid(format!(
+                    "Invalid cluster identifier: {ident}"
+                ))),
             };
         }
         Ok(ident.to_string())
@@ -72,13 +80,19 @@ impl TaskDefRef {
                 if revision < 1 || family.is_empty() {
                     return Err(bad());
                 }
-                Ok(TaskDefRef { family: family.to_string(), revision: Some(revision) })
+                Ok(TaskDefRef {
+                    family: family.to_string(),
+                    revision: Some(revision),
+                })
             }
             None if ident.starts_with("arn:") => Err(ApiError::client(
                 "The task definition ARN must include a revision.".to_string(),
             )),
             None if body.is_empty() => Err(ApiError::client("Task definition is empty.")),
-            None => Ok(TaskDefRef { family: body.to_string(), revision: None }),
+            None => Ok(TaskDefRef {
+                family: body.to_string(),
+                revision: None,
+            }),
         }
     }
 }
@@ -90,10 +104,15 @@ mod tests {
     #[test]
     fn cluster_identifiers() {
         let a = Arns::new("us-east-1", "000000000000");
-        assert_eq!(a.cluster("x"), "arn:aws:ecs:us-east-1:000000000000:cluster/x");
+        assert_eq!(
+            a.cluster("x"),
+            "arn:aws:ecs:us-east-1:000000000000:cluster/x"
+        );
         assert_eq!(a.cluster_name(None).unwrap(), "default");
         assert_eq!(a.cluster_name(Some(&a.cluster("x"))).unwrap(), "x");
-        assert!(a.cluster_name(Some("arn:aws:ecs:eu-west-1:000000000000:cluster/x")).is_err());
+        assert!(a
+            .cluster_name(Some("arn:aws:ecs:eu-west-1:000000000000:cluster/x"))
+            .is_err());
     }
 
     #[test]

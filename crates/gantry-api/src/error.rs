@@ -88,7 +88,10 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into() }
+        ApiError {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn client(message: impl Into<String>) -> Self {
@@ -109,8 +112,11 @@ impl ApiError {
 
     /// The JSON body.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&Body { kind: self.code.as_str(), message: &self.message })
-            .unwrap_or_else(|_| String::from(r#"{"__type":"ServerException"}"#))
+        serde_json::to_string(&Body {
+            kind: self.code.as_str(),
+            message: &self.message,
+        })
+        .unwrap_or_else(|_| String::from(r#"{"__type":"ServerException"}"#))
     }
 }
 
@@ -118,7 +124,11 @@ impl ApiError {
 /// and are `SerializationException`s, as on AWS; a missing required member is an
 /// `InvalidParameterException` naming it.
 pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize(de) {
         Ok(v) => Ok(v),
@@ -128,13 +138,26 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
             let msg = inner.to_string();
             if let Some(rest) = msg.strip_prefix("missing field `") {
                 let field = rest.split('`').next().unwrap_or_default();
-                let at = if path == "." { String::new() } else { format!(" in {path}") };
-                return Err(ApiError::invalid(format!("Missing required parameter '{field}'{at}.")));
+                let at = if path == "." {
+                    String::new()
+                } else {
+                    format!(" in {path}")
+                };
+                return Err(ApiError::invalid(format!(
+                    "Missing required parameter '{field}'{at}."
+                )));
             }
             if let Some(rest) = msg.strip_prefix("unknown variant `") {
                 let value = rest.split('`').next().unwrap_or_default();
-                let valid = rest.split_once("expected ").map(|(_, v)| v).unwrap_or_default();
-                let valid = valid.split(" at line ").next().unwrap_or_default().replace('`', "");
+                let valid = rest
+                    .split_once("expected ")
+                    .map(|(_, v)| v)
+                    .unwrap_or_default();
+                let valid = valid
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or_default()
+                    .replace('`', "");
                 let mut m = format!("Invalid value '{value}' for '{path}'. Valid values: {valid}.");
                 if value == "distinctInstance" && path.starts_with("placementConstraints") {
                     m.push_str(" The distinctInstance constraint is not supported in task definitions; use it on RunTask or CreateService.");
@@ -145,8 +168,15 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
                 Some(i) => &msg[..i],
                 None => &msg,
             };
-            let at = if path == "." || path.is_empty() { String::new() } else { format!(" at '{path}'") };
-            Err(ApiError::new(ErrorCode::SerializationException, format!("{msg}{at}")))
+            let at = if path == "." || path.is_empty() {
+                String::new()
+            } else {
+                format!(" at '{path}'")
+            };
+            Err(ApiError::new(
+                ErrorCode::SerializationException,
+                format!("{msg}{at}"),
+            ))
         }
     }
 }
@@ -163,19 +193,30 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::SerializationException);
-        assert!(e.message.contains("containerDefinitions[0].memory"), "{}", e.message);
+        assert!(
+            e.message.contains("containerDefinitions[0].memory"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn missing_required_is_invalid_parameter() {
-        let e = decode::<RegisterTaskDefinitionRequest>(br#"{"containerDefinitions":[]}"#).unwrap_err();
+        let e =
+            decode::<RegisterTaskDefinitionRequest>(br#"{"containerDefinitions":[]}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterException);
         assert!(e.message.contains("family"));
     }
 
     #[test]
     fn trailing_commas_and_garbage_are_serialization_errors() {
-        for body in [&br#"{"clusterName":"a",}"#[..], b"[1,2]", b"\"x\"", b"{", b"\xff"] {
+        for body in [
+            &br#"{"clusterName":"a",}"#[..],
+            b"[1,2]",
+            b"\"x\"",
+            b"{",
+            b"\xff",
+        ] {
             let e = decode::<CreateClusterRequest>(body).unwrap_err();
             assert_eq!(e.code, ErrorCode::SerializationException, "{body:?}");
         }
@@ -189,7 +230,11 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterException);
-        assert!(e.message.contains("placementConstraints[0].type"), "{}", e.message);
+        assert!(
+            e.message.contains("placementConstraints[0].type"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("distinctInstance"), "{}", e.message);
     }
 

@@ -50,7 +50,8 @@ pub fn parse_task_memory(s: &str) -> Option<u32> {
     if let Some(v) = lower.strip_suffix("gb") {
         let v: f64 = v.trim().parse().ok()?;
         let mib = v * 1024.0;
-        return (mib.is_finite() && mib > 0.0 && mib.fract() == 0.0 && mib <= 1e8).then_some(mib as u32);
+        return (mib.is_finite() && mib > 0.0 && mib.fract() == 0.0 && mib <= 1e8)
+            .then_some(mib as u32);
     }
     t.parse::<u32>().ok().filter(|&m| m > 0)
 }
@@ -63,26 +64,35 @@ fn err(msg: impl Into<String>) -> ApiError {
 pub fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 255
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// Tags as ECS checks them on every resource: at most 50, keys 1–128 characters, values up to 256,
 /// keys unique, the `aws:` prefix reserved.
 pub fn validate_tags(tags: &[Tag]) -> Result<(), ApiError> {
     if tags.len() > 50 {
-        return Err(ApiError::invalid("Too many tags: at most 50 are allowed on a resource."));
+        return Err(ApiError::invalid(
+            "Too many tags: at most 50 are allowed on a resource.",
+        ));
     }
     let mut seen = HashSet::new();
     for t in tags {
         let key = t.key.as_deref().unwrap_or("");
         if key.is_empty() || key.chars().count() > 128 {
-            return Err(ApiError::invalid("Tag keys must be 1 to 128 characters long."));
+            return Err(ApiError::invalid(
+                "Tag keys must be 1 to 128 characters long.",
+            ));
         }
         if t.value.as_deref().unwrap_or("").chars().count() > 256 {
-            return Err(ApiError::invalid(format!("The value of tag '{key}' is longer than 256 characters.")));
+            return Err(ApiError::invalid(format!(
+                "The value of tag '{key}' is longer than 256 characters."
+            )));
         }
         if key.to_ascii_lowercase().starts_with("aws:") {
-            return Err(ApiError::invalid(format!("Tag key '{key}' uses the reserved prefix 'aws:'.")));
+            return Err(ApiError::invalid(format!(
+                "Tag key '{key}' uses the reserved prefix 'aws:'."
+            )));
         }
         if !seen.insert(key) {
             return Err(ApiError::invalid(format!("Tag key '{key}' is duplicated.")));
@@ -102,7 +112,9 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
     validate_tags(req.tags.as_deref().unwrap_or_default())?;
     let containers = &req.container_definitions;
     if containers.is_empty() {
-        return Err(err("Invalid 'containerDefinitions': Container list cannot be empty."));
+        return Err(err(
+            "Invalid 'containerDefinitions': Container list cannot be empty.",
+        ));
     }
     if containers.len() > MAX_CONTAINERS {
         return Err(err(format!(
@@ -116,30 +128,42 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
 
     let task_cpu = match req.cpu.as_deref() {
         None => None,
-        Some(s) => Some(parse_task_cpu(s).ok_or_else(|| err(format!("Invalid 'cpu' setting for task: {s:?}.")))?),
+        Some(s) => Some(
+            parse_task_cpu(s)
+                .ok_or_else(|| err(format!("Invalid 'cpu' setting for task: {s:?}.")))?,
+        ),
     };
     let task_memory = match req.memory.as_deref() {
         None => None,
         Some(s) => Some(
-            parse_task_memory(s).ok_or_else(|| err(format!("Invalid 'memory' setting for task: {s:?}.")))?,
+            parse_task_memory(s)
+                .ok_or_else(|| err(format!("Invalid 'memory' setting for task: {s:?}.")))?,
         ),
     };
     if let Some(c) = task_cpu {
         if !fargate && !(128..=196_608).contains(&c) {
-            return Err(err("Invalid 'cpu' setting for task: must be between 128 and 196608 CPU units."));
+            return Err(err(
+                "Invalid 'cpu' setting for task: must be between 128 and 196608 CPU units.",
+            ));
         }
     }
     if let Some(m) = task_memory {
         if m < 128 {
-            return Err(err("Invalid 'memory' setting for task: the minimum is 128 MiB."));
+            return Err(err(
+                "Invalid 'memory' setting for task: the minimum is 128 MiB.",
+            ));
         }
     }
     if fargate {
         if mode != NetworkMode::Awsvpc {
-            return Err(err("Invalid 'networkMode': Fargate only supports network mode 'awsvpc'."));
+            return Err(err(
+                "Invalid 'networkMode': Fargate only supports network mode 'awsvpc'.",
+            ));
         }
-        let cpu = task_cpu.ok_or_else(|| err("Fargate requires that 'cpu' be defined at the task level."))?;
-        let mem = task_memory.ok_or_else(|| err("Fargate requires that 'memory' be defined at the task level."))?;
+        let cpu = task_cpu
+            .ok_or_else(|| err("Fargate requires that 'cpu' be defined at the task level."))?;
+        let mem = task_memory
+            .ok_or_else(|| err("Fargate requires that 'memory' be defined at the task level."))?;
         if !fargate_memory_allowed(cpu, mem) {
             return Err(err(format!(
                 "Invalid 'cpu' setting for task: no Fargate configuration exists for given values: {cpu} CPU, {mem} memory."
@@ -166,7 +190,9 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
                 return Err(err(format!("Invalid 'volumes.name' {n:?}: up to 255 letters, numbers, hyphens, and underscores are allowed.")));
             }
             if !seen_vol.insert(n) {
-                return Err(err(format!("Invalid 'volumes': the volume name '{n}' is used more than once.")));
+                return Err(err(format!(
+                    "Invalid 'volumes': the volume name '{n}' is used more than once."
+                )));
             }
         }
     }
@@ -179,7 +205,9 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
     for c in containers {
         let name = c.name.as_deref().unwrap_or("");
         if name.is_empty() {
-            return Err(err("Invalid 'containerDefinitions.name': Container.name should not be null or empty."));
+            return Err(err(
+                "Invalid 'containerDefinitions.name': Container.name should not be null or empty.",
+            ));
         }
         if !valid_name(name) {
             return Err(err(format!(
@@ -187,18 +215,29 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
             )));
         }
         if !seen.insert(name) {
-            return Err(err(format!("Invalid 'containerDefinitions.name': duplicate container name '{name}'.")));
+            return Err(err(format!(
+                "Invalid 'containerDefinitions.name': duplicate container name '{name}'."
+            )));
         }
         let at = |field: &str| format!("containerDefinitions[{name}].{field}");
         if c.image.as_deref().unwrap_or("").trim().is_empty() {
-            return Err(err(format!("Invalid '{}': Container.image should not be null or empty.", at("image"))));
+            return Err(err(format!(
+                "Invalid '{}': Container.image should not be null or empty.",
+                at("image")
+            )));
         }
         let cpu = c.cpu.unwrap_or(0);
         if !(0..=196_608).contains(&cpu) {
-            return Err(err(format!("Invalid '{}': must be between 0 and 196608 CPU units.", at("cpu"))));
+            return Err(err(format!(
+                "Invalid '{}': must be between 0 and 196608 CPU units.",
+                at("cpu")
+            )));
         }
         sum_cpu += i64::from(cpu);
-        for (field, v) in [("memory", c.memory), ("memoryReservation", c.memory_reservation)] {
+        for (field, v) in [
+            ("memory", c.memory),
+            ("memoryReservation", c.memory_reservation),
+        ] {
             if let Some(v) = v {
                 if v < MIN_CONTAINER_MEMORY_MIB {
                     return Err(err(format!(
@@ -328,12 +367,18 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
         }
         if let Some(links) = &c.links {
             if mode != NetworkMode::Bridge && !links.is_empty() {
-                return Err(err(format!("Invalid '{}': links are only supported in bridge network mode.", at("links"))));
+                return Err(err(format!(
+                    "Invalid '{}': links are only supported in bridge network mode.",
+                    at("links")
+                )));
             }
             for l in links {
                 let target = l.split(':').next().unwrap_or("");
                 if !names.contains_key(target) || target == name {
-                    return Err(err(format!("Invalid '{}': no other container is named '{target}'.", at("links"))));
+                    return Err(err(format!(
+                        "Invalid '{}': no other container is named '{target}'.",
+                        at("links")
+                    )));
                 }
             }
         }
@@ -355,7 +400,10 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
                 )));
             }
             if mp.container_path.as_deref().unwrap_or("").is_empty() {
-                return Err(err(format!("Invalid '{}': containerPath is required.", at("mountPoints.containerPath"))));
+                return Err(err(format!(
+                    "Invalid '{}': containerPath is required.",
+                    at("mountPoints.containerPath")
+                )));
             }
         }
         for dep in c.depends_on.iter().flatten() {
@@ -385,7 +433,10 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
         }
         if let Some(hc) = &c.health_check {
             if hc.command.is_empty() {
-                return Err(err(format!("Invalid '{}': the command is empty.", at("healthCheck.command"))));
+                return Err(err(format!(
+                    "Invalid '{}': the command is empty.",
+                    at("healthCheck.command")
+                )));
             }
             for (field, v, lo, hi) in [
                 ("interval", hc.interval, 5, 300),
@@ -409,11 +460,17 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
         if let Some(t) = c.stop_timeout {
             let max = if fargate { 120 } else { i32::MAX };
             if !(0..=max).contains(&t) {
-                return Err(err(format!("Invalid '{}': {t} is not between 0 and {max} seconds.", at("stopTimeout"))));
+                return Err(err(format!(
+                    "Invalid '{}': {t} is not between 0 and {max} seconds.",
+                    at("stopTimeout")
+                )));
             }
         }
         if let Some(t) = c.start_timeout.filter(|t| *t < 0) {
-            return Err(err(format!("Invalid '{}': {t} is negative.", at("startTimeout"))));
+            return Err(err(format!(
+                "Invalid '{}': {t} is negative.",
+                at("startTimeout")
+            )));
         }
         for u in c.ulimits.iter().flatten() {
             if u.soft_limit > u.hard_limit {
@@ -426,11 +483,17 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
         }
         for e in c.environment.iter().flatten() {
             if e.name.as_deref().unwrap_or("").is_empty() {
-                return Err(err(format!("Invalid '{}': every variable needs a name.", at("environment"))));
+                return Err(err(format!(
+                    "Invalid '{}': every variable needs a name.",
+                    at("environment")
+                )));
             }
         }
         if fargate && c.privileged == Some(true) {
-            return Err(err(format!("Invalid '{}': privileged containers are not supported on Fargate.", at("privileged"))));
+            return Err(err(format!(
+                "Invalid '{}': privileged containers are not supported on Fargate.",
+                at("privileged")
+            )));
         }
         out_containers.push(out);
     }
@@ -454,7 +517,9 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
     check_dependency_cycles(containers)?;
     let constraints = req.placement_constraints.clone().unwrap_or_default();
     if constraints.len() > 10 {
-        return Err(err("Invalid 'placementConstraints': at most 10 are allowed."));
+        return Err(err(
+            "Invalid 'placementConstraints': at most 10 are allowed.",
+        ));
     }
     for pc in &constraints {
         if pc.expression.as_deref().unwrap_or("").trim().is_empty() {
@@ -522,7 +587,9 @@ fn check_dependency_cycles(containers: &[ContainerDefinition]) -> Result<(), Api
     ) -> Result<(), ApiError> {
         mark[i] = 1;
         for d in cs[i].depends_on.iter().flatten() {
-            let Some(&j) = index.get(d.container_name.as_str()) else { continue };
+            let Some(&j) = index.get(d.container_name.as_str()) else {
+                continue;
+            };
             match mark[j] {
                 1 => {
                     return Err(err(format!(
@@ -558,7 +625,10 @@ mod tests {
     fn fails_naming(json: &str, field: &str) {
         let e = reg(json).expect_err(json);
         assert!(
-            matches!(e.code, ErrorCode::ClientException | ErrorCode::InvalidParameterException),
+            matches!(
+                e.code,
+                ErrorCode::ClientException | ErrorCode::InvalidParameterException
+            ),
             "{e}"
         );
         assert!(e.message.contains(field), "{field} not in {}", e.message);
@@ -573,8 +643,14 @@ mod tests {
         assert_eq!(td.cpu.as_deref(), Some("256"));
         assert_eq!(td.memory.as_deref(), Some("512"));
         let c = &td.container_definitions.as_ref().unwrap()[0];
-        assert_eq!((c.cpu, c.memory, c.essential), (Some(99), Some(100), Some(true)));
-        assert_eq!(td.compatibilities.unwrap(), vec![Compatibility::Ec2, Compatibility::Fargate]);
+        assert_eq!(
+            (c.cpu, c.memory, c.essential),
+            (Some(99), Some(100), Some(true))
+        );
+        assert_eq!(
+            td.compatibilities.unwrap(),
+            vec![Compatibility::Ec2, Compatibility::Fargate]
+        );
     }
 
     #[test]
@@ -593,33 +669,112 @@ mod tests {
 
     #[test]
     fn violations_name_the_field() {
-        fails_naming(r#"{"family":"bad name","containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#, "family");
-        fails_naming(r#"{"family":"f","containerDefinitions":[]}"#, "containerDefinitions");
-        let eleven: Vec<String> =
-            (0..11).map(|i| format!(r#"{{"name":"c{i}","image":"x","memory":10}}"#)).collect();
-        fails_naming(&format!(r#"{{"family":"f","containerDefinitions":[{}]}}"#, eleven.join(",")), "containerDefinitions");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10},{"name":"a","image":"x","memory":10}]}"#, "name");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x"}]}"#, "memory");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"memoryReservation":20}]}"#, "memoryReservation");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":4}]}"#, "memory");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","memory":10}]}"#, "image");
-        fails_naming(r#"{"family":"f","networkMode":"bogus","containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#, "networkMode");
-        fails_naming(r#"{"family":"f","networkMode":"awsvpc","containerDefinitions":[{"name":"a","image":"x","memory":10,"portMappings":[{"containerPort":80,"hostPort":81}]}]}"#, "hostPort");
-        fails_naming(r#"{"family":"f","networkMode":"none","containerDefinitions":[{"name":"a","image":"x","memory":10,"portMappings":[{"containerPort":80}]}]}"#, "portMappings");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"portMappings":[{"containerPort":80,"hostPort":8080},{"containerPort":81,"hostPort":8080}]}]}"#, "hostPort");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"START"}]}]}"#, "dependsOn");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"START"}]},{"name":"b","image":"x","memory":10,"dependsOn":[{"containerName":"a","condition":"START"}]}]}"#, "cycle");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"SUCCESS"}]},{"name":"b","image":"x","memory":10}]}"#, "dependsOn.condition");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"HEALTHY"}]},{"name":"b","image":"x","memory":10,"essential":false}]}"#, "healthCheck");
-        fails_naming(r#"{"family":"f","placementConstraints":[{"type":"distinctInstance"}],"containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#, "distinctInstance");
-        fails_naming(r#"{"family":"f","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512","containerDefinitions":[{"name":"a","image":"x"}]}"#, "networkMode");
-        fails_naming(r#"{"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc","memory":"512","containerDefinitions":[{"name":"a","image":"x"}]}"#, "cpu");
-        fails_naming(r#"{"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc","cpu":"256","memory":"4096","containerDefinitions":[{"name":"a","image":"x"}]}"#, "cpu");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"essential":false}]}"#, "essential");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"mountPoints":[{"sourceVolume":"v","containerPath":"/d"}]}]}"#, "sourceVolume");
-        fails_naming(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"healthCheck":{"command":["CMD","true"],"interval":1}}]}"#, "interval");
-        fails_naming(r#"{"family":"f","memory":"512","containerDefinitions":[{"name":"a","image":"x","memory":1024}]}"#, "memory");
-        fails_naming(r#"{"family":"f","tags":[{"key":"aws:x","value":"1"}],"containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#, "aws:");
+        fails_naming(
+            r#"{"family":"bad name","containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#,
+            "family",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[]}"#,
+            "containerDefinitions",
+        );
+        let eleven: Vec<String> = (0..11)
+            .map(|i| format!(r#"{{"name":"c{i}","image":"x","memory":10}}"#))
+            .collect();
+        fails_naming(
+            &format!(
+                r#"{{"family":"f","containerDefinitions":[{}]}}"#,
+                eleven.join(",")
+            ),
+            "containerDefinitions",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10},{"name":"a","image":"x","memory":10}]}"#,
+            "name",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x"}]}"#,
+            "memory",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"memoryReservation":20}]}"#,
+            "memoryReservation",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":4}]}"#,
+            "memory",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","memory":10}]}"#,
+            "image",
+        );
+        fails_naming(
+            r#"{"family":"f","networkMode":"bogus","containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#,
+            "networkMode",
+        );
+        fails_naming(
+            r#"{"family":"f","networkMode":"awsvpc","containerDefinitions":[{"name":"a","image":"x","memory":10,"portMappings":[{"containerPort":80,"hostPort":81}]}]}"#,
+            "hostPort",
+        );
+        fails_naming(
+            r#"{"family":"f","networkMode":"none","containerDefinitions":[{"name":"a","image":"x","memory":10,"portMappings":[{"containerPort":80}]}]}"#,
+            "portMappings",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"portMappings":[{"containerPort":80,"hostPort":8080},{"containerPort":81,"hostPort":8080}]}]}"#,
+            "hostPort",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"START"}]}]}"#,
+            "dependsOn",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"START"}]},{"name":"b","image":"x","memory":10,"dependsOn":[{"containerName":"a","condition":"START"}]}]}"#,
+            "cycle",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"SUCCESS"}]},{"name":"b","image":"x","memory":10}]}"#,
+            "dependsOn.condition",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"dependsOn":[{"containerName":"b","condition":"HEALTHY"}]},{"name":"b","image":"x","memory":10,"essential":false}]}"#,
+            "healthCheck",
+        );
+        fails_naming(
+            r#"{"family":"f","placementConstraints":[{"type":"distinctInstance"}],"containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#,
+            "distinctInstance",
+        );
+        fails_naming(
+            r#"{"family":"f","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512","containerDefinitions":[{"name":"a","image":"x"}]}"#,
+            "networkMode",
+        );
+        fails_naming(
+            r#"{"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc","memory":"512","containerDefinitions":[{"name":"a","image":"x"}]}"#,
+            "cpu",
+        );
+        fails_naming(
+            r#"{"family":"f","requiresCompatibilities":["FARGATE"],"networkMode":"awsvpc","cpu":"256","memory":"4096","containerDefinitions":[{"name":"a","image":"x"}]}"#,
+            "cpu",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"essential":false}]}"#,
+            "essential",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"mountPoints":[{"sourceVolume":"v","containerPath":"/d"}]}]}"#,
+            "sourceVolume",
+        );
+        fails_naming(
+            r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"healthCheck":{"command":["CMD","true"],"interval":1}}]}"#,
+            "interval",
+        );
+        fails_naming(
+            r#"{"family":"f","memory":"512","containerDefinitions":[{"name":"a","image":"x","memory":1024}]}"#,
+            "memory",
+        );
+        fails_naming(
+            r#"{"family":"f","tags":[{"key":"aws:x","value":"1"}],"containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#,
+            "aws:",
+        );
     }
 
     #[test]
@@ -630,7 +785,10 @@ mod tests {
         assert_eq!(pm.host_port, Some(80));
         assert_eq!(pm.protocol, Some(TransportProtocol::Tcp));
         assert_eq!(c.cpu, Some(0));
-        assert_eq!(td.compatibilities.unwrap(), vec![Compatibility::Ec2, Compatibility::External]);
+        assert_eq!(
+            td.compatibilities.unwrap(),
+            vec![Compatibility::Ec2, Compatibility::External]
+        );
     }
 
     #[test]

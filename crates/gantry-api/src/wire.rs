@@ -38,7 +38,9 @@ where
     fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
         match v.trim().parse::<i64>() {
             Ok(n) => self.visit_i64(n),
-            Err(_) => Err(E::custom(format!("expected an integer, found the string {v:?}"))),
+            Err(_) => Err(E::custom(format!(
+                "expected an integer, found the string {v:?}"
+            ))),
         }
     }
 }
@@ -103,15 +105,24 @@ mod tests {
 
     #[test]
     fn null_is_absent_and_numbers_stay_numbers() {
-        let p: PortMapping = serde_json::from_str(r#"{"containerPort":80,"hostPort":null}"#).unwrap();
+        let p: PortMapping =
+            serde_json::from_str(r#"{"containerPort":80,"hostPort":null}"#).unwrap();
         assert_eq!(p.container_port, Some(80));
         assert_eq!(p.host_port, None);
     }
 
     #[test]
     fn non_numeric_strings_and_fractions_are_refused() {
-        for bad in [r#"{"memory":"lots"}"#, r#"{"memory":1.5}"#, r#"{"memory":true}"#, r#"{"memory":99999999999}"#] {
-            assert!(serde_json::from_str::<ContainerDefinition>(bad).is_err(), "{bad}");
+        for bad in [
+            r#"{"memory":"lots"}"#,
+            r#"{"memory":1.5}"#,
+            r#"{"memory":true}"#,
+            r#"{"memory":99999999999}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<ContainerDefinition>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

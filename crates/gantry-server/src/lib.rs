@@ -1,1 +1,150 @@
+//! gantry-server: the control plane as a library.
+//!
+//! [`http`] turns signed AWS JSON 1.1 requests into [`Operation`]s; [`Server::dispatch`] decodes
+//! each operation's input shape and runs it in [`ops`]; [`state`] is the in-memory state
+//! persisted through a [`gantry_store::Store`].
 
+pub mod http;
+pub mod metrics;
+mod ops;
+pub mod paginate;
+pub mod state;
+
+use gantry_api::model::Operation;
+use gantry_api::{ApiError, Arns};
+use gantry_auth::{Identity, KeySet};
+use gantry_store::{Store, Txn, TxnOutcome};
+use state::State;
+use std::future::Future;
+use std::sync::{Arc, RwLock};
+
+/// What a control plane needs to know about itself.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub region: String,
+    pub account_id: String,
+    pub keys: KeySet,
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl ServerConfig {
+    pub fn new(region: impl Into<String>, account_id: impl Into<String>, keys: KeySet) -> Self {
+        ServerConfig {
+            region: region.into(),
+            account_id: account_id.into(),
+            keys,
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The control plane: configuration, state and the store behind it.
+pub struct Server {
+    pub config: ServerConfig,
+    pub arns: Arns,
+    state: RwLock<State>,
+    store: Arc<dyn Store>,
+    pub metrics: metrics::Metrics,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("loading state: {0}")]
+    Load(#[from] state::LoadError),
+}
+
+impl Server {
+    /// Loads the state from `store`.
+    pub async fn new(
+        config: ServerConfig,
+        store: Arc<dyn Store>,
+    ) -> Result<Arc<Server>, StartError> {
+        let state = State::load(store.as_ref()).await?;
+        Ok(Arc::new(Server {
+            arns: Arns::new(config.region.clone(), config.account_id.clone()),
+            config,
+            state: RwLock::new(state),
+            store,
+            metrics: metrics::Metrics::default(),
+        }))
+    }
+
+    /// Runs `f` on the state for reading.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, ApiError> {
+        let st = self
+            .state
+            .read()
+            .map_err(|_| ApiError::server("state lock poisoned"))?;
+        Ok(f(&st))
+    }
+
+    /// Runs `f` on the state for writing. `f` validates before it mutates, and returns its
+    /// result and the store transaction that persists its change. The transaction is queued
+    /// under the lock, so the store sees writes in the order memory did; the caller is answered
+    /// once the write is durable.
+    pub(crate) fn write<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<(R, Txn), ApiError>,
+    ) -> impl Future<Output = Result<R, ApiError>> + Send + 'static {
+        let queued = match self.state.write() {
+            Err(_) => Err(ApiError::server("state lock poisoned")),
+            Ok(mut st) => f(&mut st).map(|(r, txn)| {
+                let commit = (!txn.ops.is_empty()).then(|| self.store.commit(txn));
+                (r, commit)
+            }),
+        };
+        async move {
+            let (r, commit) = queued?;
+            if let Some(commit) = commit {
+                match commit.await {
+                    Ok(TxnOutcome::Committed(_)) => {}
+                    Ok(TxnOutcome::Conflict) => return Err(ApiError::server("store conflict")),
+                    Err(e) => {
+                        tracing::error!(error = %e, "store write failed");
+                        return Err(ApiError::server("The store could not persist the change."));
+                    }
+                }
+            }
+            Ok(r)
+        }
+    }
+
+    /// Runs one operation for an authenticated caller; `body` is the raw JSON request.
+    pub async fn dispatch(
+        &self,
+        op: Operation,
+        body: &[u8],
+        who: &Identity,
+    ) -> Result<Vec<u8>, ApiError> {
+        ops::dispatch(self, op, body, who).await
+    }
+
+    /// The IAM ARN of a caller, as `registeredBy` and `principalArn` show it.
+    pub fn principal_arn(&self, who: &Identity) -> String {
+        if who.user == "root" {
+            format!("arn:aws:iam::{}:root", self.config.account_id)
+        } else {
+            format!("arn:aws:iam::{}:user/{}", self.config.account_id, who.user)
+        }
+    }
+}
+
+/// Serves the ECS API on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::router(server))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Seconds since the Unix epoch, with milliseconds, as ECS timestamps are.
+pub(crate) fn now_secs() -> f64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_millis() as f64) / 1000.0
+}

@@ -1,0 +1,132 @@
+//! TagResource, UntagResource, ListTagsForResource on clusters and task definitions.
+
+use crate::state::{keys, put, State};
+use crate::Server;
+use gantry_api::model::*;
+use gantry_api::taskdef::validate_tags;
+use gantry_api::{ApiError, ErrorCode, TaskDefRef};
+use gantry_auth::Identity;
+use gantry_store::Txn;
+
+/// A taggable resource named by its ARN.
+enum Resource {
+    Cluster(String),
+    TaskDefinition(String, i32),
+}
+
+fn parse(server: &Server, arn: &str) -> Result<Resource, ApiError> {
+    let bad = || {
+        ApiError::invalid(format!("Invalid 'resourceArn' {arn:?}: expected the ARN of a cluster or task definition of this endpoint."))
+    };
+    let resource = server.arns.resource(arn).ok_or_else(bad)?;
+    if let Some(name) = resource.strip_prefix("cluster/") {
+        return Ok(Resource::Cluster(name.to_string()));
+    }
+    if resource.starts_with("task-definition/") {
+        let r = TaskDefRef::parse(&server.arns, arn)?;
+        return Ok(Resource::TaskDefinition(
+            r.family,
+            r.revision.ok_or_else(bad)?,
+        ));
+    }
+    Err(bad())
+}
+
+fn missing() -> ApiError {
+    ApiError::new(
+        ErrorCode::ResourceNotFoundException,
+        "The specified resource could not be found.",
+    )
+}
+
+/// Applies `f` to the resource's tags and persists the resource.
+async fn modify(
+    server: &Server,
+    arn: &str,
+    f: impl FnOnce(&mut Vec<Tag>) -> Result<(), ApiError> + Send,
+) -> Result<(), ApiError> {
+    let res = parse(server, arn)?;
+    server
+        .write(move |st: &mut State| match res {
+            Resource::Cluster(name) => {
+                let c = st
+                    .clusters
+                    .get_mut(&name)
+                    .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+                    .ok_or_else(ApiError::cluster_not_found)?;
+                let mut tags = c.tags.clone().unwrap_or_default();
+                f(&mut tags)?;
+                c.tags = Some(tags);
+                Ok(((), put(Txn::new(), keys::cluster(&name), &*c)))
+            }
+            Resource::TaskDefinition(family, rev) => {
+                let rec = st
+                    .families
+                    .get_mut(&family)
+                    .and_then(|f| f.revisions.get_mut(&rev))
+                    .ok_or_else(missing)?;
+                let mut tags = rec.tags.clone();
+                f(&mut tags)?;
+                rec.tags = tags;
+                Ok(((), put(Txn::new(), keys::task_def(&family, rev), &*rec)))
+            }
+        })
+        .await
+}
+
+pub async fn tag(
+    server: &Server,
+    req: TagResourceRequest,
+    _: &Identity,
+) -> Result<TagResourceResponse, ApiError> {
+    validate_tags(&req.tags)?;
+    let new = req.tags;
+    modify(server, &req.resource_arn, move |tags| {
+        for t in new {
+            match tags.iter_mut().find(|x| x.key == t.key) {
+                Some(x) => x.value = t.value,
+                None => tags.push(t),
+            }
+        }
+        validate_tags(tags)
+    })
+    .await?;
+    Ok(TagResourceResponse::default())
+}
+
+pub async fn untag(
+    server: &Server,
+    req: UntagResourceRequest,
+    _: &Identity,
+) -> Result<UntagResourceResponse, ApiError> {
+    let gone = req.tag_keys;
+    modify(server, &req.resource_arn, move |tags| {
+        tags.retain(|t| !gone.iter().any(|k| Some(k) == t.key.as_ref()));
+        Ok(())
+    })
+    .await?;
+    Ok(UntagResourceResponse::default())
+}
+
+pub async fn list(
+    server: &Server,
+    req: ListTagsForResourceRequest,
+    _: &Identity,
+) -> Result<ListTagsForResourceResponse, ApiError> {
+    let res = parse(server, &req.resource_arn)?;
+    let tags = server.read(|st| match res {
+        Resource::Cluster(name) => st
+            .clusters
+            .get(&name)
+            .filter(|c| c.status.as_deref() == Some("ACTIVE"))
+            .map(|c| c.tags.clone().unwrap_or_default())
+            .ok_or_else(ApiError::cluster_not_found),
+        Resource::TaskDefinition(family, rev) => st
+            .families
+            .get(&family)
+            .and_then(|f| f.revisions.get(&rev))
+            .map(|r| r.tags.clone())
+            .ok_or_else(missing),
+    })??;
+    Ok(ListTagsForResourceResponse { tags: Some(tags) })
+}

@@ -1,0 +1,207 @@
+//! Settings: command-line flags over environment variables over a JSON config file over
+//! defaults. The admin access key lives in the data directory.
+
+use anyhow::{bail, Context};
+use clap::Args;
+use gantry_auth::{KeySet, Secret};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The API port: fixed, and below Docker's dynamic host-port range (32768+).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8100";
+pub const DEFAULT_REGION: &str = "us-east-1";
+pub const DEFAULT_ACCOUNT: &str = "000000000000";
+
+#[derive(Args, Clone, Debug, Default)]
+pub struct SettingsArgs {
+    /// Address to serve the ECS API on [default: 127.0.0.1:8100]
+    #[arg(long, env = "GANTRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where state and credentials live [default: ~/.local/share/gantry]
+    #[arg(long, env = "GANTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The region ARNs carry and requests must be signed for [default: us-east-1]
+    #[arg(long, env = "GANTRY_REGION")]
+    pub region: Option<String>,
+    /// The account id ARNs carry [default: 000000000000]
+    #[arg(long, env = "GANTRY_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// A JSON config file: {"listen", "dataDir", "region", "accountId",
+    /// "keys": [{"accessKeyId", "secretAccessKey", "user"}]}
+    #[arg(long, env = "GANTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    region: Option<String>,
+    account_id: Option<String>,
+    #[serde(default)]
+    keys: Vec<KeyEntry>,
+}
+
+/// An access key: the admin key file's content, and the entries of `keys` in the config file.
+#[derive(Deserialize, Serialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyEntry {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub region: String,
+    pub account_id: String,
+    extra_keys: Vec<KeyEntry>,
+}
+
+fn default_data_dir() -> anyhow::Result<PathBuf> {
+    let home = std::env::var_os("HOME").context("HOME is not set; give --data-dir")?;
+    Ok(PathBuf::from(home).join(".local/share/gantry"))
+}
+
+impl Settings {
+    pub fn resolve(args: SettingsArgs) -> anyhow::Result<Settings> {
+        let file: FileConfig = match &args.config {
+            None => FileConfig::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+        };
+        let listen = match args.listen.or(file.listen) {
+            Some(l) => l,
+            None => DEFAULT_LISTEN.parse()?,
+        };
+        let data_dir = match args.data_dir.or(file.data_dir) {
+            Some(d) => d,
+            None => default_data_dir()?,
+        };
+        let region = args
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            bail!("invalid region {region:?}: use a name like us-east-1");
+        }
+        let account_id = args
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| DEFAULT_ACCOUNT.to_string());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            bail!("invalid account id {account_id:?}: it must be 12 digits");
+        }
+        Ok(Settings {
+            listen,
+            data_dir,
+            region,
+            account_id,
+            extra_keys: file.keys,
+        })
+    }
+
+    fn key_file(&self) -> PathBuf {
+        self.data_dir.join("credentials.json")
+    }
+
+    /// The admin key, created on first use; `true` when it was created now.
+    pub fn admin_key(&self) -> anyhow::Result<(KeyEntry, bool)> {
+        let path = self.key_file();
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let key: KeyEntry = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            return Ok((key, false));
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let key = KeyEntry {
+            access_key_id: format!(
+                "AKGT{}",
+                random_chars(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+            ),
+            secret_access_key: random_chars(
+                40,
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+            ),
+            user: Some("root".to_string()),
+        };
+        write_private(&path, &serde_json::to_vec_pretty(&key)?)?;
+        Ok((key, true))
+    }
+
+    /// Every key the server accepts: the admin key and the config file's.
+    pub fn key_set(&self, admin: &KeyEntry) -> KeySet {
+        let mut keys = KeySet::new();
+        for k in std::iter::once(admin).chain(self.extra_keys.iter()) {
+            keys.insert(
+                k.access_key_id.clone(),
+                Secret {
+                    secret_access_key: k.secret_access_key.clone(),
+                    user: k.user.clone().unwrap_or_else(|| k.access_key_id.clone()),
+                },
+            );
+        }
+        keys
+    }
+
+    pub fn endpoint(&self) -> String {
+        let host = if self.listen.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            match self.listen {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            }
+        };
+        format!("http://{host}:{}", self.listen.port())
+    }
+
+    pub fn export_line(&self, k: &KeyEntry) -> String {
+        format!(
+            "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL_ECS={}",
+            k.access_key_id,
+            k.secret_access_key,
+            self.region,
+            self.endpoint()
+        )
+    }
+}
+
+fn random_chars(n: usize, alphabet: &[u8]) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    Ok(())
+}
