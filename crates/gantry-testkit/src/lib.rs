@@ -1,1 +1,214 @@
+//! Test helpers: run the real `gantry` binary as a process on a free loopback port, and send
+//! SigV4-signed raw requests to it.
 
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "gantry-test-{}-{name}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind an ephemeral port")
+}
+
+/// A running `gantry server` process.
+pub struct GantryProcess {
+    bin: PathBuf,
+    pub data_dir: PathBuf,
+    pub port: u16,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub region: String,
+    child: Option<Child>,
+}
+
+impl GantryProcess {
+    /// Starts `gantry server` on a free port with `data_dir`, and waits until it serves.
+    pub async fn start(bin: &Path, data_dir: &Path) -> GantryProcess {
+        let port = free_port();
+        let out = Command::new(bin)
+            .args(["credentials", "--json", "--data-dir"])
+            .arg(data_dir)
+            .output()
+            .expect("run gantry credentials");
+        assert!(
+            out.status.success(),
+            "gantry credentials: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let creds: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("credentials JSON");
+        let mut p = GantryProcess {
+            bin: bin.to_path_buf(),
+            data_dir: data_dir.to_path_buf(),
+            port,
+            access_key_id: creds["accessKeyId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            secret_access_key: creds["secretAccessKey"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            region: creds["region"].as_str().unwrap_or_default().to_string(),
+            child: None,
+        };
+        p.spawn().await;
+        p
+    }
+
+    async fn spawn(&mut self) {
+        let child = Command::new(&self.bin)
+            .args([
+                "server",
+                "--listen",
+                &format!("127.0.0.1:{}", self.port),
+                "--data-dir",
+            ])
+            .arg(&self.data_dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gantry server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let url = format!("{}/healthz", self.endpoint());
+        let client = reqwest::Client::new();
+        loop {
+            if let Ok(r) = client.get(&url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gantry did not start serving on port {}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and data directory.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
+    /// Sends a signed ECS request; returns the HTTP status and the JSON body.
+    pub async fn call(&self, operation: &str, body: &str) -> (u16, serde_json::Value) {
+        signed_call(
+            &self.endpoint(),
+            &self.access_key_id,
+            &self.secret_access_key,
+            &self.region,
+            operation,
+            body.as_bytes(),
+        )
+        .await
+    }
+}
+
+impl Drop for GantryProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// The headers of a signed ECS request (`host`, `content-type`, `x-amz-target`, `x-amz-date`,
+/// `authorization`).
+pub fn signed_headers(
+    host: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    region: &str,
+    operation: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let target = format!("AmazonEC2ContainerServiceV20141113.{operation}");
+    let mut headers = vec![
+        ("host".to_string(), host.to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-amz-json-1.1".to_string(),
+        ),
+        ("x-amz-target".to_string(), target),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let parts = gantry_auth::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: headers
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect(),
+        body,
+    };
+    let extra = gantry_auth::sign(&parts, access_key_id, secret_access_key, region, "ecs", now);
+    headers.extend(extra);
+    headers
+}
+
+/// POSTs a signed request to `endpoint` (`http://host:port`).
+pub async fn signed_call(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    region: &str,
+    operation: &str,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let headers = signed_headers(
+        host,
+        access_key_id,
+        secret_access_key,
+        region,
+        operation,
+        body,
+    );
+    let mut req = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .body(body.to_vec());
+    for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.expect("send request");
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.expect("read body");
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
