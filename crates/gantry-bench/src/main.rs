@@ -1,0 +1,212 @@
+//! `gantry-bench api`: RegisterTaskDefinition and DescribeTaskDefinition over HTTP with
+//! SigV4-signed requests, against gantry and, in the same run, moto's server as the baseline.
+//! Prints requests/s and p50/p99 latency for each.
+//!
+//!     cargo build --release -p gantry -p gantry-bench
+//!     python3 -m venv /tmp/moto && /tmp/moto/bin/pip install "moto[server]"
+//!     target/release/gantry-bench --moto-bin /tmp/moto/bin/moto_server
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use gantry_testkit::{free_port, signed_headers, temp_dir, GantryProcess};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(about = "Benchmark gantry's ECS API against moto_server, side by side.")]
+struct Args {
+    /// The gantry binary [default: `gantry` next to this program]
+    #[arg(long)]
+    gantry_bin: Option<PathBuf>,
+    /// moto's server command; give "" to skip the baseline
+    #[arg(long, default_value = "moto_server")]
+    moto_bin: String,
+    /// Seconds per measurement
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Concurrent client connections
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+struct Target {
+    name: &'static str,
+    endpoint: String,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+struct Figures {
+    requests: usize,
+    errors: usize,
+    seconds: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+async fn call(client: &reqwest::Client, t: &Target, op: &str, body: &[u8]) -> anyhow::Result<u16> {
+    let host = t.endpoint.trim_start_matches("http://");
+    let headers = signed_headers(
+        host,
+        &t.access_key_id,
+        &t.secret_access_key,
+        "us-east-1",
+        op,
+        body,
+    );
+    let mut req = client.post(format!("{}/", t.endpoint)).body(body.to_vec());
+    for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await?;
+    let status = resp.status().as_u16();
+    resp.bytes().await?;
+    Ok(status)
+}
+
+fn register_body(i: usize) -> Vec<u8> {
+    format!(
+        r#"{{"family":"bench","containerDefinitions":[{{"name":"web","image":"nginx","memory":128,"cpu":64,"portMappings":[{{"containerPort":80}}],"environment":[{{"name":"N","value":"{i}"}}]}}]}}"#
+    )
+    .into_bytes()
+}
+
+async fn measure(t: Arc<Target>, op: &'static str, seconds: u64, concurrency: usize) -> Figures {
+    let counter = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (t, counter) = (t.clone(), counter.clone());
+        set.spawn(async move {
+            let client = reqwest::Client::new();
+            let mut lat = Vec::new();
+            let mut errors = 0;
+            while Instant::now() < deadline {
+                let i = counter.fetch_add(1, Ordering::Relaxed);
+                let body = match op {
+                    "RegisterTaskDefinition" => register_body(i),
+                    _ => br#"{"taskDefinition":"bench:1"}"#.to_vec(),
+                };
+                let s = Instant::now();
+                match call(&client, &t, op, &body).await {
+                    Ok(200) => lat.push(s.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    while let Some(Ok((lat, e))) = set.join_next().await {
+        all.extend(lat);
+        errors += e;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+    };
+    Figures {
+        requests: all.len(),
+        errors,
+        seconds: secs,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
+}
+
+struct Moto(Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn start_moto(bin: &str) -> anyhow::Result<(Moto, String)> {
+    let port = free_port();
+    let child = Command::new(bin)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {bin}"))?;
+    let moto = Moto(child);
+    let endpoint = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{endpoint}/moto-api/")).await.is_ok() {
+            return Ok((moto, endpoint));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bail!("moto_server did not start on port {port}")
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let gantry_bin = match args.gantry_bin {
+        Some(b) => b,
+        None => std::env::current_exe()?.with_file_name("gantry"),
+    };
+    let dir = temp_dir("bench");
+    let gantry = GantryProcess::start(&gantry_bin, &dir).await;
+    let mut targets = vec![Arc::new(Target {
+        name: "gantry",
+        endpoint: gantry.endpoint(),
+        access_key_id: gantry.access_key_id.clone(),
+        secret_access_key: gantry.secret_access_key.clone(),
+    })];
+    let _moto = if args.moto_bin.is_empty() {
+        None
+    } else {
+        let (m, endpoint) = start_moto(&args.moto_bin).await?;
+        targets.push(Arc::new(Target {
+            name: "moto",
+            endpoint,
+            access_key_id: "testing".into(),
+            secret_access_key: "testing".into(),
+        }));
+        Some(m)
+    };
+    println!(
+        "{} s per cell, {} concurrent connections, signed requests over loopback HTTP/1.1",
+        args.seconds, args.concurrency
+    );
+    println!(
+        "{:<8} {:<24} {:>9} {:>10} {:>9} {:>9} {:>7}",
+        "server", "operation", "requests", "req/s", "p50 ms", "p99 ms", "errors"
+    );
+    for t in &targets {
+        let client = reqwest::Client::new();
+        let status = call(&client, t, "RegisterTaskDefinition", &register_body(0)).await?;
+        if status != 200 {
+            bail!(
+                "{}: seeding RegisterTaskDefinition answered {status}",
+                t.name
+            );
+        }
+        for op in ["DescribeTaskDefinition", "RegisterTaskDefinition"] {
+            let f = measure(t.clone(), op, args.seconds, args.concurrency).await;
+            println!(
+                "{:<8} {:<24} {:>9} {:>10.0} {:>9.2} {:>9.2} {:>7}",
+                t.name,
+                op,
+                f.requests,
+                f.requests as f64 / f.seconds,
+                f.p50_ms,
+                f.p99_ms,
+                f.errors
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

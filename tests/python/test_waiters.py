@@ -1,0 +1,106 @@
+"""Waiter-relevant response shapes.
+
+The ECS waiters botocore ships (services_stable, tasks_running, ...) poll operations gantry does
+not implement yet; they must fail at once with the service's error rather than spin. The
+shapes they match on -- `failures[].reason == "MISSING"`, `<resources>[].status` -- are checked
+with waiters of the same form over DescribeClusters and DescribeTaskDefinition.
+"""
+
+import time
+
+import pytest
+from botocore.exceptions import WaiterError
+from botocore.waiter import WaiterModel, create_waiter_with_client
+
+FAST = {"Delay": 1, "MaxAttempts": 2}
+
+CUSTOM_WAITERS = WaiterModel(
+    {
+        "version": 2,
+        "waiters": {
+            "ClustersActive": {
+                "operation": "DescribeClusters",
+                "delay": 1,
+                "maxAttempts": 2,
+                "acceptors": [
+                    {"matcher": "pathAny", "argument": "failures[].reason", "expected": "MISSING", "state": "failure"},
+                    {"matcher": "pathAll", "argument": "clusters[].status", "expected": "ACTIVE", "state": "success"},
+                ],
+            },
+            "ClustersInactive": {
+                "operation": "DescribeClusters",
+                "delay": 1,
+                "maxAttempts": 2,
+                "acceptors": [
+                    {"matcher": "pathAny", "argument": "failures[].reason", "expected": "MISSING", "state": "failure"},
+                    {"matcher": "pathAll", "argument": "clusters[].status", "expected": "INACTIVE", "state": "success"},
+                ],
+            },
+            "TaskDefinitionInactive": {
+                "operation": "DescribeTaskDefinition",
+                "delay": 1,
+                "maxAttempts": 2,
+                "acceptors": [
+                    {"matcher": "path", "argument": "taskDefinition.status", "expected": "INACTIVE", "state": "success"},
+                    {"matcher": "error", "expected": "ClientException", "state": "failure"},
+                ],
+            },
+        },
+    }
+)
+
+
+def waiter(name, ecs):
+    return create_waiter_with_client(name, CUSTOM_WAITERS, ecs)
+
+
+def test_clusters_active_waiter_succeeds_at_once(ecs, unique):
+    names = [unique("w"), unique("w")]
+    for n in names:
+        ecs.create_cluster(clusterName=n)
+    started = time.monotonic()
+    waiter("ClustersActive", ecs).wait(clusters=names)
+    assert time.monotonic() - started < 1
+
+
+def test_clusters_waiter_fails_on_missing(ecs, unique):
+    name = unique("w")
+    ecs.create_cluster(clusterName=name)
+    with pytest.raises(WaiterError) as ei:
+        waiter("ClustersActive", ecs).wait(clusters=[name, unique("missing")])
+    assert "failure" in str(ei.value)
+    assert ei.value.last_response["failures"][0]["reason"] == "MISSING"
+
+
+def test_clusters_inactive_waiter_after_delete(ecs, unique):
+    name = unique("w")
+    ecs.create_cluster(clusterName=name)
+    ecs.delete_cluster(cluster=name)
+    waiter("ClustersInactive", ecs).wait(clusters=[name])
+
+
+def test_task_definition_waiter(ecs, unique):
+    family = unique("w")
+    ecs.register_task_definition(family=family, containerDefinitions=[{"name": "a", "image": "x", "memory": 16}])
+    ecs.deregister_task_definition(taskDefinition=f"{family}:1")
+    waiter("TaskDefinitionInactive", ecs).wait(taskDefinition=f"{family}:1")
+    with pytest.raises(WaiterError) as ei:
+        waiter("TaskDefinitionInactive", ecs).wait(taskDefinition=f"{family}:2")
+    assert ei.value.last_response["Error"]["Code"] == "ClientException"
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("services_stable", {"cluster": "default", "services": ["svc"]}),
+        ("services_inactive", {"cluster": "default", "services": ["svc"]}),
+        ("tasks_running", {"cluster": "default", "tasks": ["t"]}),
+        ("tasks_stopped", {"cluster": "default", "tasks": ["t"]}),
+    ],
+)
+def test_builtin_waiters_stop_on_unsupported_operations(ecs, name, kwargs):
+    started = time.monotonic()
+    with pytest.raises(WaiterError) as ei:
+        ecs.get_waiter(name).wait(WaiterConfig=FAST, **kwargs)
+    assert time.monotonic() - started < 5
+    assert ei.value.last_response["Error"]["Code"] == "UnsupportedFeatureException"
