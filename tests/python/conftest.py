@@ -75,6 +75,7 @@ class Gantry:
     stdout_path: Path
     stderr_path: Path
     proc: subprocess.Popen = field(repr=False)
+    process: Optional["Process"] = field(default=None, repr=False)
 
     @property
     def host(self) -> str:
@@ -166,22 +167,50 @@ def _clean_aws_environment():
     mp.undo()
 
 
-@pytest.fixture(scope="session")
-def gantry(tmp_path_factory, _clean_aws_environment):
-    global _SERVER
-    binary = _gantry_binary()
-    base = tmp_path_factory.mktemp("gantry")
-    data_dir = base / "data"
-    server_env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")}
-    server_env["GANTRY_LOG"] = "info,gantry_server=debug"
-    server_env["NO_COLOR"] = "1"
+def _server_env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")}
+    env["GANTRY_LOG"] = "info,gantry_server=debug"
+    env["NO_COLOR"] = "1"
+    return env
 
-    proc = None
+
+@dataclass
+class Process:
+    """A `gantry server` process: where it listens and where its output goes."""
+
+    proc: subprocess.Popen
+    port: int
+    stdout_path: Path
+    stderr_path: Path
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return _ANSI.sub("", self.stderr_path.read_text(errors="replace"))
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM, then SIGKILL if it has not exited within `timeout`; returns the status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        return self.proc.returncode
+
+
+def start_server(binary: Path, data_dir: Path, log_dir: Path, name: str = "server") -> Process:
+    """Starts `gantry server` on a free loopback port and waits for /healthz.
+
+    Retries with another port if the chosen one was taken in the meantime.
+    """
     last_error = ""
     for attempt in range(3):
         port = _free_port()
-        stdout_path = base / f"server-{attempt}.stdout"
-        stderr_path = base / f"server-{attempt}.stderr"
+        stdout_path = log_dir / f"{name}-{attempt}.stdout"
+        stderr_path = log_dir / f"{name}-{attempt}.stderr"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
                 [
@@ -199,95 +228,128 @@ def gantry(tmp_path_factory, _clean_aws_environment):
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=err,
-                env=server_env,
+                env=_server_env(),
             )
+        p = Process(proc, port, stdout_path, stderr_path)
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if proc.poll() is not None or _healthy(port):
-                break
+        while time.monotonic() < deadline and proc.poll() is None:
+            if _healthy(port):
+                return p
             time.sleep(0.05)
-        if proc.poll() is None and _healthy(port):
-            break
-        last_error = _ANSI.sub("", stderr_path.read_text(errors="replace"))
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=10)
-        proc = None
+        p.stop(timeout=5)
+        last_error = p.stderr()
         if "in use" not in last_error.lower():
             break
-    if proc is None:
-        pytest.fail(f"gantry did not start ({binary}); its stderr:\n{last_error}", pytrace=False)
+    pytest.fail(f"gantry did not start ({binary}); its stderr:\n{last_error}", pytrace=False)
 
-    try:
-        # The export line is printed before the server starts answering; allow for file lag.
-        stdout_text = ""
+
+def read_credentials(binary: Path, data_dir: Path, port: int) -> dict:
+    """`gantry credentials --json` for a data directory."""
+    out = subprocess.run(
+        [
+            str(binary),
+            "credentials",
+            "--data-dir",
+            str(data_dir),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--region",
+            REGION,
+            "--json",
+        ],
+        env=_server_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0, f"gantry credentials failed:\n{out.stderr}"
+    return json.loads(out.stdout)
+
+
+def make_gantry(binary: Path, data_dir: Path, p: Process, *, expect_export_line: bool) -> "Gantry":
+    export_line, export_vars = "", {}
+    if expect_export_line:
+        # The line is printed before the server answers; allow for file-system lag anyway.
+        text = p.stdout()
         deadline = time.monotonic() + 5
-        while "export " not in stdout_text and time.monotonic() < deadline:
-            stdout_text = stdout_path.read_text(errors="replace")
+        while "export " not in text and time.monotonic() < deadline:
             time.sleep(0.02)
-        export_line, export_vars = _parse_export_line(stdout_text)
+            text = p.stdout()
+        export_line, export_vars = _parse_export_line(text)
+    creds = read_credentials(binary, data_dir, p.port)
+    endpoint = f"http://127.0.0.1:{p.port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=creds["accessKeyId"],
+        AWS_SECRET_ACCESS_KEY=creds["secretAccessKey"],
+        AWS_DEFAULT_REGION=creds["region"],
+        AWS_ENDPOINT_URL_ECS=endpoint,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_PAGER="",
+        AWS_MAX_ATTEMPTS="1",
+    )
+    return Gantry(
+        binary=binary,
+        data_dir=data_dir,
+        port=p.port,
+        endpoint=endpoint,
+        region=creds["region"],
+        account_id=ACCOUNT_ID,
+        access_key_id=creds["accessKeyId"],
+        secret_access_key=creds["secretAccessKey"],
+        export_line=export_line,
+        export_vars=export_vars,
+        credentials_json=creds,
+        env=env,
+        stdout_path=p.stdout_path,
+        stderr_path=p.stderr_path,
+        proc=p.proc,
+        process=p,
+    )
 
-        creds_out = subprocess.run(
-            [
-                str(binary),
-                "credentials",
-                "--data-dir",
-                str(data_dir),
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--region",
-                REGION,
-                "--json",
-            ],
-            env=server_env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        creds = json.loads(creds_out.stdout)
-        endpoint = f"http://127.0.0.1:{port}"
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(
-            AWS_ACCESS_KEY_ID=creds["accessKeyId"],
-            AWS_SECRET_ACCESS_KEY=creds["secretAccessKey"],
-            AWS_DEFAULT_REGION=creds["region"],
-            AWS_ENDPOINT_URL_ECS=endpoint,
-            AWS_CONFIG_FILE=os.devnull,
-            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-            AWS_EC2_METADATA_DISABLED="true",
-            AWS_PAGER="",
-            AWS_MAX_ATTEMPTS="1",
-        )
-        server = Gantry(
-            binary=binary,
-            data_dir=data_dir,
-            port=port,
-            endpoint=endpoint,
-            region=creds["region"],
-            account_id=ACCOUNT_ID,
-            access_key_id=creds["accessKeyId"],
-            secret_access_key=creds["secretAccessKey"],
-            export_line=export_line,
-            export_vars=export_vars,
-            credentials_json=creds,
-            env=env,
-            stdout_path=stdout_path,
-            stderr_path=stderr_path,
-            proc=proc,
-        )
+@pytest.fixture(scope="session")
+def gantry(tmp_path_factory, _clean_aws_environment):
+    """The session's server, on a fresh data directory (so it prints its export line)."""
+    global _SERVER
+    binary = _gantry_binary()
+    base = tmp_path_factory.mktemp("gantry")
+    data_dir = base / "data"
+    p = start_server(binary, data_dir, base)
+    try:
+        server = make_gantry(binary, data_dir, p, expect_export_line=True)
         _SERVER = server
         yield server
     finally:
         _SERVER = None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        p.stop()
+
+
+@pytest.fixture
+def launch(tmp_path, _clean_aws_environment):
+    """Starts extra servers for one test; all are stopped after it.
+
+    ``launch(data_dir)`` -> Process; ``launch.gantry(data_dir, process, expect_export_line)``
+    -> Gantry; ``launch.credentials(data_dir, port)`` -> ``gantry credentials --json``.
+    """
+    binary = _gantry_binary()
+    started = []
+
+    def start(data_dir: Path) -> Process:
+        p = start_server(binary, data_dir, tmp_path, name=f"extra{len(started)}")
+        started.append(p)
+        return p
+
+    start.binary = binary
+    start.credentials = lambda data_dir, port=8100: read_credentials(binary, data_dir, port)
+    start.gantry = lambda data_dir, p, expect_export_line=False: make_gantry(
+        binary, data_dir, p, expect_export_line=expect_export_line
+    )
+    yield start
+    for p in started:
+        p.stop()
 
 
 @pytest.hookimpl(hookwrapper=True)
