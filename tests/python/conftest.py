@@ -11,6 +11,9 @@ Fixtures:
 * ``unique``   -- ``unique("prefix")`` gives a fresh resource name (tests share one server).
 * ``raw``      -- POSTs raw bodies, SigV4-signed with botocore's ``SigV4Auth`` (or not signed).
 * ``aws_cli``  -- runs ``aws ...`` (the AWS CLI v1 of this interpreter) against the server.
+* ``launch``   -- starts extra servers on data directories of a test's own (restart tests).
+
+Run: ``GANTRY_BIN=target/debug/gantry python3 -m pytest -q tests/python``
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@ line gives (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_EN
 """
 
 import json
+import subprocess
+import sys
 
 WEBSERVER = {
     "family": "webserver",
@@ -26,7 +28,7 @@ def check_webserver(td, family="webserver"):
 
 
 def test_readme_walkthrough(aws_cli, gantry, tmp_path):
-    """The README: create a cluster, register the web server, list and describe it."""
+    """README.md's five-minute walk-through, command by command."""
     cluster = aws_cli("ecs", "create-cluster", "--cluster-name", "demo")["cluster"]
     assert cluster["clusterName"] == "demo"
     assert cluster["status"] == "ACTIVE"
@@ -34,35 +36,67 @@ def test_readme_walkthrough(aws_cli, gantry, tmp_path):
 
     listed = aws_cli("ecs", "list-clusters")["clusterArns"]
     assert listed.count(cluster["clusterArn"]) == 1
-    described = aws_cli("ecs", "describe-clusters", "--clusters", "demo")
-    assert described["failures"] == []
-    assert [(c["clusterName"], c["status"]) for c in described["clusters"]] == [("demo", "ACTIVE")]
 
-    # Register the web server, as --cli-input-json text ...
-    td = aws_cli("ecs", "register-task-definition", "--cli-input-json", json.dumps(WEBSERVER))["taskDefinition"]
+    (tmp_path / "webserver.json").write_text(
+        '{"family": "webserver",\n'
+        ' "containerDefinitions": [{"name": "web", "image": "nginx", "memory": 100, "cpu": 99}],\n'
+        ' "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "memory": "512", "cpu": "256"}\n'
+    )
+    td = aws_cli("ecs", "register-task-definition", "--cli-input-json", "file://webserver.json",
+                 cwd=tmp_path)["taskDefinition"]
     check_webserver(td)
     rev = td["revision"]
     assert td["taskDefinitionArn"] == gantry.task_definition_arn("webserver", rev)
 
-    # ... and from a file.
-    path = tmp_path / "webserver.json"
-    path.write_text(json.dumps(WEBSERVER, indent=2))
-    td2 = aws_cli("ecs", "register-task-definition", "--cli-input-json", f"file://{path}")["taskDefinition"]
+    arns = aws_cli("ecs", "list-task-definitions")["taskDefinitionArns"]
+    assert arns.count(td["taskDefinitionArn"]) == 1
+    assert "webserver" in aws_cli("ecs", "list-task-definition-families")["families"]
+
+    # webserver:1 is the README's definition (whichever test registered it first: the raw-wire
+    # seed with string numbers normalises to the same thing).
+    first = aws_cli("ecs", "describe-task-definition", "--task-definition", "webserver:1")["taskDefinition"]
+    check_webserver(first)
+    assert first["revision"] == 1
+    assert first["taskDefinitionArn"] == gantry.task_definition_arn("webserver", 1)
+
+    described = aws_cli("ecs", "describe-clusters", "--clusters", "demo", "--include", "SETTINGS", "TAGS")
+    assert described["failures"] == []
+    (c,) = described["clusters"]
+    assert (c["clusterName"], c["status"]) == ("demo", "ACTIVE")
+    assert c["settings"] == [{"name": "containerInsights", "value": "disabled"}]
+    assert c.get("tags", []) == []
+
+    # "Registering again creates webserver:2": the next revision, as --cli-input-json text.
+    td2 = aws_cli("ecs", "register-task-definition", "--cli-input-json", json.dumps(WEBSERVER))["taskDefinition"]
     check_webserver(td2)
     assert td2["revision"] == rev + 1
-
-    arns = aws_cli("ecs", "list-task-definitions")["taskDefinitionArns"]
-    assert td["taskDefinitionArn"] in arns and td2["taskDefinitionArn"] in arns
+    latest = aws_cli("ecs", "describe-task-definition", "--task-definition", "webserver")["taskDefinition"]
+    assert latest["revision"] == rev + 1
     by_family = aws_cli("ecs", "list-task-definitions", "--family-prefix", "webserver")["taskDefinitionArns"]
     assert by_family[-2:] == [td["taskDefinitionArn"], td2["taskDefinitionArn"]]
-    families = aws_cli("ecs", "list-task-definition-families")["families"]
-    assert "webserver" in families
+    assert by_family == [gantry.task_definition_arn("webserver", r) for r in range(1, rev + 2)]
 
-    latest = aws_cli("ecs", "describe-task-definition", "--task-definition", "webserver")["taskDefinition"]
-    check_webserver(latest)
-    assert latest["revision"] == rev + 1
-    first = aws_cli("ecs", "describe-task-definition", "--task-definition", f"webserver:{rev}")["taskDefinition"]
-    assert first["taskDefinitionArn"] == td["taskDefinitionArn"]
+
+def test_readme_refused_definition(aws_cli):
+    """README.md: a definition that breaks ECS's rules is a ClientException naming the field."""
+    r = aws_cli.run(
+        "ecs", "register-task-definition", "--family", "bad", "--requires-compatibilities", "FARGATE",
+        "--network-mode", "bridge", "--cpu", "256", "--memory", "512",
+        "--container-definitions", '[{"name":"web","image":"nginx"}]',
+    )
+    assert r.returncode != 0
+    assert "An error occurred (ClientException) when calling the RegisterTaskDefinition operation" in r.stderr
+    assert "Invalid 'networkMode': Fargate only supports network mode 'awsvpc'." in r.stderr
+
+
+def test_readme_boto3_from_environment(gantry, tmp_path):
+    """README.md: boto3.client("ecs") configured by the exported variables alone."""
+    code = 'import boto3, json; ecs = boto3.client("ecs"); print(json.dumps(ecs.list_clusters()["clusterArns"]))'
+    env = dict(gantry.env)
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                       cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert isinstance(json.loads(p.stdout), list)
 
 
 def test_cli_cluster_commands(aws_cli, gantry, unique):

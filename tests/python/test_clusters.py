@@ -127,7 +127,9 @@ def test_describe_clusters_by_arn_and_missing(ecs, gantry, unique):
 def test_list_clusters_shows_active_clusters(ecs, unique):
     names = [unique("cl") for _ in range(3)]
     arns = [ecs.create_cluster(clusterName=n)["cluster"]["clusterArn"] for n in names]
-    listed = ecs.list_clusters()["clusterArns"]
+    first_page = ecs.list_clusters()
+    assert len(first_page["clusterArns"]) <= 100  # the default page size
+    listed = all_cluster_arns(ecs)
     for a in arns:
         assert listed.count(a) == 1
     assert len(set(listed)) == len(listed)
@@ -263,3 +265,11 @@ def test_list_clusters_bad_paging_parameters(ecs, kwargs):
     code, msg = error_of(ei)
     assert code == "InvalidParameterException"
     assert ("maxResults" if "maxResults" in kwargs else "nextToken") in msg
+
+
+def test_describe_more_than_100_clusters_is_refused(ecs):
+    with pytest.raises(ClientError) as ei:
+        ecs.describe_clusters(clusters=[f"c{i}" for i in range(101)])
+    code, msg = error_of(ei)
+    assert code == "InvalidParameterException"
+    assert "clusters" in msg

@@ -46,3 +46,16 @@ def test_unimplemented_model_operation_is_unsupported_feature(ecs):
     assert err["Code"] == "UnsupportedFeatureException"
     assert "ListServices" in err["Message"]
     assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_metrics_count_requests_by_operation_and_outcome(gantry, ecs, unique):
+    ecs.list_task_definition_families()
+    with pytest.raises(botocore.exceptions.ClientError):
+        ecs.delete_cluster(cluster=unique("missing"))
+    with urllib.request.urlopen(f"{gantry.endpoint}/metrics", timeout=5) as r:
+        assert r.status == 200
+        assert r.headers["Content-Type"].startswith("text/plain")
+        text = r.read().decode()
+    assert "# TYPE gantry_api_requests_total counter" in text
+    assert 'gantry_api_requests_total{operation="ListTaskDefinitionFamilies",outcome="ok"}' in text
+    assert 'gantry_api_requests_total{operation="DeleteCluster",outcome="ClusterNotFoundException"}' in text

@@ -94,8 +94,6 @@ def test_task_definition_waiter(ecs, unique):
     [
         ("services_stable", {"cluster": "default", "services": ["svc"]}),
         ("services_inactive", {"cluster": "default", "services": ["svc"]}),
-        ("tasks_running", {"cluster": "default", "tasks": ["t"]}),
-        ("tasks_stopped", {"cluster": "default", "tasks": ["t"]}),
     ],
 )
 def test_builtin_waiters_stop_on_unsupported_operations(ecs, name, kwargs):
@@ -104,3 +102,14 @@ def test_builtin_waiters_stop_on_unsupported_operations(ecs, name, kwargs):
         ecs.get_waiter(name).wait(WaiterConfig=FAST, **kwargs)
     assert time.monotonic() - started < 5
     assert ei.value.last_response["Error"]["Code"] == "UnsupportedFeatureException"
+
+
+@pytest.mark.parametrize("name", ["tasks_running", "tasks_stopped"])
+def test_task_waiters_fail_fast_on_missing_tasks(ecs, unique, name):
+    cluster = unique("wt")
+    ecs.create_cluster(clusterName=cluster)
+    started = time.monotonic()
+    with pytest.raises(WaiterError) as ei:
+        ecs.get_waiter(name).wait(WaiterConfig=FAST, cluster=cluster, tasks=["0123456789abcdef0123456789abcdef"])
+    assert time.monotonic() - started < 5
+    assert ei.value.last_response["failures"][0]["reason"] == "MISSING"

@@ -69,6 +69,43 @@ def test_string_numbers_parse_through_botocore(raw, ecs):
     assert td["containerDefinitions"][0]["cpu"] == 99
 
 
+def test_numeric_strings_everywhere_an_integer_goes(raw, unique):
+    family = unique("num")
+    body = {
+        "family": family,
+        "networkMode": "bridge",
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": "x",
+                "memory": "64",
+                "memoryReservation": "32",
+                "cpu": "10",
+                "stopTimeout": "10",
+                "startTimeout": "5",
+                "portMappings": [{"containerPort": "80", "hostPort": "8080"}],
+                "healthCheck": {"command": ["CMD", "true"], "interval": "30", "timeout": "5",
+                                "retries": "3", "startPeriod": "0"},
+                "ulimits": [{"name": "nofile", "softLimit": "1024", "hardLimit": "2048"}],
+            }
+        ],
+    }
+    r = raw.call("RegisterTaskDefinition", body)
+    assert r.status == 200, r
+    c = r.json["taskDefinition"]["containerDefinitions"][0]
+    assert (c["memory"], c["memoryReservation"], c["cpu"]) == (64, 32, 10)
+    assert (c["stopTimeout"], c["startTimeout"]) == (10, 5)
+    assert c["portMappings"] == [{"containerPort": 80, "hostPort": 8080, "protocol": "tcp"}]
+    hc = c["healthCheck"]
+    assert (hc["interval"], hc["timeout"], hc["retries"], hc["startPeriod"]) == (30, 5, 3, 0)
+    assert c["ulimits"] == [{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}]
+    # And in a list operation's maxResults.
+    raw.call("RegisterTaskDefinition", body)
+    page = raw.call("ListTaskDefinitions", {"familyPrefix": family, "maxResults": "1"})
+    assert page.status == 200, page
+    assert len(page.json["taskDefinitionArns"]) == 1 and page.json["nextToken"]
+
+
 def test_trailing_commas_are_serialization_exception(raw, unique):
     family = unique("tc")
     r = raw.call("RegisterTaskDefinition", SEED_TRAILING_COMMAS.replace("webserver", family))
@@ -103,6 +140,39 @@ def test_non_numeric_integer_member_is_serialization_exception(raw, body):
 def test_malformed_bodies_are_serialization_exception(raw, body):
     r = raw.call("CreateCluster", body)
     assert_error(r, 400, "SerializationException")
+
+
+@pytest.mark.parametrize(
+    "suffix",
+    [" trailing", "}", ",", '{"clusterName": "other"}', "]"],
+    ids=["word", "extra-brace", "trailing-comma", "second-document", "bracket"],
+)
+def test_trailing_characters_after_the_document_are_serialization_exception(raw, gantry, unique, suffix):
+    """A body is one JSON document: anything but whitespace after it makes it invalid JSON,
+    and the request must not take effect."""
+    name = unique("trail")
+    r = raw.call("CreateCluster", '{"clusterName": "%s"}%s' % (name, suffix))
+    assert_error(r, 400, "SerializationException")
+    d = raw.call("DescribeClusters", {"clusters": [name]})
+    assert d.json["failures"] == [{"arn": gantry.cluster_arn(name), "reason": "MISSING"}]
+
+
+def test_trailing_whitespace_after_the_document_is_fine(raw, unique):
+    name = unique("ws")
+    r = raw.call("CreateCluster", '{"clusterName": "%s"}  \r\n\t ' % name)
+    assert r.status == 200, r
+    assert r.json["cluster"]["clusterName"] == name
+
+
+def test_utf8_body_round_trips(raw, ecs, unique):
+    name = unique("utf")
+    value = "caf\u00e9 \u2713 \U0001f433"
+    body = ('{"clusterName": "%s", "tags": [{"key": "note", "value": "%s"}]}' % (name, value)).encode("utf-8")
+    r = raw.call("CreateCluster", body)
+    assert r.status == 200, r
+    assert r.json["cluster"]["tags"] == [{"key": "note", "value": value}]
+    tags = ecs.list_tags_for_resource(resourceArn=r.json["cluster"]["clusterArn"])["tags"]
+    assert tags == [{"key": "note", "value": value}]
 
 
 def test_empty_body_is_an_empty_request(raw):
@@ -251,3 +321,35 @@ def test_error_body_shape(raw, unique):
     body = assert_error(r, 400, "ClusterNotFoundException")
     assert set(body) == {"__type", "message"}
     json.dumps(body)
+
+
+# --- SigV4 canonicalisation: requests botocore signs differently from the common case ------
+
+
+@pytest.mark.parametrize("path", ["/?a=b%20c&z=1&a=0", "/?empty=", "/?x-id=ListClusters"])
+def test_signed_query_strings_verify(raw, path):
+    headers = raw.sign("ListClusters", b"{}", path=path)
+    r = raw.send(headers, b"{}", path=path)
+    assert r.status == 200, r
+    assert isinstance(r.json["clusterArns"], list)
+
+
+@pytest.mark.parametrize("path", ["/some/path", "/a%20b", "/~user/x.y_z-"])
+def test_signed_request_to_another_path_is_unknown_operation(raw, path):
+    """The signature over an unusual path verifies; the path is then refused as no operation."""
+    headers = raw.sign("ListClusters", b"{}", path=path)
+    r = raw.send(headers, b"{}", path=path)
+    assert_error(r, 400, "UnknownOperationException")
+
+
+def test_signed_get_is_unknown_operation(raw):
+    headers = raw.sign("ListClusters", b"")
+    r = raw.send(headers, b"", method="GET")
+    # Signed as POST, sent as GET: the method is part of the signature.
+    assert_error(r, 403, "InvalidSignatureException")
+
+
+def test_extra_signed_header_with_runs_of_spaces(raw):
+    headers = raw.sign("ListClusters", b"{}", headers={"X-Custom": "a   b  c"})
+    r = raw.send(headers, b"{}")
+    assert r.status == 200, r

@@ -130,8 +130,14 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         body
     };
     let de = &mut serde_json::Deserializer::from_slice(body);
-    match serde_path_to_error::deserialize(de) {
-        Ok(v) => Ok(v),
+    match serde_path_to_error::deserialize(&mut *de) {
+        Ok(v) => match de.end() {
+            Ok(()) => Ok(v),
+            Err(_) => Err(ApiError::new(
+                ErrorCode::SerializationException,
+                "Unexpected characters after the JSON document.",
+            )),
+        },
         Err(e) => {
             let path = e.path().to_string();
             let inner = e.into_inner();
@@ -158,11 +164,15 @@ pub fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
                     .next()
                     .unwrap_or_default()
                     .replace('`', "");
-                let mut m = format!("Invalid value '{value}' for '{path}'. Valid values: {valid}.");
                 if value == "distinctInstance" && path.starts_with("placementConstraints") {
-                    m.push_str(" The distinctInstance constraint is not supported in task definitions; use it on RunTask or CreateService.");
+                    // ECS refuses this one as a ClientException.
+                    return Err(ApiError::client(format!(
+                        "Invalid '{path}': constraint.type 'distinctInstance' is not supported in task definitions; use it on RunTask or CreateService."
+                    )));
                 }
-                return Err(ApiError::invalid(m));
+                return Err(ApiError::invalid(format!(
+                    "Invalid value '{value}' for '{path}'. Valid values: {valid}."
+                )));
             }
             let msg = match msg.find(" at line ") {
                 Some(i) => &msg[..i],
@@ -221,15 +231,35 @@ mod tests {
             assert_eq!(e.code, ErrorCode::SerializationException, "{body:?}");
         }
         assert!(decode::<CreateClusterRequest>(b"").is_ok());
+        for trailing in [
+            &br#"{"clusterName":"a"} x"#[..],
+            br#"{"clusterName":"a"}}"#,
+            br#"{} {}"#,
+        ] {
+            let e = decode::<CreateClusterRequest>(trailing).unwrap_err();
+            assert_eq!(e.code, ErrorCode::SerializationException);
+        }
+        assert!(decode::<CreateClusterRequest>(b" {} \n").is_ok());
     }
 
     #[test]
     fn unknown_enum_values_are_invalid_parameters_naming_the_field() {
         let e = decode::<RegisterTaskDefinitionRequest>(
-            br#"{"family":"a","containerDefinitions":[],"placementConstraints":[{"type":"distinctInstance"}]}"#,
+            br#"{"family":"a","containerDefinitions":[],"networkMode":"bogus"}"#,
         )
         .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidParameterException);
+        assert!(e.message.contains("networkMode"), "{}", e.message);
+        assert!(e.message.contains("awsvpc"), "{}", e.message);
+    }
+
+    #[test]
+    fn distinct_instance_in_a_task_definition_is_a_client_exception() {
+        let e = decode::<RegisterTaskDefinitionRequest>(
+            br#"{"family":"a","containerDefinitions":[],"placementConstraints":[{"type":"distinctInstance"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, ErrorCode::ClientException);
         assert!(
             e.message.contains("placementConstraints[0].type"),
             "{}",
