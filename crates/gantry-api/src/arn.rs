@@ -29,6 +29,33 @@ impl Arns {
         format!("{}task-definition/{family}:{revision}", self.prefix())
     }
 
+    pub fn task(&self, cluster: &str, id: &str) -> String {
+        format!("{}task/{cluster}/{id}", self.prefix())
+    }
+
+    pub fn container(&self, cluster: &str, task_id: &str, id: &str) -> String {
+        format!("{}container/{cluster}/{task_id}/{id}", self.prefix())
+    }
+
+    pub fn container_instance(&self, cluster: &str, id: &str) -> String {
+        format!("{}container-instance/{cluster}/{id}", self.prefix())
+    }
+
+    /// The id (last path segment) of a task or container-instance identifier: the bare id or a
+    /// long-format ARN of this installation (`task/<cluster>/<id>`), or the old short format
+    /// (`task/<id>`). `kind` is `task` or `container-instance`.
+    pub fn resource_id<'a>(&self, kind: &str, ident: &'a str) -> Option<&'a str> {
+        if !ident.starts_with("arn:") {
+            return (!ident.is_empty() && !ident.contains('/')).then_some(ident);
+        }
+        let rest = self
+            .resource(ident)?
+            .strip_prefix(kind)?
+            .strip_prefix('/')?;
+        let id = rest.rsplit('/').next()?;
+        (!id.is_empty()).then_some(id)
+    }
+
     /// The resource part (`cluster/x`, `task-definition/f:1`) of an ARN of this installation.
     pub fn resource<'a>(&self, arn: &'a str) -> Option<&'a str> {
         let rest = arn.strip_prefix("arn:aws:ecs:")?;

@@ -2,6 +2,7 @@
 //! lenient integer decoding ([`wire`]), errors in the AWS shape ([`error`]), ARNs ([`arn`]) and
 //! the task-definition rules ([`taskdef`]). Pure: no I/O.
 
+pub mod agent;
 pub mod arn;
 pub mod error;
 #[rustfmt::skip]

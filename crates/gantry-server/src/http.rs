@@ -20,6 +20,7 @@ pub fn router(server: Arc<Server>) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::agent_api::routes())
         .fallback(api)
         .with_state(server)
 }

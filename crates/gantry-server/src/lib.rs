@@ -4,6 +4,8 @@
 //! each operation's input shape and runs it in [`ops`]; [`state`] is the in-memory state
 //! persisted through a [`gantry_store::Store`].
 
+pub mod agent_api;
+pub mod housekeeping;
 pub mod http;
 pub mod metrics;
 mod ops;
@@ -26,6 +28,14 @@ pub struct ServerConfig {
     pub keys: KeySet,
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The bearer token agents must present (`None`: the agent endpoint is closed).
+    pub join_token: Option<String>,
+    /// An agent not heard from for this long shows `agentConnected: false`.
+    pub agent_timeout: std::time::Duration,
+    /// STOPPED tasks stay describable this long (ECS: about an hour).
+    pub task_retention: std::time::Duration,
+    /// How often the housekeeping loop runs (stopped-task expiry).
+    pub housekeeping_interval: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -35,6 +45,10 @@ impl ServerConfig {
             account_id: account_id.into(),
             keys,
             max_body_bytes: 4 * 1024 * 1024,
+            join_token: None,
+            agent_timeout: std::time::Duration::from_secs(30),
+            task_retention: std::time::Duration::from_secs(3600),
+            housekeeping_interval: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -46,6 +60,8 @@ pub struct Server {
     state: RwLock<State>,
     store: Arc<dyn Store>,
     pub metrics: metrics::Metrics,
+    /// Ticks after every write, so long-polling agents re-check their desired set.
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +83,7 @@ impl Server {
             state: RwLock::new(state),
             store,
             metrics: metrics::Metrics::default(),
+            changed: tokio::sync::watch::channel(0).0,
         }))
     }
 
@@ -94,6 +111,9 @@ impl Server {
                 (r, commit)
             }),
         };
+        if queued.is_ok() {
+            self.changed.send_modify(|v| *v = v.wrapping_add(1));
+        }
         async move {
             let (r, commit) = queued?;
             if let Some(commit) = commit {
@@ -120,6 +140,19 @@ impl Server {
         ops::dispatch(self, op, body, who).await
     }
 
+    /// Creates the cluster if it does not exist (as its owner, the account root).
+    pub async fn ensure_cluster(&self, name: &str) -> Result<(), ApiError> {
+        let root = Identity {
+            access_key_id: String::new(),
+            user: "root".into(),
+        };
+        let req = gantry_api::model::CreateClusterRequest {
+            cluster_name: Some(name.to_string()),
+            ..Default::default()
+        };
+        ops::create_cluster(self, req, &root).await.map(|_| ())
+    }
+
     /// The IAM ARN of a caller, as `registeredBy` and `principalArn` show it.
     pub fn principal_arn(&self, who: &Identity) -> String {
         if who.user == "root" {
@@ -139,6 +172,31 @@ pub async fn run(
     axum::serve(listener, http::router(server))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+impl Server {
+    /// A receiver that sees every later write.
+    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        let mut rx = self.changed.subscribe();
+        rx.borrow_and_update();
+        rx
+    }
+
+    /// Records contact from an instance's agent (in memory only): `open` is +1 when a poll
+    /// starts waiting, -1 when it ends, 0 for other contact.
+    pub(crate) fn touch(&self, instance: &str, open: i32) -> Result<(), ApiError> {
+        let mut st = self
+            .state
+            .write()
+            .map_err(|_| ApiError::server("state lock poisoned"))?;
+        let rec = st
+            .instances
+            .get_mut(instance)
+            .ok_or_else(|| ApiError::invalid("Unknown container instance; register first."))?;
+        rec.last_seen = now_secs();
+        rec.open_polls = rec.open_polls.saturating_add_signed(open);
+        Ok(())
+    }
 }
 
 /// Seconds since the Unix epoch, with milliseconds, as ECS timestamps are.

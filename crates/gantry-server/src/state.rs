@@ -4,7 +4,11 @@
 //! Writers change the state and queue the matching store transaction while holding the state's
 //! write lock (so store order equals memory order), then wait for durability before answering.
 
-use gantry_api::model::{Cluster, SettingName, Tag, TaskDefinition, TaskDefinitionStatus};
+use gantry_api::agent::task_state_rank;
+use gantry_api::model::{
+    Cluster, ContainerInstance, SettingName, Tag, Task, TaskDefinition, TaskDefinitionStatus,
+};
+use gantry_scheduler::{Demand, Proto};
 use gantry_store::{Store, StoreError, Txn};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,6 +53,105 @@ pub struct SettingRecord {
     pub principal: String,
 }
 
+/// A container instance: its ECS shape (registered resources, attributes, status) and, in memory
+/// only, its agent's liveness and the revision of its desired task set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceRecord {
+    pub cluster: String,
+    pub id: String,
+    pub instance: ContainerInstance,
+    /// Registered by an agent (false: through the public RegisterContainerInstance call).
+    #[serde(default)]
+    pub has_agent: bool,
+    /// When the agent was last heard from (seconds since the epoch).
+    #[serde(skip)]
+    pub last_seen: f64,
+    /// Polls waiting right now.
+    #[serde(skip)]
+    pub open_polls: u32,
+    /// Bumped whenever the instance's desired task set changes.
+    #[serde(skip)]
+    pub revision: u64,
+}
+
+impl InstanceRecord {
+    pub fn status(&self) -> &str {
+        self.instance.status.as_deref().unwrap_or("ACTIVE")
+    }
+
+    /// The integer value of a registered resource (CPU, MEMORY).
+    pub fn registered(&self, name: &str) -> i64 {
+        self.instance
+            .registered_resources
+            .iter()
+            .flatten()
+            .find(|r| r.name.as_deref() == Some(name))
+            .and_then(|r| r.integer_value.map(i64::from).or(r.long_value))
+            .unwrap_or(0)
+    }
+
+    /// Reserved host ports (PORTS, PORTS_UDP).
+    pub fn reserved_ports(&self) -> Vec<(u16, Proto)> {
+        let mut out = Vec::new();
+        for r in self.instance.registered_resources.iter().flatten() {
+            let proto = match r.name.as_deref() {
+                Some("PORTS") => Proto::Tcp,
+                Some("PORTS_UDP") => Proto::Udp,
+                _ => continue,
+            };
+            for p in r.string_set_value.iter().flatten() {
+                if let Ok(p) = p.parse::<u16>() {
+                    out.push((p, proto));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A task: its ECS shape, where it runs and what it reserves there.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub cluster: String,
+    pub id: String,
+    /// The container instance id it was placed on.
+    pub instance: String,
+    pub task: Task,
+    pub demand_cpu: i64,
+    pub demand_memory: i64,
+    #[serde(default)]
+    pub demand_ports: Vec<(u16, Proto)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+}
+
+impl TaskRecord {
+    pub fn last_status(&self) -> &str {
+        self.task.last_status.as_deref().unwrap_or("PROVISIONING")
+    }
+
+    pub fn desired_status(&self) -> &str {
+        self.task.desired_status.as_deref().unwrap_or("RUNNING")
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.last_status() == "STOPPED"
+    }
+
+    /// Holds resources on its instance until it has stopped.
+    pub fn demand(&self) -> Demand {
+        Demand {
+            cpu: self.demand_cpu,
+            memory: self.demand_memory,
+            ports: self.demand_ports.clone(),
+        }
+    }
+
+    pub fn is_pending(&self) -> bool {
+        task_state_rank(self.last_status()) < task_state_rank("RUNNING")
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     /// Clusters by name, ACTIVE and INACTIVE (deleted clusters stay describable).
@@ -56,6 +159,14 @@ pub struct State {
     pub families: BTreeMap<String, Family>,
     /// Keyed by (principal ARN or "" for the account default, setting name).
     pub settings: BTreeMap<(String, SettingName), SettingRecord>,
+    /// Container instances by id (ids are unique across clusters).
+    pub instances: BTreeMap<String, InstanceRecord>,
+    /// Tasks by id.
+    pub tasks: BTreeMap<String, TaskRecord>,
+    /// Task ids by the instance they are on.
+    pub tasks_by_instance: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// RunTask idempotency: (cluster, clientToken) → task ids.
+    pub client_tokens: BTreeMap<(String, String), Vec<String>>,
 }
 
 pub mod keys {
@@ -70,6 +181,12 @@ pub mod keys {
     }
     pub fn setting(principal: &str, name: &str) -> String {
         format!("settings/{name}/{principal}")
+    }
+    pub fn instance(id: &str) -> String {
+        format!("instances/{id}")
+    }
+    pub fn task(id: &str) -> String {
+        format!("tasks/{id}")
     }
 }
 
@@ -138,10 +255,67 @@ impl State {
             f.last_revision = f.last_revision.max(rev);
             f.revisions.insert(rev, r);
         }
+        for kv in store.range("instances/").await?.0 {
+            let mut r: InstanceRecord = parse(&kv.key, &kv.value)?;
+            r.revision = 1;
+            st.instances.insert(r.id.clone(), r);
+        }
+        for kv in store.range("tasks/").await?.0 {
+            let r: TaskRecord = parse(&kv.key, &kv.value)?;
+            st.index_task(&r);
+            st.tasks.insert(r.id.clone(), r);
+        }
         for kv in store.range("settings/").await?.0 {
             let s: SettingRecord = parse(&kv.key, &kv.value)?;
             st.settings.insert((s.principal.clone(), s.name), s);
         }
         Ok(st)
+    }
+}
+
+impl State {
+    /// Adds a task to the secondary indexes.
+    pub fn index_task(&mut self, t: &TaskRecord) {
+        self.tasks_by_instance
+            .entry(t.instance.clone())
+            .or_default()
+            .insert(t.id.clone());
+        if let Some(tok) = &t.client_token {
+            self.client_tokens
+                .entry((t.cluster.clone(), tok.clone()))
+                .or_default()
+                .push(t.id.clone());
+        }
+    }
+
+    /// Removes a task and its index entries.
+    pub fn remove_task(&mut self, id: &str) -> Option<TaskRecord> {
+        let t = self.tasks.remove(id)?;
+        if let Some(set) = self.tasks_by_instance.get_mut(&t.instance) {
+            set.remove(id);
+        }
+        if let Some(tok) = &t.client_token {
+            self.client_tokens.remove(&(t.cluster.clone(), tok.clone()));
+        }
+        Some(t)
+    }
+
+    /// The tasks placed on an instance.
+    pub fn instance_tasks<'a>(
+        &'a self,
+        instance: &str,
+    ) -> impl Iterator<Item = &'a TaskRecord> + 'a {
+        self.tasks_by_instance
+            .get(instance)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Marks an instance's desired set as changed, so its agent's poll answers.
+    pub fn bump(&mut self, instance: &str) {
+        if let Some(i) = self.instances.get_mut(instance) {
+            i.revision += 1;
+        }
     }
 }

@@ -143,6 +143,21 @@ impl Settings {
         Ok((key, true))
     }
 
+    /// The token agents join with, created on first use (`<data-dir>/join-token`).
+    pub fn join_token(&self) -> anyhow::Result<String> {
+        let path = self.data_dir.join("join-token");
+        if path.exists() {
+            let t = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            return Ok(t.trim().to_string());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let token = random_chars(40, b"abcdefghijklmnopqrstuvwxyz0123456789");
+        write_private(&path, token.as_bytes())?;
+        Ok(token)
+    }
+
     /// Every key the server accepts: the admin key and the config file's.
     pub fn key_set(&self, admin: &KeyEntry) -> KeySet {
         let mut keys = KeySet::new();
@@ -204,4 +219,42 @@ fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     f.write_all(data)?;
     f.sync_all()?;
     Ok(())
+}
+
+/// A duration written as `30`, `30s`, `500ms`, `5m` or `3h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("invalid duration {s:?}: use e.g. 30s, 500ms, 5m, 3h"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("invalid duration {s:?}"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("3h").unwrap(), Duration::from_secs(10800));
+        assert!(parse_duration("x").is_err());
+        assert!(parse_duration("5d").is_err());
+    }
 }

@@ -1,13 +1,19 @@
-//! The `gantry` binary: `gantry up`, `gantry server`, `gantry credentials`.
+//! The `gantry` binary: `gantry up | server | agent | credentials | join-token | stop-all-tasks`.
 
+mod client;
 mod config;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
-use config::{Settings, SettingsArgs};
+use clap::{Args, Parser, Subcommand};
+use config::{parse_duration, Settings, SettingsArgs};
+use gantry_agent::docker::DockerRuntime;
+use gantry_agent::task::PullPolicy;
+use gantry_agent::{Agent, AgentConfig};
 use gantry_server::{Server, ServerConfig};
 use gantry_store::SqliteStore;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -16,7 +22,7 @@ use std::sync::Arc;
     about = "A self-hosted container orchestrator that speaks the Amazon ECS API.",
     long_about = "A self-hosted container orchestrator that speaks the Amazon ECS API.\n\n\
         Start with `gantry up`, paste the `export` line it prints into your shell, and use the \
-        AWS CLI, boto3 or any AWS SDK against it."
+        AWS CLI, boto3 or any AWS SDK against it: `aws ecs run-task --task-definition X`."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -25,12 +31,28 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run everything on this machine: the control plane on the embedded store (the default way to
-    /// start). Prints the shell line that points the AWS CLI at it on every start.
-    Up(SettingsArgs),
+    /// Run everything on this machine: the control plane on the embedded store and an agent on
+    /// the local Docker, in the cluster `default`. Prints the shell line that points the AWS CLI
+    /// at it on every start.
+    Up {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        timing: ServerTiming,
+        #[command(flatten)]
+        agent: AgentTuning,
+    },
     /// Run the control plane only. Prints the shell line for the admin credentials when it
     /// creates them (the first start); `gantry credentials` prints it again.
-    Server(SettingsArgs),
+    Server {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(flatten)]
+        timing: ServerTiming,
+    },
+    /// Run an agent: register this host's Docker Engine as a container instance of a cluster and
+    /// run the tasks placed on it. Stopping the agent leaves its tasks running.
+    Agent(AgentArgs),
     /// Print the `export ...` line for the admin credentials of a data directory.
     Credentials {
         #[command(flatten)]
@@ -39,6 +61,84 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the token agents need to join this server (`gantry agent --join-token`).
+    JoinToken {
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+    /// Stop every task gantry runs (every cluster, or one), through the API.
+    StopAllTasks {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Only this cluster.
+        #[arg(long)]
+        cluster: Option<String>,
+        /// The stoppedReason recorded on each task.
+        #[arg(long, default_value = "Stopped by gantry stop-all-tasks")]
+        reason: String,
+    },
+}
+
+/// Control-plane timings (ECS's values by default; tests set them small).
+#[derive(Args, Clone, Debug)]
+struct ServerTiming {
+    /// An agent not heard from for this long shows agentConnected=false
+    #[arg(long, env = "GANTRY_AGENT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    agent_timeout: Duration,
+    /// How long STOPPED tasks stay describable
+    #[arg(long, env = "GANTRY_TASK_RETENTION", default_value = "1h", value_parser = parse_duration)]
+    task_retention: Duration,
+    /// How often expired tasks are forgotten
+    #[arg(long, env = "GANTRY_HOUSEKEEPING_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    housekeeping_interval: Duration,
+}
+
+/// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
+#[derive(Args, Clone, Debug)]
+struct AgentTuning {
+    /// Image pull behavior: default, always, once, prefer-cached [default: default; prefer-cached
+    /// under `gantry up`]
+    #[arg(long, env = "GANTRY_PULL_BEHAVIOR")]
+    pull_behavior: Option<PullPolicy>,
+    /// SIGTERM→SIGKILL grace for containers without stopTimeout
+    #[arg(long, env = "GANTRY_STOP_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    stop_timeout: Duration,
+    /// How long containers of stopped tasks are kept before removal
+    #[arg(long, env = "GANTRY_CLEANUP_WAIT", default_value = "3h", value_parser = parse_duration)]
+    cleanup_wait: Duration,
+    /// How often a task's containers are re-inspected (health checks, missed exits)
+    #[arg(long, env = "GANTRY_AGENT_TICK", default_value = "1s", value_parser = parse_duration)]
+    tick: Duration,
+    /// CPU units to advertise [default: cores × 1024]
+    #[arg(long)]
+    cpu: Option<i64>,
+    /// Memory (MiB) to advertise [default: the host's]
+    #[arg(long)]
+    memory: Option<i64>,
+    /// The ecs.availability-zone attribute
+    #[arg(long, default_value = "local-1a")]
+    availability_zone: String,
+    /// A custom attribute, `name` or `name=value` (repeatable)
+    #[arg(long = "attribute")]
+    attributes: Vec<String>,
+}
+
+#[derive(Args, Clone, Debug)]
+struct AgentArgs {
+    /// The control plane's URL
+    #[arg(long, env = "GANTRY_SERVER", default_value = "http://127.0.0.1:8100")]
+    server: String,
+    /// The cluster to join
+    #[arg(long, env = "GANTRY_CLUSTER", default_value = "default")]
+    cluster: String,
+    /// The join token (`gantry join-token` on the server prints it)
+    #[arg(long, env = "GANTRY_JOIN_TOKEN")]
+    join_token: String,
+    /// Where the agent keeps its state [default: ~/.local/share/gantry/agent]
+    #[arg(long, env = "GANTRY_AGENT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    tuning: AgentTuning,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,9 +150,20 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     match cli.command {
-        Command::Up(args) => serve(Settings::resolve(args)?, true),
-        Command::Server(args) => serve(Settings::resolve(args)?, false),
+        Command::Up {
+            settings,
+            timing,
+            agent,
+        } => rt.block_on(serve(Settings::resolve(settings)?, timing, Some(agent))),
+        Command::Server { settings, timing } => {
+            rt.block_on(serve(Settings::resolve(settings)?, timing, None))
+        }
+        Command::Agent(args) => rt.block_on(agent(args)),
         Command::Credentials { settings, json } => {
             let s = Settings::resolve(settings)?;
             let (admin, _) = s.admin_key()?;
@@ -69,40 +180,202 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::JoinToken { settings } => {
+            println!("{}", Settings::resolve(settings)?.join_token()?);
+            Ok(())
+        }
+        Command::StopAllTasks {
+            settings,
+            cluster,
+            reason,
+        } => rt.block_on(stop_all_tasks(
+            Settings::resolve(settings)?,
+            cluster,
+            reason,
+        )),
     }
 }
 
-fn serve(settings: Settings, always_print: bool) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    rt.block_on(async move {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-        let (admin, created) = settings.admin_key()?;
-        let keys = settings.key_set(&admin);
-        let db = settings.data_dir.join("state.db");
-        let store = SqliteStore::open(&db).with_context(|| format!("opening the store {}", db.display()))?;
-        let store = Arc::new(store);
-        let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
-        cfg.max_body_bytes = 4 * 1024 * 1024;
-        let server = Server::new(cfg, store.clone()).await.context("loading the state")?;
-        let listener = tokio::net::TcpListener::bind(settings.listen)
+fn agent_config(
+    server: String,
+    token: String,
+    cluster: String,
+    data_dir: PathBuf,
+    t: &AgentTuning,
+    default_pull: PullPolicy,
+) -> AgentConfig {
+    let mut cfg = AgentConfig::new(server, token, cluster, data_dir);
+    cfg.pull_policy = t.pull_behavior.unwrap_or(default_pull);
+    cfg.default_stop_timeout = t.stop_timeout;
+    cfg.cleanup_wait = t.cleanup_wait;
+    cfg.tick = t.tick;
+    cfg.cpu = t.cpu;
+    cfg.memory_mib = t.memory;
+    cfg.availability_zone = t.availability_zone.clone();
+    cfg.attributes = t
+        .attributes
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        })
+        .collect();
+    cfg
+}
+
+async fn serve(
+    settings: Settings,
+    timing: ServerTiming,
+    up: Option<AgentTuning>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let (admin, created) = settings.admin_key()?;
+    let keys = settings.key_set(&admin);
+    let token = settings.join_token()?;
+    let db = settings.data_dir.join("state.db");
+    let store = Arc::new(
+        SqliteStore::open(&db).with_context(|| format!("opening the store {}", db.display()))?,
+    );
+    let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
+    cfg.join_token = Some(token.clone());
+    cfg.agent_timeout = timing.agent_timeout;
+    cfg.task_retention = timing.task_retention;
+    cfg.housekeeping_interval = timing.housekeeping_interval;
+    let server = Server::new(cfg, store.clone())
+        .await
+        .context("loading the state")?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %settings.data_dir.display(), region = %settings.region, "gantry is serving the ECS API");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut agent_task = None;
+    if let Some(tuning) = &up {
+        server
+            .ensure_cluster("default")
             .await
-            .with_context(|| format!("listening on {}", settings.listen))?;
-        let addr = listener.local_addr()?;
-        tracing::info!(%addr, data_dir = %settings.data_dir.display(), region = %settings.region, "gantry is serving the ECS API");
-        if always_print || created {
-            println!("# gantry is up. Point the AWS CLI, boto3 and the SDKs at it with:");
-            println!("{}", settings.export_line(&admin));
-            println!("# then try: aws ecs list-clusters");
+            .context("creating the default cluster")?;
+        match DockerRuntime::connect().await {
+            Ok(docker) => {
+                let endpoint = format!("http://127.0.0.1:{}", addr.port());
+                let cfg = agent_config(
+                    endpoint,
+                    token.clone(),
+                    "default".into(),
+                    settings.data_dir.join("agent"),
+                    tuning,
+                    PullPolicy::PreferCached,
+                );
+                tracing::info!(docker = %docker.version, api = %docker.api_version, "running an agent on the local Docker");
+                let version = docker.version.clone();
+                let agent = Agent::new(cfg, Arc::new(docker), version);
+                let mut rx = stop_rx.clone();
+                agent_task = Some(tokio::spawn(async move {
+                    if let Err(e) = agent
+                        .run(async move {
+                            let _ = rx.wait_for(|s| *s).await;
+                        })
+                        .await
+                    {
+                        tracing::error!(error = %e, "the agent stopped");
+                    }
+                }));
+            }
+            Err(e) => {
+                eprintln!("gantry: Docker is not reachable ({e}). The ECS API is served, but no tasks can run on this host until Docker is available and gantry is restarted.");
+            }
         }
-        gantry_server::run(listener, server, shutdown_signal()).await?;
-        tracing::info!("shutting down");
-        store.close();
-        Ok(())
+    }
+    if up.is_some() || created {
+        println!("# gantry is up. Point the AWS CLI, boto3 and the SDKs at it with:");
+        println!("{}", settings.export_line(&admin));
+        println!("# then try: aws ecs list-clusters");
+    }
+    drop(stop_rx);
+    gantry_server::run(listener, server, async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
     })
+    .await?;
+    if let Some(t) = agent_task {
+        let _ = t.await;
+    }
+    tracing::info!("shutting down; running tasks keep running");
+    store.close();
+    Ok(())
+}
+
+async fn agent(args: AgentArgs) -> anyhow::Result<()> {
+    let data_dir = match args.data_dir {
+        Some(d) => d,
+        None => {
+            PathBuf::from(std::env::var_os("HOME").context("HOME is not set; give --data-dir")?)
+                .join(".local/share/gantry/agent")
+        }
+    };
+    let docker = DockerRuntime::connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("Docker is not reachable: {e}"))?;
+    tracing::info!(docker = %docker.version, api = %docker.api_version, server = %args.server, cluster = %args.cluster, "agent starting");
+    let cfg = agent_config(
+        args.server,
+        args.join_token,
+        args.cluster,
+        data_dir,
+        &args.tuning,
+        PullPolicy::Default,
+    );
+    let version = docker.version.clone();
+    Agent::new(cfg, Arc::new(docker), version)
+        .run(shutdown_signal())
+        .await?;
+    tracing::info!("agent stopped; running tasks keep running");
+    Ok(())
+}
+
+async fn stop_all_tasks(
+    settings: Settings,
+    cluster: Option<String>,
+    reason: String,
+) -> anyhow::Result<()> {
+    let (admin, _) = settings.admin_key()?;
+    let ecs = client::EcsClient::new(
+        settings.endpoint(),
+        admin.access_key_id,
+        admin.secret_access_key,
+        settings.region.clone(),
+    );
+    let clusters = match cluster {
+        Some(c) => vec![c],
+        None => {
+            ecs.list_all("ListClusters", serde_json::json!({}), "clusterArns")
+                .await?
+        }
+    };
+    let mut stopped = 0;
+    for c in clusters {
+        let tasks = ecs
+            .list_all("ListTasks", serde_json::json!({"cluster": c}), "taskArns")
+            .await?;
+        for t in tasks {
+            ecs.call(
+                "StopTask",
+                serde_json::json!({"cluster": c, "task": t, "reason": reason}),
+            )
+            .await?;
+            println!("stopping {t}");
+            stopped += 1;
+        }
+    }
+    println!("{stopped} task(s) stopping");
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -173,6 +173,38 @@ fn view(c: &Cluster, include: &[ClusterField]) -> Cluster {
     v
 }
 
+/// Fills the live counts of instances and tasks.
+fn with_counts(st: &State, mut c: Cluster) -> Cluster {
+    let name = c.cluster_name.clone().unwrap_or_default();
+    c.registered_container_instances_count = Some(
+        st.instances
+            .values()
+            .filter(|i| i.cluster == name && i.status() != "INACTIVE")
+            .count() as i32,
+    );
+    let tasks: Vec<_> = st.tasks.values().filter(|t| t.cluster == name).collect();
+    c.running_tasks_count = Some(
+        tasks
+            .iter()
+            .filter(|t| t.last_status() == "RUNNING")
+            .count() as i32,
+    );
+    c.pending_tasks_count = Some(tasks.iter().filter(|t| t.is_pending()).count() as i32);
+    if let Some(stats) = c.statistics.as_mut() {
+        for kv in stats.iter_mut() {
+            let v = match kv.name.as_deref() {
+                Some("runningEC2TasksCount") => c.running_tasks_count,
+                Some("pendingEC2TasksCount") => c.pending_tasks_count,
+                _ => None,
+            };
+            if let Some(v) = v {
+                kv.value = Some(v.to_string());
+            }
+        }
+    }
+    c
+}
+
 pub async fn describe(
     server: &Server,
     req: DescribeClustersRequest,
@@ -195,7 +227,7 @@ pub async fn describe(
                 .ok()
                 .and_then(|name| st.clusters.get(&name));
             match found {
-                Some(c) => clusters.push(view(c, &include)),
+                Some(c) => clusters.push(with_counts(st, view(c, &include))),
                 None => failures.push(Failure {
                     arn: Some(if ident.starts_with("arn:") {
                         ident.clone()

@@ -3,8 +3,19 @@
 
 mod account_settings;
 mod clusters;
+pub(crate) use clusters::create as create_cluster;
+pub(crate) mod instances;
 mod tags;
 mod task_definitions;
+pub(crate) mod tasks;
+
+/// The task definition a reference names (see [`task_definitions::resolve`]).
+pub(crate) fn resolve_task_definition(
+    st: &crate::state::State,
+    r: &gantry_api::TaskDefRef,
+) -> Option<gantry_api::model::TaskDefinition> {
+    task_definitions::resolve(st, r).map(|rec| rec.task_definition.clone())
+}
 
 use crate::Server;
 use gantry_api::model::Operation;
@@ -51,6 +62,15 @@ pub async fn dispatch(
         O::PutAccountSettingDefault => call!(server, body, who, account_settings::put_default),
         O::DeleteAccountSetting => call!(server, body, who, account_settings::delete),
         O::ListAccountSettings => call!(server, body, who, account_settings::list),
+        O::RegisterContainerInstance => call!(server, body, who, instances::register),
+        O::DeregisterContainerInstance => call!(server, body, who, instances::deregister),
+        O::DescribeContainerInstances => call!(server, body, who, instances::describe),
+        O::ListContainerInstances => call!(server, body, who, instances::list),
+        O::RunTask => call!(server, body, who, tasks::run),
+        O::StartTask => call!(server, body, who, tasks::start),
+        O::StopTask => call!(server, body, who, tasks::stop),
+        O::DescribeTasks => call!(server, body, who, tasks::describe),
+        O::ListTasks => call!(server, body, who, tasks::list),
         other => Err(ApiError::new(
             ErrorCode::UnsupportedFeatureException,
             format!("gantry does not implement {} yet.", other.name()),

@@ -1,0 +1,375 @@
+//! [`ContainerRuntime`] on the Docker Engine API, through bollard (API version negotiated, so a
+//! Debian 20.10 engine on API 1.41 works).
+
+use crate::runtime::*;
+use bollard::models::{
+    ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, PortBinding,
+    ResourcesUlimits, VolumeCreateOptions,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions, WaitContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+
+/// The Docker Engine.
+#[derive(Clone)]
+pub struct DockerRuntime {
+    docker: Docker,
+    /// "Docker version 20.10.24" style string, for the instance's versionInfo.
+    pub version: String,
+    pub api_version: String,
+}
+
+fn err(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError(e.to_string())
+}
+
+const SECOND_NS: i64 = 1_000_000_000;
+
+impl DockerRuntime {
+    /// Connects to the local engine (`DOCKER_HOST` or the unix socket) and negotiates the API
+    /// version.
+    pub async fn connect() -> Result<DockerRuntime> {
+        let docker = Docker::connect_with_local_defaults().map_err(err)?;
+        let docker = docker.negotiate_version().await.map_err(err)?;
+        let v = docker.version().await.map_err(err)?;
+        Ok(DockerRuntime {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            docker,
+        })
+    }
+
+    fn observe(id: String, c: bollard::models::ContainerInspectResponse) -> Observed {
+        let state = c.state.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        let started = state
+            .started_at
+            .as_deref()
+            .is_some_and(|s| !s.starts_with("0001-"));
+        let mut bindings = Vec::new();
+        for (key, binds) in c.network_settings.and_then(|n| n.ports).unwrap_or_default() {
+            let (port, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
+            let (Ok(port), protocol) = (
+                port.parse::<u16>(),
+                if proto == "udp" {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                },
+            ) else {
+                continue;
+            };
+            for b in binds.unwrap_or_default() {
+                if let Some(hp) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) {
+                    bindings.push(Binding {
+                        container_port: port,
+                        protocol,
+                        host_ip: b.host_ip.unwrap_or_else(|| "0.0.0.0".into()),
+                        host_port: hp,
+                    });
+                }
+            }
+        }
+        bindings.sort_by_key(|b| (b.container_port, b.host_ip.clone()));
+        Observed {
+            id,
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            labels: c.config.and_then(|c| c.labels).unwrap_or_default(),
+            running,
+            exit_code: (!running && started).then(|| state.exit_code.unwrap_or(0)),
+            started,
+            health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
+            bindings,
+            oom_killed: state.oom_killed.unwrap_or(false),
+            error: state.error.filter(|e| !e.is_empty()),
+            image_id: c.image,
+        }
+    }
+}
+
+fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}
+
+impl ContainerRuntime for DockerRuntime {
+    async fn image_present(&self, image: &str) -> Result<bool> {
+        match self.docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn pull(&self, image: &str) -> Result<()> {
+        let (repo, tag) = split_image(image);
+        let opts = CreateImageOptions {
+            from_image: Some(repo),
+            tag: Some(tag),
+            ..Default::default()
+        };
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(err)?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(RuntimeError(e));
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_volume(
+        &self,
+        name: &str,
+        driver: Option<&str>,
+        opts: &HashMap<String, String>,
+        labels: &HashMap<String, String>,
+    ) -> Result<()> {
+        if self.docker.inspect_volume(name).await.is_ok() {
+            return Ok(());
+        }
+        let body = VolumeCreateOptions {
+            name: Some(name.to_string()),
+            driver: Some(driver.unwrap_or("local").to_string()),
+            driver_opts: Some(opts.clone()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        };
+        self.docker.create_volume(body).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<()> {
+        match self
+            .docker
+            .remove_volume(name, None::<RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn create(&self, s: &ContainerSpec) -> Result<String> {
+        let mut exposed = HashMap::new();
+        let mut port_bindings = HashMap::new();
+        for p in &s.ports {
+            let key = format!("{}/{}", p.container_port, p.protocol.as_str());
+            exposed.insert(key.clone(), HashMap::new());
+            if s.network_mode == "bridge" {
+                let host_port = p
+                    .host_port
+                    .filter(|h| *h != 0)
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                port_bindings.insert(
+                    key,
+                    Some(vec![PortBinding {
+                        host_ip: None,
+                        host_port: Some(host_port),
+                    }]),
+                );
+            }
+        }
+        let mib = |m: i64| m * 1024 * 1024;
+        let host_config = HostConfig {
+            memory: s.memory_mib.map(mib),
+            memory_reservation: s.memory_reservation_mib.map(mib),
+            cpu_shares: Some(s.cpu_shares),
+            network_mode: Some(s.network_mode.clone()),
+            port_bindings: (!port_bindings.is_empty()).then_some(port_bindings),
+            binds: (!s.binds.is_empty()).then(|| s.binds.clone()),
+            volumes_from: (!s.volumes_from.is_empty()).then(|| s.volumes_from.clone()),
+            links: (!s.links.is_empty()).then(|| s.links.clone()),
+            ulimits: (!s.ulimits.is_empty()).then(|| {
+                s.ulimits
+                    .iter()
+                    .map(|(n, soft, hard)| ResourcesUlimits {
+                        name: Some(n.clone()),
+                        soft: Some(*soft),
+                        hard: Some(*hard),
+                    })
+                    .collect()
+            }),
+            init: s.init.then_some(true),
+            cap_add: (!s.cap_add.is_empty()).then(|| s.cap_add.clone()),
+            cap_drop: (!s.cap_drop.is_empty()).then(|| s.cap_drop.clone()),
+            readonly_rootfs: s.readonly_rootfs.then_some(true),
+            privileged: s.privileged.then_some(true),
+            shm_size: s.shm_size_mib.map(mib),
+            tmpfs: (!s.tmpfs.is_empty()).then(|| s.tmpfs.clone()),
+            dns: (!s.dns.is_empty()).then(|| s.dns.clone()),
+            dns_search: (!s.dns_search.is_empty()).then(|| s.dns_search.clone()),
+            extra_hosts: (!s.extra_hosts.is_empty()).then(|| s.extra_hosts.clone()),
+            security_opt: (!s.security_opt.is_empty()).then(|| s.security_opt.clone()),
+            sysctls: (!s.sysctls.is_empty()).then(|| s.sysctls.clone()),
+            log_config: s.log_driver.as_ref().map(|(t, c)| HostConfigLogConfig {
+                typ: Some(t.clone()),
+                config: Some(c.clone()),
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(s.image.clone()),
+            entrypoint: s.entrypoint.clone(),
+            cmd: s.command.clone(),
+            env: Some(s.env.clone()),
+            working_dir: s.working_dir.clone(),
+            user: s.user.clone(),
+            hostname: s.hostname.clone(),
+            labels: Some(s.labels.clone()),
+            exposed_ports: (!exposed.is_empty()).then_some(exposed),
+            healthcheck: s.health.as_ref().map(|h| HealthConfig {
+                test: Some(h.test.clone()),
+                interval: Some(i64::from(h.interval) * SECOND_NS),
+                timeout: Some(i64::from(h.timeout) * SECOND_NS),
+                retries: Some(i64::from(h.retries)),
+                start_period: Some(i64::from(h.start_period) * SECOND_NS),
+                start_interval: None,
+            }),
+            open_stdin: s.open_stdin.then_some(true),
+            tty: s.tty.then_some(true),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptions {
+            name: Some(s.name.clone()),
+            ..Default::default()
+        };
+        let r = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(err)?;
+        Ok(r.id)
+    }
+
+    async fn start(&self, id: &str) -> Result<()> {
+        self.docker
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(err)
+    }
+
+    async fn stop(&self, id: &str, timeout_secs: u32) -> Result<()> {
+        let opts = StopContainerOptions {
+            t: Some(timeout_secs as i32),
+            signal: None,
+        };
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn remove(&self, id: &str) -> Result<()> {
+        let opts = RemoveContainerOptions {
+            force: true,
+            v: false,
+            link: false,
+        };
+        match self.docker.remove_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn inspect(&self, id: &str) -> Result<Option<Observed>> {
+        match self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => Ok(Some(Self::observe(
+                c.id.clone().unwrap_or_else(|| id.to_string()),
+                c,
+            ))),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(err(e)),
+        }
+    }
+
+    async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<Observed>> {
+        let filters = HashMap::from([(
+            "label".to_string(),
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let opts = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let summaries = self.docker.list_containers(Some(opts)).await.map_err(err)?;
+        let mut out = Vec::new();
+        for s in summaries {
+            if let Some(id) = s.id {
+                if let Some(o) = self.inspect(&id).await? {
+                    out.push(o);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn wait(&self, id: &str) {
+        let opts = WaitContainerOptions {
+            condition: "not-running".to_string(),
+        };
+        let mut s = self.docker.wait_container(id, Some(opts));
+        // The stream ends (or errors, for a non-zero exit) when the container stops.
+        let _ = s.next().await;
+    }
+}
+
+/// `repo[:tag]` or `repo@digest` → (repo, tag or digest); `latest` when untagged.
+pub fn split_image(image: &str) -> (String, String) {
+    if let Some((repo, digest)) = image.split_once('@') {
+        return (repo.to_string(), digest.to_string());
+    }
+    match image.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
+        _ => (image.to_string(), "latest".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn image_names_split() {
+        use super::split_image;
+        assert_eq!(split_image("nginx"), ("nginx".into(), "latest".into()));
+        assert_eq!(split_image("nginx:1.2"), ("nginx".into(), "1.2".into()));
+        assert_eq!(
+            split_image("127.0.0.1:1/x"),
+            ("127.0.0.1:1/x".into(), "latest".into())
+        );
+        assert_eq!(
+            split_image("127.0.0.1:1/x:1"),
+            ("127.0.0.1:1/x".into(), "1".into())
+        );
+        assert_eq!(split_image("a@sha256:00"), ("a".into(), "sha256:00".into()));
+    }
+}

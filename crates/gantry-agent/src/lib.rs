@@ -1,0 +1,543 @@
+//! gantry-agent: runs the tasks the control plane assigns to this host.
+//!
+//! The agent registers the host as a container instance, long-polls for the whole set of tasks
+//! it must run (level-triggered: each answer is the complete desired set at a revision), runs a
+//! worker per task ([`task::TaskWorker`]) and reports what it observes in batches. It is
+//! autonomous: when the control plane is away, tasks keep running and reports wait; when the
+//! agent restarts, it re-adopts its containers by their labels and starts nothing twice.
+
+pub mod docker;
+pub mod runtime;
+pub mod spec;
+pub mod task;
+
+use gantry_api::agent::*;
+use gantry_api::model::{Attribute, Resource, VersionInfo};
+use runtime::{ContainerRuntime, Observed};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use task::{PullPolicy, TaskWorker, WorkerSettings};
+use tokio::sync::{mpsc, watch};
+
+/// How the agent is set up. Durations default to ECS's values (see [`AgentConfig::new`]).
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The control plane, e.g. `http://127.0.0.1:8100`.
+    pub server: String,
+    pub join_token: String,
+    pub cluster: String,
+    /// Where the agent keeps its container instance ARN.
+    pub data_dir: PathBuf,
+    /// CPU units to advertise (default: cores × 1024).
+    pub cpu: Option<i64>,
+    /// Memory MiB to advertise (default: the host's).
+    pub memory_mib: Option<i64>,
+    pub availability_zone: String,
+    pub attributes: Vec<(String, Option<String>)>,
+    pub reserved_ports: Vec<u16>,
+    pub pull_policy: PullPolicy,
+    pub default_stop_timeout: Duration,
+    pub cleanup_wait: Duration,
+    pub tick: Duration,
+    /// How long one poll may wait on the server.
+    pub poll_wait: Duration,
+    /// Pause before retrying the server after a failure.
+    pub retry: Duration,
+}
+
+impl AgentConfig {
+    pub fn new(
+        server: impl Into<String>,
+        join_token: impl Into<String>,
+        cluster: impl Into<String>,
+        data_dir: PathBuf,
+    ) -> Self {
+        AgentConfig {
+            server: server.into(),
+            join_token: join_token.into(),
+            cluster: cluster.into(),
+            data_dir,
+            cpu: None,
+            memory_mib: None,
+            availability_zone: "local-1a".into(),
+            attributes: Vec::new(),
+            reserved_ports: vec![22, 2375, 2376, 51678, 51679, 51680],
+            pull_policy: PullPolicy::Default,
+            default_stop_timeout: Duration::from_secs(30),
+            cleanup_wait: Duration::from_secs(3 * 3600),
+            tick: Duration::from_secs(1),
+            poll_wait: Duration::from_secs(15),
+            retry: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the control plane refused: {0}")]
+    Refused(String),
+    #[error("cannot reach the control plane: {0}")]
+    Unreachable(String),
+    #[error("agent state in {path}: {error}")]
+    State { path: String, error: String },
+}
+
+#[derive(Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SavedState {
+    cluster: String,
+    container_instance_arn: Option<String>,
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    async fn post<Req: Serialize, Resp: for<'de> Deserialize<'de>>(
+        &self,
+        path: &str,
+        body: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, AgentError> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base.trim_end_matches('/')))
+            .bearer_auth(&self.token)
+            .timeout(timeout)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| AgentError::Unreachable(e.to_string()))?;
+        let status = resp.status();
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| AgentError::Unreachable(e.to_string()))?;
+        if !status.is_success() {
+            return Err(AgentError::Refused(
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| AgentError::Refused(format!("unreadable answer: {e}")))
+    }
+}
+
+fn host_memory_mib() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<i64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn int_resource(name: &str, v: i64) -> Resource {
+    Resource {
+        name: Some(name.into()),
+        r#type: Some("INTEGER".into()),
+        integer_value: Some(v.clamp(0, i64::from(i32::MAX)) as i32),
+        ..Resource::default()
+    }
+}
+
+/// The agent: registration, the poll loop, the task workers and the reporter.
+pub struct Agent<R: ContainerRuntime> {
+    cfg: AgentConfig,
+    rt: Arc<R>,
+    docker_version: String,
+    client: Client,
+}
+
+struct WorkerHandle {
+    desired: watch::Sender<AssignedTask>,
+    join: tokio::task::JoinHandle<()>,
+}
+
+impl<R: ContainerRuntime> Agent<R> {
+    pub fn new(cfg: AgentConfig, rt: Arc<R>, docker_version: impl Into<String>) -> Self {
+        let client = Client {
+            http: reqwest::Client::new(),
+            base: cfg.server.clone(),
+            token: cfg.join_token.clone(),
+        };
+        Agent {
+            cfg,
+            rt,
+            docker_version: docker_version.into(),
+            client,
+        }
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.cfg.data_dir.join("agent.json")
+    }
+
+    fn load_state(&self) -> SavedState {
+        std::fs::read(self.state_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice::<SavedState>(&b).ok())
+            .filter(|s| s.cluster == self.cfg.cluster)
+            .unwrap_or_default()
+    }
+
+    fn save_state(&self, s: &SavedState) -> Result<(), AgentError> {
+        let path = self.state_path();
+        let fail = |e: std::io::Error| AgentError::State {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.cfg.data_dir).map_err(fail)?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(s).unwrap_or_default()).map_err(fail)?;
+        std::fs::rename(&tmp, &path).map_err(fail)
+    }
+
+    fn registration(&self, existing: Option<String>) -> RegisterRequest {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get() as i64)
+            .unwrap_or(1);
+        let mut attributes = vec![
+            Attribute {
+                name: "ecs.os-type".into(),
+                value: Some("linux".into()),
+                ..Attribute::default()
+            },
+            Attribute {
+                name: "ecs.cpu-architecture".into(),
+                value: Some(
+                    if cfg!(target_arch = "aarch64") {
+                        "arm64"
+                    } else {
+                        "x86_64"
+                    }
+                    .into(),
+                ),
+                ..Attribute::default()
+            },
+            Attribute {
+                name: "ecs.availability-zone".into(),
+                value: Some(self.cfg.availability_zone.clone()),
+                ..Attribute::default()
+            },
+        ];
+        for cap in [
+            "com.amazonaws.ecs.capability.docker-remote-api.1.17",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.18",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.19",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.21",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.22",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.24",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.25",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.29",
+            "com.amazonaws.ecs.capability.docker-remote-api.1.32",
+            "com.amazonaws.ecs.capability.logging-driver.json-file",
+            "com.amazonaws.ecs.capability.logging-driver.syslog",
+            "com.amazonaws.ecs.capability.logging-driver.none",
+            "ecs.capability.container-health-check",
+            "ecs.capability.container-ordering",
+            "ecs.capability.docker-plugin.local",
+        ] {
+            attributes.push(Attribute {
+                name: cap.into(),
+                ..Attribute::default()
+            });
+        }
+        for (k, v) in &self.cfg.attributes {
+            attributes.retain(|a| &a.name != k);
+            attributes.push(Attribute {
+                name: k.clone(),
+                value: v.clone(),
+                ..Attribute::default()
+            });
+        }
+        RegisterRequest {
+            cluster: self.cfg.cluster.clone(),
+            container_instance_arn: existing,
+            total_resources: vec![
+                int_resource("CPU", self.cfg.cpu.unwrap_or(cores * 1024)),
+                int_resource(
+                    "MEMORY",
+                    self.cfg.memory_mib.unwrap_or_else(host_memory_mib),
+                ),
+                Resource {
+                    name: Some("PORTS".into()),
+                    r#type: Some("STRINGSET".into()),
+                    string_set_value: Some(
+                        self.cfg
+                            .reserved_ports
+                            .iter()
+                            .map(|p| p.to_string())
+                            .collect(),
+                    ),
+                    ..Resource::default()
+                },
+            ],
+            version_info: VersionInfo {
+                agent_version: Some(env!("CARGO_PKG_VERSION").into()),
+                agent_hash: None,
+                docker_version: Some(format!("DockerVersion: {}", self.docker_version)),
+            },
+            attributes,
+            hostname: hostname(),
+        }
+    }
+
+    /// Registers (again), keeping the saved ARN when the server still knows it.
+    async fn register(&self, fresh: bool) -> Result<String, AgentError> {
+        let saved = if fresh {
+            SavedState::default()
+        } else {
+            self.load_state()
+        };
+        let req = self.registration(saved.container_instance_arn);
+        let resp: RegisterResponse = self
+            .client
+            .post(REGISTER_PATH, &req, Duration::from_secs(30))
+            .await?;
+        let arn = resp
+            .container_instance
+            .container_instance_arn
+            .unwrap_or_default();
+        self.save_state(&SavedState {
+            cluster: self.cfg.cluster.clone(),
+            container_instance_arn: Some(arn.clone()),
+        })?;
+        Ok(arn)
+    }
+
+    /// Runs until `shutdown` resolves. Tasks keep running after it returns.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), AgentError> {
+        tokio::pin!(shutdown);
+        let mut arn = loop {
+            tokio::select! {
+                _ = &mut shutdown => return Ok(()),
+                r = self.register(false) => match r {
+                    Ok(arn) => break arn,
+                    Err(AgentError::Refused(e)) => return Err(AgentError::Refused(e)),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "registration failed; retrying");
+                        tokio::time::sleep(self.cfg.retry).await;
+                    }
+                }
+            }
+        };
+        tracing::info!(instance = %arn, cluster = %self.cfg.cluster, "registered");
+        let (report_tx, report_rx) = mpsc::unbounded_channel();
+        let instance = Arc::new(Mutex::new(arn.clone()));
+        let reporter = tokio::spawn(report_loop(
+            Client {
+                http: reqwest::Client::new(),
+                base: self.cfg.server.clone(),
+                token: self.cfg.join_token.clone(),
+            },
+            instance.clone(),
+            report_rx,
+            self.cfg.retry,
+        ));
+        let pulled = Arc::new(Mutex::new(HashSet::new()));
+        let mut adopted = self.adopt(&arn).await;
+        let mut workers: HashMap<String, WorkerHandle> = HashMap::new();
+        let mut revision = 0u64;
+        let mut first = true;
+        let result = loop {
+            let settings = Arc::new(WorkerSettings {
+                owner: spec::Owner {
+                    installation: installation_of(&arn),
+                    instance_arn: arn.clone(),
+                },
+                pull_policy: self.cfg.pull_policy,
+                default_stop_timeout: self.cfg.default_stop_timeout,
+                tick: self.cfg.tick,
+                cleanup_wait: self.cfg.cleanup_wait,
+            });
+            let req = PollRequest {
+                container_instance_arn: arn.clone(),
+                revision,
+                wait_ms: self.cfg.poll_wait.as_millis() as u64,
+            };
+            let polled: Result<PollResponse, AgentError> = tokio::select! {
+                _ = &mut shutdown => break Ok(()),
+                r = self.client.post(POLL_PATH, &req, self.cfg.poll_wait + Duration::from_secs(10)) => r,
+            };
+            match polled {
+                Ok(resp) => {
+                    revision = resp.revision;
+                    let wanted: HashSet<String> = resp
+                        .tasks
+                        .iter()
+                        .filter_map(|t| t.task.task_arn.clone())
+                        .collect();
+                    for a in resp.tasks {
+                        let task_arn = a.task.task_arn.clone().unwrap_or_default();
+                        match workers.get(&task_arn) {
+                            Some(w) => {
+                                w.desired.send_replace(a);
+                            }
+                            None => {
+                                let (tx, rx) = watch::channel(a);
+                                let found = adopted.remove(&task_arn).unwrap_or_default();
+                                let worker = TaskWorker::new(
+                                    self.rt.clone(),
+                                    settings.clone(),
+                                    pulled.clone(),
+                                    rx,
+                                    report_tx.clone(),
+                                    found,
+                                );
+                                workers.insert(
+                                    task_arn,
+                                    WorkerHandle {
+                                        desired: tx,
+                                        join: tokio::spawn(worker.run()),
+                                    },
+                                );
+                            }
+                        }
+                    }
+                    workers.retain(|arn, w| wanted.contains(arn) || !w.join.is_finished());
+                    if first {
+                        first = false;
+                        // Containers of tasks the control plane no longer has: stop and remove.
+                        for (task, containers) in adopted.drain() {
+                            tracing::info!(%task, "removing containers of a task the control plane does not know");
+                            task::reap(self.rt.as_ref(), containers, self.cfg.default_stop_timeout)
+                                .await;
+                        }
+                    }
+                }
+                Err(AgentError::Refused(e))
+                    if e.contains("deregistered") || e.contains("Unknown container instance") =>
+                {
+                    tracing::warn!(error = %e, "the instance is gone; registering again");
+                    match self.register(true).await {
+                        Ok(new) => {
+                            arn = new;
+                            if let Ok(mut i) = instance.lock() {
+                                *i = arn.clone();
+                            }
+                            revision = 0;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "registration failed");
+                            tokio::time::sleep(self.cfg.retry).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "poll failed; tasks keep running, retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => break Ok(()),
+                        _ = tokio::time::sleep(self.cfg.retry) => {}
+                    }
+                }
+            }
+        };
+        reporter.abort();
+        result
+    }
+
+    /// This instance's containers already on the host, by task ARN.
+    async fn adopt(&self, arn: &str) -> HashMap<String, Vec<Observed>> {
+        let mut by_task: HashMap<String, Vec<Observed>> = HashMap::new();
+        match self.rt.list(&[(spec::labels::INSTANCE, arn)]).await {
+            Ok(found) => {
+                for o in found {
+                    if let Some(t) = o.labels.get(spec::labels::TASK).cloned() {
+                        by_task.entry(t).or_default().push(o);
+                    }
+                }
+                if !by_task.is_empty() {
+                    tracing::info!(
+                        tasks = by_task.len(),
+                        "re-adopting containers found on the host"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "listing containers failed"),
+        }
+        by_task
+    }
+}
+
+/// The installation an instance ARN belongs to (its region and account).
+fn installation_of(arn: &str) -> String {
+    arn.split(":container-instance/")
+        .next()
+        .unwrap_or(arn)
+        .to_string()
+}
+
+/// Sends reports in batches; keeps the latest report per task until the server has it.
+async fn report_loop(
+    client: Client,
+    instance: Arc<Mutex<String>>,
+    mut rx: mpsc::UnboundedReceiver<TaskReport>,
+    retry: Duration,
+) {
+    let mut pending: HashMap<String, TaskReport> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    loop {
+        if pending.is_empty() {
+            match rx.recv().await {
+                Some(r) => {
+                    order.push(r.task_arn.clone());
+                    pending.insert(r.task_arn.clone(), r);
+                }
+                None => return,
+            }
+        }
+        while let Ok(r) = rx.try_recv() {
+            if !pending.contains_key(&r.task_arn) {
+                order.push(r.task_arn.clone());
+            }
+            pending.insert(r.task_arn.clone(), r);
+        }
+        let tasks: Vec<TaskReport> = order
+            .iter()
+            .filter_map(|a| pending.get(a).cloned())
+            .collect();
+        let arn = instance.lock().map(|i| i.clone()).unwrap_or_default();
+        let req = ReportRequest {
+            container_instance_arn: arn,
+            tasks: tasks.clone(),
+        };
+        match client
+            .post::<_, ReportResponse>(REPORT_PATH, &req, Duration::from_secs(30))
+            .await
+        {
+            Ok(_) => {
+                // Drop what was sent unless a newer report arrived meanwhile.
+                for t in tasks {
+                    if pending.get(&t.task_arn) == Some(&t) {
+                        pending.remove(&t.task_arn);
+                    }
+                }
+                order.retain(|a| pending.contains_key(a));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, pending = pending.len(), "report failed; will retry");
+                tokio::time::sleep(retry).await;
+            }
+        }
+    }
+}

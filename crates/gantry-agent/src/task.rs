@@ -1,0 +1,666 @@
+//! One task on this host: a worker that converges the task's containers on what the control
+//! plane wants, level-triggered, and reports what it sees.
+//!
+//! Start: pull images (by the pull policy), create task volumes, then create and start each
+//! container once its `dependsOn` conditions hold (START, COMPLETE, SUCCESS, HEALTHY; links and
+//! volumesFrom imply START). Run: an essential container's exit stops the task. Stop: containers
+//! stop in reverse dependency order, each with SIGTERM and then SIGKILL after its stopTimeout.
+
+use crate::runtime::{ContainerRuntime, Observed};
+use crate::spec::{self, Owner};
+use gantry_api::agent::{AssignedTask, ContainerReport, TaskReport};
+use gantry_api::model::{
+    ContainerCondition, ContainerDefinition, HealthStatus, NetworkBinding, NetworkMode,
+    TaskStopCode, TransportProtocol,
+};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch, Notify};
+
+/// When the agent pulls images (ECS_IMAGE_PULL_BEHAVIOR).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Pull; if the pull fails, use a cached image when there is one.
+    Default,
+    /// Always pull; fail the task when the pull fails.
+    Always,
+    /// Pull only the first time this agent needs the image.
+    Once,
+    /// Use a local image when there is one; pull only when it is missing.
+    PreferCached,
+}
+
+impl std::str::FromStr for PullPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "default" => Ok(PullPolicy::Default),
+            "always" => Ok(PullPolicy::Always),
+            "once" => Ok(PullPolicy::Once),
+            "prefer-cached" => Ok(PullPolicy::PreferCached),
+            _ => Err(format!(
+                "unknown pull behavior {s:?}: use default, always, once or prefer-cached"
+            )),
+        }
+    }
+}
+
+/// Timings and policies every task worker shares.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub owner: Owner,
+    pub pull_policy: PullPolicy,
+    /// SIGTERM→SIGKILL grace when a container sets no stopTimeout (ECS_CONTAINER_STOP_TIMEOUT).
+    pub default_stop_timeout: Duration,
+    /// How often a worker re-inspects its containers (health, exits missed by waiters).
+    pub tick: Duration,
+    /// How long the containers of a STOPPED task are kept before removal
+    /// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
+    pub cleanup_wait: Duration,
+}
+
+/// Images this agent pulled (for the `once` policy).
+pub type PulledImages = Arc<Mutex<HashSet<String>>>;
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as f64 / 1000.0)
+        .unwrap_or_default()
+}
+
+struct ContainerRun {
+    def: ContainerDefinition,
+    name: String,
+    id: Option<String>,
+    observed: Option<Observed>,
+    /// A failure to report for this container (pull, create or start error).
+    reason: Option<String>,
+    waiter: bool,
+}
+
+impl ContainerRun {
+    fn essential(&self) -> bool {
+        self.def.essential.unwrap_or(true)
+    }
+    fn started(&self) -> bool {
+        self.observed
+            .as_ref()
+            .is_some_and(|o| o.started || o.running)
+    }
+    fn running(&self) -> bool {
+        self.observed.as_ref().is_some_and(|o| o.running)
+    }
+    fn exit_code(&self) -> Option<i64> {
+        self.observed.as_ref().and_then(|o| o.exit_code)
+    }
+    fn health(&self) -> Option<&str> {
+        self.observed.as_ref().and_then(|o| o.health.as_deref())
+    }
+}
+
+/// A task's worker.
+pub struct TaskWorker<R: ContainerRuntime> {
+    rt: Arc<R>,
+    settings: Arc<WorkerSettings>,
+    pulled_images: PulledImages,
+    desired: watch::Receiver<AssignedTask>,
+    reports: mpsc::UnboundedSender<TaskReport>,
+    wake: Arc<Notify>,
+    task_arn: String,
+    containers: Vec<ContainerRun>,
+    pulled: bool,
+    status: &'static str,
+    stop: Option<(TaskStopCode, String)>,
+    pull_started_at: Option<f64>,
+    pull_stopped_at: Option<f64>,
+    started_at: Option<f64>,
+    execution_stopped_at: Option<f64>,
+    pending_since: Instant,
+    last_report: Option<TaskReport>,
+}
+
+impl<R: ContainerRuntime> TaskWorker<R> {
+    /// A worker for `desired`; `adopted` are containers of this task found on the host (after an
+    /// agent restart), so that nothing is started twice.
+    pub fn new(
+        rt: Arc<R>,
+        settings: Arc<WorkerSettings>,
+        pulled_images: PulledImages,
+        desired: watch::Receiver<AssignedTask>,
+        reports: mpsc::UnboundedSender<TaskReport>,
+        adopted: Vec<Observed>,
+    ) -> Self {
+        let a = desired.borrow().clone();
+        let mut containers: Vec<ContainerRun> = a
+            .task_definition
+            .container_definitions
+            .iter()
+            .flatten()
+            .map(|def| ContainerRun {
+                name: def.name.clone().unwrap_or_default(),
+                def: def.clone(),
+                id: None,
+                observed: None,
+                reason: None,
+                waiter: false,
+            })
+            .collect();
+        let any_adopted = !adopted.is_empty();
+        for o in adopted {
+            if let Some(c) = containers
+                .iter_mut()
+                .find(|c| o.labels.get(spec::labels::CONTAINER) == Some(&c.name))
+            {
+                c.id = Some(o.id.clone());
+                c.observed = Some(o);
+            }
+        }
+        let status = match a.task.last_status.as_deref() {
+            Some("RUNNING") if any_adopted => "RUNNING",
+            _ => "PENDING",
+        };
+        TaskWorker {
+            rt,
+            settings,
+            pulled_images,
+            task_arn: a.task.task_arn.clone().unwrap_or_default(),
+            desired,
+            reports,
+            wake: Arc::new(Notify::new()),
+            containers,
+            pulled: any_adopted,
+            status,
+            stop: None,
+            pull_started_at: a.task.pull_started_at,
+            pull_stopped_at: a.task.pull_stopped_at,
+            started_at: a.task.started_at,
+            execution_stopped_at: None,
+            pending_since: Instant::now(),
+            last_report: None,
+        }
+    }
+
+    /// Drives the task until it has stopped and its containers are cleaned up.
+    pub async fn run(mut self) {
+        loop {
+            let assigned = self.desired.borrow_and_update().clone();
+            self.step(&assigned).await;
+            self.report();
+            if self.status == "STOPPED" {
+                break;
+            }
+            tokio::select! {
+                r = self.desired.changed() => {
+                    if r.is_err() {
+                        // The agent is shutting down; tasks keep running.
+                        return;
+                    }
+                }
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.tick) => {}
+            }
+        }
+        tokio::time::sleep(self.settings.cleanup_wait).await;
+        self.cleanup().await;
+    }
+
+    fn fail(&mut self, code: TaskStopCode, reason: String) {
+        if self.stop.is_none() {
+            tracing::info!(task = %self.task_arn, %reason, "stopping task");
+            self.stop = Some((code, reason));
+        }
+    }
+
+    async fn step(&mut self, a: &AssignedTask) {
+        if self.stop.is_none() && a.task.desired_status.as_deref() == Some("STOPPED") {
+            let code = a.task.stop_code.unwrap_or(TaskStopCode::UserInitiated);
+            let reason = a
+                .task
+                .stopped_reason
+                .clone()
+                .unwrap_or_else(|| "Task stopped".to_string());
+            self.stop = Some((code, reason));
+        }
+        self.observe().await;
+        if self.stop.is_none() {
+            if let Some(c) = self
+                .containers
+                .iter()
+                .find(|c| c.essential() && c.exit_code().is_some())
+            {
+                tracing::info!(task = %self.task_arn, container = %c.name, exit = ?c.exit_code(), "essential container exited");
+                self.fail(
+                    TaskStopCode::EssentialContainerExited,
+                    "Essential container in task exited".to_string(),
+                );
+            }
+        }
+        if self.stop.is_some() {
+            self.stop_all().await;
+            return;
+        }
+        if !self.pulled {
+            self.pull(a).await;
+            if self.stop.is_some() {
+                self.stop_all().await;
+                return;
+            }
+        }
+        self.start_ready(a).await;
+        if self.stop.is_some() {
+            self.stop_all().await;
+            return;
+        }
+        if self.status == "PENDING" && self.containers.iter().all(|c| c.started()) {
+            self.status = "RUNNING";
+            self.started_at.get_or_insert_with(now_secs);
+        }
+    }
+
+    /// Re-inspects every container that exists.
+    async fn observe(&mut self) {
+        for c in &mut self.containers {
+            let Some(id) = c.id.clone() else { continue };
+            match self.rt.inspect(&id).await {
+                Ok(Some(o)) => {
+                    if o.running && !c.waiter {
+                        c.waiter = true;
+                        let (rt, wake, id) = (self.rt.clone(), self.wake.clone(), id.clone());
+                        tokio::spawn(async move {
+                            rt.wait(&id).await;
+                            wake.notify_one();
+                        });
+                    }
+                    if o.oom_killed && c.reason.is_none() {
+                        c.reason = Some(
+                            "OutOfMemoryError: Container killed due to memory usage".to_string(),
+                        );
+                    }
+                    if !o.running {
+                        c.waiter = false;
+                    }
+                    c.observed = Some(o);
+                }
+                Ok(None) => {
+                    // Removed behind our back: it is not running any more.
+                    let mut o = c.observed.clone().unwrap_or_default();
+                    o.running = false;
+                    o.exit_code = o.exit_code.or(Some(137));
+                    o.started = true;
+                    c.observed = Some(o);
+                    c.reason.get_or_insert_with(|| {
+                        "The container was removed outside gantry.".to_string()
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(task = %self.task_arn, container = %c.name, error = %e, "inspect failed")
+                }
+            }
+        }
+    }
+
+    async fn pull(&mut self, a: &AssignedTask) {
+        self.pull_started_at.get_or_insert_with(now_secs);
+        let images: Vec<String> = {
+            let mut seen = Vec::new();
+            for c in &self.containers {
+                let img = c.def.image.clone().unwrap_or_default();
+                if !seen.contains(&img) {
+                    seen.push(img);
+                }
+            }
+            seen
+        };
+        for image in images {
+            if let Err(e) = self.pull_one(&image).await {
+                let reason = format!("CannotPullContainerError: pull image {image}: {e}");
+                for c in self
+                    .containers
+                    .iter_mut()
+                    .filter(|c| c.def.image.as_deref() == Some(image.as_str()))
+                {
+                    c.reason = Some(reason.clone());
+                }
+                self.pull_stopped_at = Some(now_secs());
+                self.fail(TaskStopCode::TaskFailedToStart, reason);
+                return;
+            }
+        }
+        for v in spec::volumes(a) {
+            if let Err(e) = self
+                .rt
+                .ensure_volume(&v.name, v.driver.as_deref(), &v.opts, &v.labels)
+                .await
+            {
+                self.fail(
+                    TaskStopCode::TaskFailedToStart,
+                    format!("CannotCreateVolumeError: {}: {e}", v.name),
+                );
+                return;
+            }
+        }
+        self.pull_stopped_at = Some(now_secs());
+        self.pulled = true;
+    }
+
+    async fn pull_one(&self, image: &str) -> Result<(), String> {
+        let present = self.rt.image_present(image).await.map_err(|e| e.0)?;
+        let pulled_before = self
+            .pulled_images
+            .lock()
+            .map(|s| s.contains(image))
+            .unwrap_or(false);
+        let must_pull = match self.settings.pull_policy {
+            PullPolicy::Always | PullPolicy::Default => true,
+            PullPolicy::Once => !(pulled_before && present),
+            PullPolicy::PreferCached => !present,
+        };
+        if !must_pull {
+            return Ok(());
+        }
+        match self.rt.pull(image).await {
+            Ok(()) => {
+                if let Ok(mut s) = self.pulled_images.lock() {
+                    s.insert(image.to_string());
+                }
+                Ok(())
+            }
+            Err(e) if self.settings.pull_policy == PullPolicy::Default && present => {
+                tracing::warn!(%image, error = %e, "pull failed; using the cached image");
+                Ok(())
+            }
+            Err(e) => Err(e.0),
+        }
+    }
+
+    /// Whether container `i`'s dependencies allow it to start now; `Err` when they never will.
+    fn ready(&self, i: usize) -> Result<bool, String> {
+        let c = &self.containers[i];
+        for (dep, cond) in spec::dependencies(&c.def) {
+            let Some(d) = self.containers.iter().find(|x| x.name == dep) else {
+                continue;
+            };
+            let ok = match cond {
+                ContainerCondition::Start => d.started(),
+                ContainerCondition::Complete => d.exit_code().is_some(),
+                ContainerCondition::Success => match d.exit_code() {
+                    Some(0) => true,
+                    Some(code) => {
+                        return Err(format!(
+                            "dependency {dep} exited with code {code}, not 0 (SUCCESS)"
+                        ))
+                    }
+                    None => false,
+                },
+                ContainerCondition::Healthy => match d.health() {
+                    Some("healthy") => true,
+                    Some("unhealthy") => {
+                        return Err(format!("dependency {dep} is unhealthy (HEALTHY)"))
+                    }
+                    _ if d.exit_code().is_some() => {
+                        return Err(format!("dependency {dep} exited before it was healthy"))
+                    }
+                    _ => false,
+                },
+            };
+            if !ok {
+                if let Some(t) = c.def.start_timeout.filter(|t| *t > 0) {
+                    if self.pending_since.elapsed() > Duration::from_secs(t as u64) {
+                        return Err(format!(
+                            "timed out after {t} s waiting for dependency {dep}"
+                        ));
+                    }
+                }
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn start_ready(&mut self, a: &AssignedTask) {
+        for i in 0..self.containers.len() {
+            if self.containers[i].id.is_some() {
+                continue;
+            }
+            match self.ready(i) {
+                Ok(false) => continue,
+                Err(why) => {
+                    let name = self.containers[i].name.clone();
+                    self.containers[i].reason = Some(format!("DependencyError: {why}"));
+                    self.fail(
+                        TaskStopCode::TaskFailedToStart,
+                        format!("Container {name}: {why}"),
+                    );
+                    return;
+                }
+                Ok(true) => {}
+            }
+            let spec = spec::container(a, &self.containers[i].def, &self.settings.owner);
+            let name = self.containers[i].name.clone();
+            let id = match self.rt.create(&spec).await {
+                Ok(id) => id,
+                Err(e) => {
+                    let reason = format!("CannotCreateContainerError: {e}");
+                    self.containers[i].reason = Some(reason.clone());
+                    self.fail(
+                        TaskStopCode::TaskFailedToStart,
+                        format!("Container {name}: {reason}"),
+                    );
+                    return;
+                }
+            };
+            self.containers[i].id = Some(id.clone());
+            if let Err(e) = self.rt.start(&id).await {
+                let reason = format!("CannotStartContainerError: {e}");
+                self.containers[i].reason = Some(reason.clone());
+                self.fail(
+                    TaskStopCode::TaskFailedToStart,
+                    format!("Container {name}: {reason}"),
+                );
+                return;
+            }
+            tracing::debug!(task = %self.task_arn, container = %name, "started");
+            if let Ok(Some(o)) = self.rt.inspect(&id).await {
+                self.containers[i].observed = Some(o);
+            }
+            let (rt, wake) = (self.rt.clone(), self.wake.clone());
+            self.containers[i].waiter = true;
+            tokio::spawn(async move {
+                rt.wait(&id).await;
+                wake.notify_one();
+            });
+        }
+    }
+
+    /// Stops running containers in reverse dependency order: a container stops once no
+    /// running container depends on it.
+    async fn stop_all(&mut self) {
+        if self.status != "STOPPING" && self.status != "STOPPED" {
+            self.status = "STOPPING";
+            self.report();
+        }
+        loop {
+            let running: Vec<usize> = (0..self.containers.len())
+                .filter(|&i| self.containers[i].running())
+                .collect();
+            if running.is_empty() {
+                break;
+            }
+            let depended_on = |i: usize| {
+                let name = &self.containers[i].name;
+                running.iter().any(|&j| {
+                    j != i
+                        && spec::dependencies(&self.containers[j].def)
+                            .iter()
+                            .any(|(d, _)| d == name)
+                })
+            };
+            let mut batch: Vec<usize> = running
+                .iter()
+                .copied()
+                .filter(|&i| !depended_on(i))
+                .collect();
+            if batch.is_empty() {
+                batch = running.clone();
+            }
+            let stops = batch.iter().map(|&i| {
+                let c = &self.containers[i];
+                let timeout = c
+                    .def
+                    .stop_timeout
+                    .map(|t| t.max(0) as u32)
+                    .unwrap_or(self.settings.default_stop_timeout.as_secs() as u32);
+                let id = c.id.clone().unwrap_or_default();
+                let rt = self.rt.clone();
+                async move { rt.stop(&id, timeout).await }
+            });
+            for r in futures_util::future::join_all(stops).await {
+                if let Err(e) = r {
+                    tracing::warn!(task = %self.task_arn, error = %e, "stop failed");
+                }
+            }
+            let before = running.len();
+            self.observe().await;
+            if (0..self.containers.len())
+                .filter(|&i| self.containers[i].running())
+                .count()
+                >= before
+            {
+                // Nothing stopped; try again on the next step rather than spin.
+                return;
+            }
+        }
+        self.status = "STOPPED";
+        self.execution_stopped_at.get_or_insert_with(now_secs);
+    }
+
+    fn task_health(&self) -> HealthStatus {
+        let checked: Vec<&ContainerRun> = self
+            .containers
+            .iter()
+            .filter(|c| c.essential() && c.def.health_check.is_some())
+            .collect();
+        if checked.iter().any(|c| c.health() == Some("unhealthy")) {
+            HealthStatus::Unhealthy
+        } else if !checked.is_empty() && checked.iter().all(|c| c.health() == Some("healthy")) {
+            HealthStatus::Healthy
+        } else {
+            HealthStatus::Unknown
+        }
+    }
+
+    fn container_report(&self, c: &ContainerRun, host_mode: bool) -> ContainerReport {
+        let last_status = if c.running() {
+            "RUNNING"
+        } else if c.exit_code().is_some() || self.status == "STOPPED" {
+            "STOPPED"
+        } else {
+            "PENDING"
+        };
+        let mut bindings: Vec<NetworkBinding> = c
+            .observed
+            .iter()
+            .flat_map(|o| o.bindings.iter())
+            .map(|b| NetworkBinding {
+                bind_ip: Some(b.host_ip.clone()),
+                container_port: Some(i32::from(b.container_port)),
+                host_port: Some(i32::from(b.host_port)),
+                protocol: Some(match b.protocol {
+                    crate::runtime::Protocol::Udp => TransportProtocol::Udp,
+                    crate::runtime::Protocol::Tcp => TransportProtocol::Tcp,
+                }),
+                ..NetworkBinding::default()
+            })
+            .collect();
+        if host_mode && c.started() {
+            bindings = c
+                .def
+                .port_mappings
+                .iter()
+                .flatten()
+                .map(|pm| NetworkBinding {
+                    bind_ip: Some("0.0.0.0".into()),
+                    container_port: pm.container_port,
+                    host_port: pm.host_port.or(pm.container_port),
+                    protocol: pm.protocol.or(Some(TransportProtocol::Tcp)),
+                    ..NetworkBinding::default()
+                })
+                .collect();
+        }
+        ContainerReport {
+            name: c.name.clone(),
+            runtime_id: c.id.clone(),
+            last_status: last_status.to_string(),
+            exit_code: c.exit_code().map(|e| e as i32),
+            reason: c
+                .reason
+                .clone()
+                .or_else(|| c.observed.as_ref().and_then(|o| o.error.clone())),
+            network_bindings: bindings,
+            health_status: c.def.health_check.as_ref().map(|_| match c.health() {
+                Some("healthy") => HealthStatus::Healthy,
+                Some("unhealthy") => HealthStatus::Unhealthy,
+                _ => HealthStatus::Unknown,
+            }),
+            image_digest: c.observed.as_ref().and_then(|o| o.image_id.clone()),
+        }
+    }
+
+    /// Sends the task's state if it changed since the last report.
+    fn report(&mut self) {
+        let host_mode =
+            self.desired.borrow().task_definition.network_mode == Some(NetworkMode::Host);
+        let r = TaskReport {
+            task_arn: self.task_arn.clone(),
+            last_status: self.status.to_string(),
+            stop_code: self.stop.as_ref().map(|s| s.0),
+            stopped_reason: self.stop.as_ref().map(|s| s.1.clone()),
+            health_status: Some(self.task_health()),
+            pull_started_at: self.pull_started_at,
+            pull_stopped_at: self.pull_stopped_at,
+            started_at: self.started_at,
+            execution_stopped_at: self.execution_stopped_at,
+            containers: self
+                .containers
+                .iter()
+                .map(|c| self.container_report(c, host_mode))
+                .collect(),
+        };
+        if self.last_report.as_ref() != Some(&r) {
+            let _ = self.reports.send(r.clone());
+            self.last_report = Some(r);
+        }
+    }
+
+    async fn cleanup(&mut self) {
+        for c in &self.containers {
+            if let Some(id) = &c.id {
+                if let Err(e) = self.rt.remove(id).await {
+                    tracing::warn!(task = %self.task_arn, error = %e, "removing a container failed");
+                }
+            }
+        }
+        let a = self.desired.borrow().clone();
+        for v in spec::volumes(&a).into_iter().filter(|v| v.task_scoped) {
+            let _ = self.rt.remove_volume(&v.name).await;
+        }
+        tracing::debug!(task = %self.task_arn, "cleaned up");
+    }
+}
+
+/// Stops and removes containers of a task the control plane no longer knows (found on the host
+/// after a restart).
+pub async fn reap<R: ContainerRuntime>(rt: &R, containers: Vec<Observed>, stop_timeout: Duration) {
+    let mut by_id: HashMap<String, Observed> = HashMap::new();
+    for c in containers {
+        by_id.insert(c.id.clone(), c);
+    }
+    for (id, c) in by_id {
+        if c.running {
+            let _ = rt.stop(&id, stop_timeout.as_secs() as u32).await;
+        }
+        let _ = rt.remove(&id).await;
+    }
+}

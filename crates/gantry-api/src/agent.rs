@@ -1,0 +1,137 @@
+//! The protocol between the control plane and its agents (`/agent/v1/*`, JSON over HTTP,
+//! `Authorization: Bearer <join token>`).
+//!
+//! Level-triggered: a poll returns the whole set of tasks the instance must run, at a revision;
+//! the agent converges on it and reports what it observes, in batches.
+
+use crate::model::{
+    Attribute, ContainerInstance, HealthStatus, NetworkBinding, Resource, Task, TaskDefinition,
+    TaskStopCode, Timestamp, VersionInfo,
+};
+use serde::{Deserialize, Serialize};
+
+pub const REGISTER_PATH: &str = "/agent/v1/register";
+pub const POLL_PATH: &str = "/agent/v1/poll";
+pub const REPORT_PATH: &str = "/agent/v1/report";
+
+/// Registers a host, or re-registers it with the ARN it was given before.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    pub cluster: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    /// CPU, MEMORY, PORTS, PORTS_UDP as in RegisterContainerInstance.
+    pub total_resources: Vec<Resource>,
+    pub version_info: VersionInfo,
+    pub attributes: Vec<Attribute>,
+    /// Shown as `ec2InstanceId`.
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterResponse {
+    pub container_instance: ContainerInstance,
+}
+
+/// Long-poll: answered at once when the desired set is newer than `revision`, otherwise when it
+/// changes or after `wait_ms`. Every poll is also the instance's heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollRequest {
+    pub container_instance_arn: String,
+    pub revision: u64,
+    pub wait_ms: u64,
+}
+
+/// A task the instance must run (or stop: `task.desired_status == "STOPPED"`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedTask {
+    pub task: Task,
+    pub task_definition: TaskDefinition,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PollResponse {
+    pub revision: u64,
+    /// Every task on the instance that the agent has not yet reported STOPPED.
+    pub tasks: Vec<AssignedTask>,
+}
+
+/// What the agent saw of one container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerReport {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_id: Option<String>,
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub network_bindings: Vec<NetworkBinding>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<HealthStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+}
+
+/// What the agent saw of one task.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskReport {
+    pub task_arn: String,
+    pub last_status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<TaskStopCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<HealthStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_stopped_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Timestamp>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<Timestamp>,
+    #[serde(default)]
+    pub containers: Vec<ContainerReport>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportRequest {
+    pub container_instance_arn: String,
+    pub tasks: Vec<TaskReport>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportResponse {
+    /// Reports the server did not apply (unknown task, or a state that would move backwards).
+    pub ignored: Vec<String>,
+}
+
+/// The task lifecycle, in the only order it moves.
+pub const TASK_STATES: [&str; 8] = [
+    "PROVISIONING",
+    "PENDING",
+    "ACTIVATING",
+    "RUNNING",
+    "DEACTIVATING",
+    "STOPPING",
+    "DEPROVISIONING",
+    "STOPPED",
+];
+
+/// The position of a task state in the lifecycle (unknown states sort first).
+pub fn task_state_rank(s: &str) -> usize {
+    TASK_STATES.iter().position(|x| *x == s).unwrap_or(0)
+}

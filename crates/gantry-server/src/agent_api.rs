@@ -1,0 +1,202 @@
+//! The agent endpoint: `/agent/v1/register`, `/agent/v1/poll` (long-poll), `/agent/v1/report`.
+//! Agents authenticate with the join token as a bearer token.
+
+use crate::ops::{instances, tasks};
+use crate::state::{keys, put};
+use crate::{now_secs, Server};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use gantry_api::agent::*;
+use gantry_api::model::Attribute;
+use gantry_api::{decode, ApiError, ErrorCode};
+use gantry_store::Txn;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The longest a poll is held open.
+pub const MAX_POLL_WAIT: Duration = Duration::from_secs(20);
+
+pub fn routes() -> Router<Arc<Server>> {
+    Router::new()
+        .route(REGISTER_PATH, post(register))
+        .route(POLL_PATH, post(poll))
+        .route(REPORT_PATH, post(report))
+}
+
+fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
+    match r.and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::server(e.to_string()))) {
+        Ok(body) => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+            (status, [("content-type", "application/json")], e.to_json()).into_response()
+        }
+    }
+}
+
+fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &server.config.join_token else {
+        return Err(ApiError::new(
+            ErrorCode::AccessDeniedException,
+            "This server accepts no agents (no join token is configured).",
+        ));
+    };
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // Constant-time comparison.
+    let eq = given.len() == expected.len()
+        && given
+            .bytes()
+            .zip(expected.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if eq {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::AccessDeniedException,
+            "Invalid join token.",
+        ))
+    }
+}
+
+async fn register(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    reply(register_inner(&server, &headers, &body).await)
+}
+
+async fn register_inner(
+    server: &Server,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<RegisterResponse, ApiError> {
+    authorize(server, headers)?;
+    let req: RegisterRequest = decode(body)?;
+    let mut attributes = req.attributes;
+    attributes.push(Attribute {
+        name: "ecs.capability.gantry-agent".into(),
+        value: None,
+        ..Attribute::default()
+    });
+    let c = instances::register_instance(
+        server,
+        instances::Registration {
+            cluster: Some(req.cluster),
+            existing_arn: req.container_instance_arn,
+            total_resources: req.total_resources,
+            version_info: Some(req.version_info),
+            attributes,
+            hostname: Some(req.hostname),
+            tags: Vec::new(),
+            has_agent: true,
+        },
+    )
+    .await?;
+    Ok(RegisterResponse {
+        container_instance: c,
+    })
+}
+
+async fn poll(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    reply(poll_inner(&server, &headers, &body).await)
+}
+
+fn instance_id(server: &Server, arn: &str) -> Result<String, ApiError> {
+    server
+        .arns
+        .resource_id("container-instance", arn)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::invalid(format!("Invalid container instance ARN {arn:?}.")))
+}
+
+async fn poll_inner(
+    server: &Server,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<PollResponse, ApiError> {
+    authorize(server, headers)?;
+    let req: PollRequest = decode(body)?;
+    let id = instance_id(server, &req.container_instance_arn)?;
+    let wait = Duration::from_millis(req.wait_ms).min(MAX_POLL_WAIT);
+    let deadline = tokio::time::Instant::now() + wait;
+    server.touch(&id, 1)?;
+    let result = async {
+        loop {
+            // Subscribe before looking, so that no change between the look and the wait is lost.
+            let mut changes = server.subscribe();
+            let snapshot = server.read(|st| {
+                let inst = st
+                    .instances
+                    .get(&id)
+                    .ok_or_else(|| ApiError::invalid("Unknown container instance."))?;
+                if inst.status() == "INACTIVE" {
+                    return Err(ApiError::new(
+                        ErrorCode::ClientException,
+                        "The container instance was deregistered; register again.",
+                    ));
+                }
+                if inst.revision == req.revision && tokio::time::Instant::now() < deadline {
+                    return Ok(None);
+                }
+                let assigned = st
+                    .instance_tasks(&id)
+                    .filter(|t| !t.is_stopped())
+                    .filter_map(|t| {
+                        let arn = t.task.task_definition_arn.as_deref()?;
+                        let r = gantry_api::TaskDefRef::parse(&server.arns, arn).ok()?;
+                        let td = crate::ops::resolve_task_definition(st, &r)?;
+                        Some(AssignedTask {
+                            task: t.task.clone(),
+                            task_definition: td,
+                        })
+                    })
+                    .collect();
+                Ok(Some(PollResponse {
+                    revision: inst.revision,
+                    tasks: assigned,
+                }))
+            })??;
+            if let Some(r) = snapshot {
+                return Ok(r);
+            }
+            let _ = tokio::time::timeout_at(deadline, changes.changed()).await;
+        }
+    }
+    .await;
+    server.touch(&id, -1)?;
+    result
+}
+
+async fn report(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes) -> Response {
+    reply(report_inner(&server, &headers, &body).await)
+}
+
+async fn report_inner(
+    server: &Server,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ReportResponse, ApiError> {
+    authorize(server, headers)?;
+    let req: ReportRequest = decode(body)?;
+    let id = instance_id(server, &req.container_instance_arn)?;
+    server.touch(&id, 0)?;
+    let now = now_secs();
+    server
+        .write(move |st| {
+            let mut txn = Txn::new();
+            let mut ignored = Vec::new();
+            for r in &req.tasks {
+                match tasks::apply_report(st, &id, r, now) {
+                    Some(t) => txn = put(txn, keys::task(&t.id), &t),
+                    None => ignored.push(r.task_arn.clone()),
+                }
+            }
+            Ok((ReportResponse { ignored }, txn))
+        })
+        .await
+}

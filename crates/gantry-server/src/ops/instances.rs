@@ -1,0 +1,388 @@
+//! RegisterContainerInstance, DeregisterContainerInstance, DescribeContainerInstances,
+//! ListContainerInstances; and the views placement and agents share.
+
+use super::clusters;
+use crate::paginate::{max_results, page, Order};
+use crate::state::{keys, put, InstanceRecord, State};
+use crate::{now_secs, Server};
+use gantry_api::model::*;
+use gantry_api::{ApiError, ErrorCode};
+use gantry_auth::Identity;
+use gantry_scheduler::{Instance, Proto};
+use gantry_store::Txn;
+use std::collections::BTreeSet;
+
+/// ECS's default reserved ports on a container instance.
+pub const DEFAULT_RESERVED_PORTS: [u16; 6] = [22, 2375, 2376, 51678, 51679, 51680];
+
+fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Whether the instance's agent counts as connected now.
+pub fn agent_connected(server: &Server, r: &InstanceRecord, now: f64) -> bool {
+    r.has_agent
+        && (r.open_polls > 0 || now - r.last_seen <= server.config.agent_timeout.as_secs_f64())
+}
+
+/// The instance as placement sees it: registered minus what its unstopped tasks hold.
+pub fn placement_view(server: &Server, st: &State, r: &InstanceRecord, now: f64) -> Instance {
+    let mut used_ports: BTreeSet<(u16, Proto)> = r.reserved_ports().into_iter().collect();
+    let (mut cpu, mut mem, mut tasks) = (r.registered("CPU"), r.registered("MEMORY"), 0);
+    for t in st.instance_tasks(&r.id).filter(|t| !t.is_stopped()) {
+        cpu -= t.demand_cpu;
+        mem -= t.demand_memory;
+        used_ports.extend(t.demand_ports.iter().copied());
+        tasks += 1;
+    }
+    Instance {
+        id: r
+            .instance
+            .container_instance_arn
+            .clone()
+            .unwrap_or_default(),
+        active: r.status() == "ACTIVE",
+        agent_connected: agent_connected(server, r, now),
+        remaining_cpu: cpu,
+        remaining_memory: mem,
+        used_ports,
+        tasks,
+    }
+}
+
+fn int_resource(name: &str, v: i64) -> Resource {
+    Resource {
+        name: Some(name.to_string()),
+        r#type: Some("INTEGER".to_string()),
+        integer_value: Some(v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        ..Resource::default()
+    }
+}
+
+fn ports_resource(name: &str, ports: impl Iterator<Item = u16>) -> Resource {
+    Resource {
+        name: Some(name.to_string()),
+        r#type: Some("STRINGSET".to_string()),
+        string_set_value: Some(ports.map(|p| p.to_string()).collect()),
+        double_value: Some(0.0),
+        long_value: Some(0),
+        integer_value: Some(0),
+    }
+}
+
+/// The instance as DescribeContainerInstances shows it.
+pub fn view(server: &Server, st: &State, r: &InstanceRecord, now: f64) -> ContainerInstance {
+    let p = placement_view(server, st, r, now);
+    let mut c = r.instance.clone();
+    c.agent_connected = Some(p.agent_connected);
+    let tasks: Vec<_> = st.instance_tasks(&r.id).collect();
+    c.running_tasks_count = Some(
+        tasks
+            .iter()
+            .filter(|t| t.last_status() == "RUNNING")
+            .count() as i32,
+    );
+    c.pending_tasks_count = Some(tasks.iter().filter(|t| t.is_pending()).count() as i32);
+    let tcp = p
+        .used_ports
+        .iter()
+        .filter(|(_, pr)| *pr == Proto::Tcp)
+        .map(|(n, _)| *n);
+    let udp = p
+        .used_ports
+        .iter()
+        .filter(|(_, pr)| *pr == Proto::Udp)
+        .map(|(n, _)| *n);
+    c.remaining_resources = Some(vec![
+        int_resource("CPU", p.remaining_cpu),
+        int_resource("MEMORY", p.remaining_memory),
+        ports_resource("PORTS", tcp),
+        ports_resource("PORTS_UDP", udp),
+    ]);
+    c
+}
+
+/// What a registration says about a host.
+pub struct Registration {
+    pub cluster: Option<String>,
+    pub existing_arn: Option<String>,
+    pub total_resources: Vec<Resource>,
+    pub version_info: Option<VersionInfo>,
+    pub attributes: Vec<Attribute>,
+    pub hostname: Option<String>,
+    pub tags: Vec<Tag>,
+    pub has_agent: bool,
+}
+
+fn resource_int(rs: &[Resource], name: &str) -> Option<i64> {
+    rs.iter()
+        .find(|r| r.name.as_deref() == Some(name))
+        .and_then(|r| r.integer_value.map(i64::from).or(r.long_value))
+}
+
+/// Registers (or re-registers) a container instance.
+pub async fn register_instance(
+    server: &Server,
+    reg: Registration,
+) -> Result<ContainerInstance, ApiError> {
+    let rs = &reg.total_resources;
+    let cpu = resource_int(rs, "CPU").unwrap_or(0);
+    let mem = resource_int(rs, "MEMORY").unwrap_or(0);
+    if cpu < 0 || mem < 0 {
+        return Err(ApiError::invalid(
+            "Invalid 'totalResources': CPU and MEMORY must not be negative.",
+        ));
+    }
+    let ports = |name: &str, default: &[u16]| -> Result<Vec<u16>, ApiError> {
+        match rs.iter().find(|r| r.name.as_deref() == Some(name)) {
+            None => Ok(default.to_vec()),
+            Some(r) => r
+                .string_set_value
+                .iter()
+                .flatten()
+                .map(|p| {
+                    p.parse::<u16>().map_err(|_| {
+                        ApiError::invalid(format!(
+                            "Invalid 'totalResources' {name} entry {p:?}: expected a port number."
+                        ))
+                    })
+                })
+                .collect(),
+        }
+    };
+    let tcp = ports("PORTS", &DEFAULT_RESERVED_PORTS)?;
+    let udp = ports("PORTS_UDP", &[])?;
+    let mut attributes = reg.attributes.clone();
+    for a in &attributes {
+        if a.name.is_empty() || a.name.len() > 128 {
+            return Err(ApiError::invalid(
+                "Invalid 'attributes': names must be 1 to 128 characters.",
+            ));
+        }
+    }
+    for (name, value) in [("ecs.os-type", "linux"), ("ecs.os-family", "LINUX")] {
+        if !attributes.iter().any(|a| a.name == name) {
+            attributes.push(Attribute {
+                name: name.into(),
+                value: Some(value.into()),
+                ..Attribute::default()
+            });
+        }
+    }
+    let now = now_secs();
+    let arns = server.arns.clone();
+    server
+        .write(move |st| {
+            let cluster = clusters::active(server, st, reg.cluster.as_deref())?;
+            let cluster_name = cluster.cluster_name.clone().unwrap_or_default();
+            // Re-registration keeps the ARN (and so the tasks) of an instance the caller names.
+            let existing = reg
+                .existing_arn
+                .as_deref()
+                .and_then(|a| arns.resource_id("container-instance", a))
+                .and_then(|id| st.instances.get(id))
+                .filter(|r| r.cluster == cluster_name && r.status() != "INACTIVE");
+            let (id, version, registered_at, old_rev) = match existing {
+                Some(r) => (
+                    r.id.clone(),
+                    r.instance.version.unwrap_or(1) + 1,
+                    r.instance.registered_at,
+                    r.revision,
+                ),
+                None => (new_id(), 1, Some(now), 0),
+            };
+            let instance = ContainerInstance {
+                container_instance_arn: Some(arns.container_instance(&cluster_name, &id)),
+                ec2_instance_id: reg.hostname.clone(),
+                version: Some(version),
+                version_info: reg.version_info.clone(),
+                registered_resources: Some(vec![
+                    int_resource("CPU", cpu),
+                    int_resource("MEMORY", mem),
+                    ports_resource("PORTS", tcp.iter().copied()),
+                    ports_resource("PORTS_UDP", udp.iter().copied()),
+                ]),
+                status: Some("ACTIVE".to_string()),
+                agent_connected: Some(false),
+                attributes: Some(attributes),
+                registered_at,
+                tags: Some(reg.tags.clone()),
+                attachments: Some(Vec::new()),
+                ..ContainerInstance::default()
+            };
+            let rec = InstanceRecord {
+                cluster: cluster_name,
+                id: id.clone(),
+                instance,
+                has_agent: reg.has_agent,
+                last_seen: if reg.has_agent { now } else { 0.0 },
+                open_polls: 0,
+                revision: old_rev + 1,
+            };
+            let txn = put(Txn::new(), keys::instance(&id), &rec);
+            st.instances.insert(id, rec.clone());
+            Ok((view(server, st, &rec, now), txn))
+        })
+        .await
+}
+
+pub async fn register(
+    server: &Server,
+    req: RegisterContainerInstanceRequest,
+    _: &Identity,
+) -> Result<RegisterContainerInstanceResponse, ApiError> {
+    let c = register_instance(
+        server,
+        Registration {
+            cluster: req.cluster,
+            existing_arn: req.container_instance_arn,
+            total_resources: req.total_resources.unwrap_or_default(),
+            version_info: req.version_info,
+            attributes: req.attributes.unwrap_or_default(),
+            hostname: None,
+            tags: req.tags.unwrap_or_default(),
+            has_agent: false,
+        },
+    )
+    .await?;
+    Ok(RegisterContainerInstanceResponse {
+        container_instance: Some(c),
+    })
+}
+
+/// Finds an instance of `cluster` by id or ARN.
+pub fn find<'a>(
+    server: &Server,
+    st: &'a State,
+    cluster: &str,
+    ident: &str,
+) -> Option<&'a InstanceRecord> {
+    let id = server.arns.resource_id("container-instance", ident)?;
+    st.instances.get(id).filter(|r| r.cluster == cluster)
+}
+
+pub async fn deregister(
+    server: &Server,
+    req: DeregisterContainerInstanceRequest,
+    _: &Identity,
+) -> Result<DeregisterContainerInstanceResponse, ApiError> {
+    let force = req.force.unwrap_or(false);
+    let now = now_secs();
+    let c = server
+        .write(move |st| {
+            let cluster = clusters::active(server, st, req.cluster.as_deref())?.cluster_name.clone().unwrap_or_default();
+            let id = find(server, st, &cluster, &req.container_instance)
+                .map(|r| r.id.clone())
+                .ok_or_else(|| ApiError::invalid(format!("Container instance {} not found.", req.container_instance)))?;
+            let running = st.instance_tasks(&id).any(|t| !t.is_stopped());
+            if running && !force {
+                return Err(ApiError::invalid(
+                    "Found running tasks on the instance. Stop them first, or deregister with force (their containers keep running on the host).",
+                ));
+            }
+            let rec = st.instances.get_mut(&id).ok_or_else(|| ApiError::invalid("Container instance not found."))?;
+            rec.instance.status = Some("INACTIVE".to_string());
+            rec.revision += 1;
+            let rec = rec.clone();
+            Ok((view(server, st, &rec, now), put(Txn::new(), keys::instance(&id), &rec)))
+        })
+        .await?;
+    Ok(DeregisterContainerInstanceResponse {
+        container_instance: Some(c),
+    })
+}
+
+pub async fn describe(
+    server: &Server,
+    req: DescribeContainerInstancesRequest,
+    _: &Identity,
+) -> Result<DescribeContainerInstancesResponse, ApiError> {
+    if req.container_instances.len() > 100 {
+        return Err(ApiError::invalid(
+            "Invalid 'containerInstances': at most 100 can be described at once.",
+        ));
+    }
+    let with_tags = req
+        .include
+        .unwrap_or_default()
+        .contains(&ContainerInstanceField::Tags);
+    let now = now_secs();
+    server.read(|st| {
+        let cluster = clusters::active(server, st, req.cluster.as_deref())?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        let mut failures = Vec::new();
+        for ident in &req.container_instances {
+            match find(server, st, &cluster, ident) {
+                Some(r) => {
+                    let mut v = view(server, st, r, now);
+                    if !with_tags {
+                        v.tags = None;
+                    }
+                    out.push(v);
+                }
+                None => failures.push(Failure {
+                    arn: Some(if ident.starts_with("arn:") {
+                        ident.clone()
+                    } else {
+                        server.arns.container_instance(&cluster, ident)
+                    }),
+                    reason: Some("MISSING".to_string()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok(DescribeContainerInstancesResponse {
+            container_instances: Some(out),
+            failures: Some(failures),
+        })
+    })?
+}
+
+pub async fn list(
+    server: &Server,
+    req: ListContainerInstancesRequest,
+    _: &Identity,
+) -> Result<ListContainerInstancesResponse, ApiError> {
+    let limit = max_results(req.max_results, 100, 100)?;
+    if req.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedFeatureException,
+            "ListContainerInstances 'filter' (the cluster query language) is not supported yet.",
+        ));
+    }
+    let status = req.status.map(|s| s.as_str().to_string());
+    let arns: Vec<String> = server.read(|st| {
+        let cluster = clusters::active(server, st, req.cluster.as_deref())?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let mut v: Vec<String> = st
+            .instances
+            .values()
+            .filter(|r| r.cluster == cluster)
+            .filter(|r| match &status {
+                Some(s) => r.status() == s,
+                None => r.status() != "INACTIVE",
+            })
+            .filter_map(|r| r.instance.container_instance_arn.clone())
+            .collect();
+        v.sort();
+        Ok::<_, ApiError>(v)
+    })??;
+    let p = page(
+        arns,
+        String::clone,
+        Order::Asc,
+        req.next_token.as_deref(),
+        limit,
+    )?;
+    Ok(ListContainerInstancesResponse {
+        container_instance_arns: Some(p.items),
+        next_token: p.next_token,
+    })
+}

@@ -1,0 +1,774 @@
+//! RunTask, StartTask, StopTask, DescribeTasks, ListTasks; and how agents' reports move tasks
+//! forward.
+
+use super::{clusters, instances, task_definitions};
+use crate::paginate::{max_results, page, Order};
+use crate::state::{keys, put, State, TaskRecord};
+use crate::{now_secs, Server};
+use gantry_api::agent::{task_state_rank, TaskReport};
+use gantry_api::model::*;
+use gantry_api::taskdef::{parse_task_cpu, parse_task_memory, validate_tags};
+use gantry_api::{ApiError, ErrorCode, TaskDefRef};
+use gantry_auth::Identity;
+use gantry_scheduler::{fits, place, Demand, Proto};
+use gantry_store::Txn;
+
+/// What one task of a definition (with overrides) reserves on its instance.
+pub fn demand_of(td: &TaskDefinition, ov: &TaskOverride) -> Result<Demand, ApiError> {
+    let containers = td.container_definitions.as_deref().unwrap_or_default();
+    let co = |name: &str| {
+        ov.container_overrides
+            .iter()
+            .flatten()
+            .find(|c| c.name.as_deref() == Some(name))
+    };
+    let mut cpu = 0i64;
+    let mut mem = 0i64;
+    let mut ports = Vec::new();
+    for c in containers {
+        let name = c.name.as_deref().unwrap_or_default();
+        let o = co(name);
+        cpu += i64::from(o.and_then(|o| o.cpu).or(c.cpu).unwrap_or(0));
+        let reservation = o
+            .and_then(|o| o.memory_reservation)
+            .or(c.memory_reservation);
+        let hard = o.and_then(|o| o.memory).or(c.memory);
+        mem += i64::from(reservation.or(hard).unwrap_or(0));
+        if td.network_mode != Some(NetworkMode::Awsvpc) {
+            for pm in c.port_mappings.iter().flatten() {
+                if let Some(h) = pm.host_port.filter(|h| *h > 0) {
+                    let proto = match pm.protocol {
+                        Some(TransportProtocol::Udp) => Proto::Udp,
+                        _ => Proto::Tcp,
+                    };
+                    ports.push((h as u16, proto));
+                }
+            }
+        }
+    }
+    let task_cpu = ov.cpu.as_deref().or(td.cpu.as_deref());
+    if let Some(s) = task_cpu {
+        cpu = i64::from(
+            parse_task_cpu(s)
+                .ok_or_else(|| ApiError::invalid(format!("Invalid 'overrides.cpu' {s:?}.")))?,
+        );
+    }
+    let task_mem = ov.memory.as_deref().or(td.memory.as_deref());
+    if let Some(s) = task_mem {
+        mem = i64::from(
+            parse_task_memory(s)
+                .ok_or_else(|| ApiError::invalid(format!("Invalid 'overrides.memory' {s:?}.")))?,
+        );
+    }
+    Ok(Demand {
+        cpu,
+        memory: mem,
+        ports,
+    })
+}
+
+fn check_overrides(td: &TaskDefinition, ov: &TaskOverride) -> Result<(), ApiError> {
+    let names: Vec<&str> = td
+        .container_definitions
+        .iter()
+        .flatten()
+        .filter_map(|c| c.name.as_deref())
+        .collect();
+    for o in ov.container_overrides.iter().flatten() {
+        let n = o.name.as_deref().unwrap_or_default();
+        if !names.contains(&n) {
+            return Err(ApiError::invalid(format!(
+                "Invalid 'overrides.containerOverrides': the task definition has no container named {n:?}."
+            )));
+        }
+        for (field, v) in [
+            ("cpu", o.cpu),
+            ("memory", o.memory),
+            ("memoryReservation", o.memory_reservation),
+        ] {
+            if v.is_some_and(|v| v < 0) {
+                return Err(ApiError::invalid(format!(
+                    "Invalid 'overrides.containerOverrides.{field}': negative."
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Everything RunTask and StartTask share.
+struct Launch {
+    cluster: String,
+    td: TaskDefinition,
+    overrides: TaskOverride,
+    demand: Demand,
+    launch_type: LaunchType,
+    started_by: Option<String>,
+    group: String,
+    tags: Vec<Tag>,
+    client_token: Option<String>,
+}
+
+fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64) -> TaskRecord {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let arns = &server.arns;
+    let task_arn = arns.task(&l.cluster, &id);
+    let inst = st.instances.get(instance_id);
+    let az = inst.and_then(|i| {
+        i.instance
+            .attributes
+            .iter()
+            .flatten()
+            .find(|a| a.name == "ecs.availability-zone")
+            .and_then(|a| a.value.clone())
+    });
+    let containers =
+        l.td.container_definitions
+            .iter()
+            .flatten()
+            .map(|c| {
+                let name = c.name.clone().unwrap_or_default();
+                let o = l
+                    .overrides
+                    .container_overrides
+                    .iter()
+                    .flatten()
+                    .find(|o| o.name.as_ref() == Some(&name));
+                Container {
+                    container_arn: Some(arns.container(
+                        &l.cluster,
+                        &id,
+                        &uuid::Uuid::new_v4().to_string(),
+                    )),
+                    task_arn: Some(task_arn.clone()),
+                    name: Some(name),
+                    image: c.image.clone(),
+                    last_status: Some("PENDING".to_string()),
+                    network_interfaces: Some(Vec::new()),
+                    health_status: c.health_check.as_ref().map(|_| HealthStatus::Unknown),
+                    cpu: Some(o.and_then(|o| o.cpu).or(c.cpu).unwrap_or(0).to_string()),
+                    memory: o.and_then(|o| o.memory).or(c.memory).map(|m| m.to_string()),
+                    memory_reservation: o
+                        .and_then(|o| o.memory_reservation)
+                        .or(c.memory_reservation)
+                        .map(|m| m.to_string()),
+                    ..Container::default()
+                }
+            })
+            .collect();
+    let mut overrides = l.overrides.clone();
+    overrides.container_overrides.get_or_insert_with(Vec::new);
+    overrides
+        .inference_accelerator_overrides
+        .get_or_insert_with(Vec::new);
+    let task = Task {
+        attachments: Some(Vec::new()),
+        attributes: Some(vec![Attribute {
+            name: "ecs.cpu-architecture".into(),
+            value: Some(std::env::consts::ARCH.replace("aarch64", "arm64")),
+            ..Attribute::default()
+        }]),
+        availability_zone: az,
+        cluster_arn: Some(arns.cluster(&l.cluster)),
+        container_instance_arn: inst.and_then(|i| i.instance.container_instance_arn.clone()),
+        containers: Some(containers),
+        cpu: l.td.cpu.clone().map(|_| l.demand.cpu.to_string()),
+        memory: l.td.memory.clone().map(|_| l.demand.memory.to_string()),
+        created_at: Some(now),
+        desired_status: Some("RUNNING".to_string()),
+        enable_execute_command: Some(false),
+        group: Some(l.group.clone()),
+        health_status: Some(HealthStatus::Unknown),
+        last_status: Some("PROVISIONING".to_string()),
+        launch_type: Some(l.launch_type),
+        overrides: Some(overrides),
+        started_by: l.started_by.clone(),
+        tags: Some(l.tags.clone()),
+        task_arn: Some(task_arn),
+        task_definition_arn: l.td.task_definition_arn.clone(),
+        version: Some(1),
+        ..Task::default()
+    };
+    TaskRecord {
+        cluster: l.cluster.clone(),
+        id,
+        instance: instance_id.to_string(),
+        task,
+        demand_cpu: l.demand.cpu,
+        demand_memory: l.demand.memory,
+        demand_ports: l.demand.ports.clone(),
+        client_token: l.client_token.clone(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn prepare(
+    server: &Server,
+    st: &State,
+    cluster: Option<&str>,
+    task_definition: &str,
+    overrides: Option<TaskOverride>,
+    launch_type: Option<LaunchType>,
+    network_configuration: Option<&NetworkConfiguration>,
+    started_by: Option<String>,
+    group: Option<String>,
+    tags: Option<Vec<Tag>>,
+    client_token: Option<String>,
+) -> Result<Launch, ApiError> {
+    let cluster = clusters::active(server, st, cluster)?
+        .cluster_name
+        .clone()
+        .unwrap_or_default();
+    let r = TaskDefRef::parse(&server.arns, task_definition)?;
+    let rec = task_definitions::resolve(st, &r)
+        .ok_or_else(|| ApiError::client("Unable to find task definition."))?;
+    let td = rec.task_definition.clone();
+    if td.status != Some(TaskDefinitionStatus::Active) {
+        return Err(ApiError::client(format!(
+            "TaskDefinition is inactive: {task_definition}"
+        )));
+    }
+    let launch_type = launch_type.unwrap_or(LaunchType::Ec2);
+    match launch_type {
+        LaunchType::Ec2 | LaunchType::External => {}
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedFeatureException,
+                format!(
+                    "The {} launch type is not supported by gantry yet; use EC2 or EXTERNAL.",
+                    other.as_str()
+                ),
+            ))
+        }
+    }
+    let compat = td.compatibilities.as_deref().unwrap_or_default();
+    let needed = if launch_type == LaunchType::External {
+        Compatibility::External
+    } else {
+        Compatibility::Ec2
+    };
+    if !compat.contains(&needed) {
+        return Err(ApiError::invalid(format!(
+            "Task definition does not support launch_type {}.",
+            launch_type.as_str()
+        )));
+    }
+    if td.network_mode == Some(NetworkMode::Awsvpc) {
+        if network_configuration.is_none() {
+            return Err(ApiError::invalid(
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+            ));
+        }
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedFeatureException,
+            "The awsvpc network mode is not supported by gantry yet; use bridge, host or none.",
+        ));
+    }
+    let overrides = overrides.unwrap_or_default();
+    check_overrides(&td, &overrides)?;
+    let demand = demand_of(&td, &overrides)?;
+    if let Some(s) = &started_by {
+        if s.len() > 128 {
+            return Err(ApiError::invalid(
+                "Invalid 'startedBy': at most 128 characters.",
+            ));
+        }
+    }
+    if let Some(t) = &client_token {
+        if t.is_empty() || t.len() > 64 {
+            return Err(ApiError::invalid(
+                "Invalid 'clientToken': 1 to 64 characters.",
+            ));
+        }
+    }
+    let tags = tags.unwrap_or_default();
+    validate_tags(&tags)?;
+    let family = td.family.clone().unwrap_or_default();
+    let group = group.unwrap_or_else(|| format!("family:{family}"));
+    Ok(Launch {
+        cluster,
+        td,
+        overrides,
+        demand,
+        launch_type,
+        started_by,
+        group,
+        tags,
+        client_token,
+    })
+}
+
+fn describe_view(t: &TaskRecord, with_tags: bool) -> Task {
+    let mut v = t.task.clone();
+    if !with_tags {
+        v.tags = None;
+    }
+    v
+}
+
+/// Commits tasks for `targets` (instance ids), re-checking each fit against the latest state.
+/// Returns the created tasks and a failure per target that no longer fits.
+fn commit_placements(
+    server: &Server,
+    st: &mut State,
+    l: &Launch,
+    targets: &[String],
+) -> (Vec<Task>, Vec<Failure>, Txn) {
+    let now = now_secs();
+    let mut txn = Txn::new();
+    let mut created = Vec::new();
+    let mut failures = Vec::new();
+    for id in targets {
+        let Some(rec) = st.instances.get(id) else {
+            continue;
+        };
+        let view = instances::placement_view(server, st, rec, now);
+        if let Err(m) = fits(&view, &l.demand) {
+            failures.push(Failure {
+                arn: Some(view.id.clone()),
+                reason: Some(m.reason().to_string()),
+                detail: None,
+            });
+            continue;
+        }
+        let t = new_task(server, st, l, id, now);
+        txn = put(txn, keys::task(&t.id), &t);
+        created.push(describe_view(&t, true));
+        st.index_task(&t);
+        st.tasks.insert(t.id.clone(), t);
+        st.bump(id);
+    }
+    (created, failures, txn)
+}
+
+pub async fn run(
+    server: &Server,
+    req: RunTaskRequest,
+    _: &Identity,
+) -> Result<RunTaskResponse, ApiError> {
+    let count = req.count.unwrap_or(1);
+    if !(1..=10).contains(&count) {
+        return Err(ApiError::invalid(
+            "Invalid 'count': between 1 and 10 tasks can be run at once.",
+        ));
+    }
+    if req
+        .capacity_provider_strategy
+        .as_ref()
+        .is_some_and(|c| !c.is_empty())
+    {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedFeatureException,
+            "Capacity provider strategies are not supported by gantry yet; use launchType.",
+        ));
+    }
+    // Plan against a snapshot, outside the write lock; commit re-checks each placement.
+    let (launch, existing, targets, plan_failures) = server.read(|st| {
+        let l = prepare(
+            server,
+            st,
+            req.cluster.as_deref(),
+            &req.task_definition,
+            req.overrides.clone(),
+            req.launch_type,
+            req.network_configuration.as_ref(),
+            req.started_by.clone(),
+            req.group.clone(),
+            req.tags.clone(),
+            req.client_token.clone(),
+        )?;
+        if let Some(tok) = &l.client_token {
+            if let Some(ids) = st.client_tokens.get(&(l.cluster.clone(), tok.clone())) {
+                let tasks: Vec<Task> = ids
+                    .iter()
+                    .filter_map(|id| st.tasks.get(id))
+                    .map(|t| describe_view(t, true))
+                    .collect();
+                return Ok((l, Some(tasks), Vec::new(), Vec::new()));
+            }
+        }
+        let now = now_secs();
+        let candidates: Vec<(String, gantry_scheduler::Instance)> = st
+            .instances
+            .values()
+            .filter(|r| r.cluster == l.cluster && r.status() != "INACTIVE")
+            .map(|r| (r.id.clone(), instances::placement_view(server, st, r, now)))
+            .collect();
+        let views: Vec<_> = candidates.iter().map(|(_, v)| v.clone()).collect();
+        let plan = place(&views, &l.demand, count as usize);
+        let targets: Vec<String> = plan
+            .placements
+            .iter()
+            .map(|&ix| candidates[ix].0.clone())
+            .collect();
+        let mut failures: Vec<Failure> = plan
+            .failures
+            .into_iter()
+            .map(|(arn, m)| Failure {
+                arn: Some(arn),
+                reason: Some(m.reason().to_string()),
+                detail: None,
+            })
+            .collect();
+        if candidates.is_empty() {
+            failures.push(Failure {
+                arn: None,
+                reason: Some("No Container Instances were found in your cluster.".to_string()),
+                detail: None,
+            });
+        }
+        Ok::<_, ApiError>((l, None, targets, failures))
+    })??;
+    if let Some(tasks) = existing {
+        return Ok(RunTaskResponse {
+            tasks: Some(tasks),
+            failures: Some(Vec::new()),
+        });
+    }
+    let (tasks, mut failures) = server
+        .write(move |st| {
+            let (created, failures, txn) = commit_placements(server, st, &launch, &targets);
+            Ok(((created, failures), txn))
+        })
+        .await?;
+    for f in plan_failures {
+        if !failures.iter().any(|x| x.arn == f.arn) {
+            failures.push(f);
+        }
+    }
+    Ok(RunTaskResponse {
+        tasks: Some(tasks),
+        failures: Some(failures),
+    })
+}
+
+pub async fn start(
+    server: &Server,
+    req: StartTaskRequest,
+    _: &Identity,
+) -> Result<StartTaskResponse, ApiError> {
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(ApiError::invalid(
+            "Invalid 'containerInstances': give between 1 and 10 container instances.",
+        ));
+    }
+    let (tasks, failures) = server
+        .write(move |st| {
+            let l = prepare(
+                server,
+                st,
+                req.cluster.as_deref(),
+                &req.task_definition,
+                req.overrides,
+                None,
+                req.network_configuration.as_ref(),
+                req.started_by,
+                req.group,
+                req.tags,
+                None,
+            )?;
+            let mut targets = Vec::new();
+            let mut missing = Vec::new();
+            for ident in &req.container_instances {
+                match instances::find(server, st, &l.cluster, ident) {
+                    Some(r) => targets.push(r.id.clone()),
+                    None => missing.push(Failure {
+                        arn: Some(ident.clone()),
+                        reason: Some("MISSING".into()),
+                        detail: None,
+                    }),
+                }
+            }
+            let (created, mut failures, txn) = commit_placements(server, st, &l, &targets);
+            failures.extend(missing);
+            Ok(((created, failures), txn))
+        })
+        .await?;
+    Ok(StartTaskResponse {
+        tasks: Some(tasks),
+        failures: Some(failures),
+    })
+}
+
+/// Finds a task of `cluster` by id or ARN.
+fn find_id(server: &Server, st: &State, cluster: &str, ident: &str) -> Option<String> {
+    let id = server.arns.resource_id("task", ident)?;
+    st.tasks
+        .get(id)
+        .filter(|t| t.cluster == cluster)
+        .map(|t| t.id.clone())
+}
+
+/// Sets a task's desired status to STOPPED (once: the first reason and stop code win).
+pub fn request_stop(
+    st: &mut State,
+    id: &str,
+    code: TaskStopCode,
+    reason: String,
+    now: f64,
+) -> Option<TaskRecord> {
+    let t = st.tasks.get_mut(id)?;
+    if t.desired_status() != "STOPPED" {
+        t.task.desired_status = Some("STOPPED".into());
+        t.task.stop_code.get_or_insert(code);
+        t.task.stopped_reason.get_or_insert(reason);
+        t.task.stopping_at.get_or_insert(now);
+        t.task.version = Some(t.task.version.unwrap_or(1) + 1);
+    }
+    let t = t.clone();
+    st.bump(&t.instance);
+    Some(t)
+}
+
+pub async fn stop(
+    server: &Server,
+    req: StopTaskRequest,
+    _: &Identity,
+) -> Result<StopTaskResponse, ApiError> {
+    let reason = req
+        .reason
+        .clone()
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| "Task stopped by user".to_string());
+    if reason.len() > 255 {
+        return Err(ApiError::invalid(
+            "Invalid 'reason': at most 255 characters.",
+        ));
+    }
+    let t = server
+        .write(move |st| {
+            let cluster = clusters::active(server, st, req.cluster.as_deref())?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let id = find_id(server, st, &cluster, &req.task)
+                .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
+            let t = request_stop(st, &id, TaskStopCode::UserInitiated, reason, now_secs())
+                .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
+            Ok((
+                describe_view(&t, true),
+                put(Txn::new(), keys::task(&id), &t),
+            ))
+        })
+        .await?;
+    Ok(StopTaskResponse { task: Some(t) })
+}
+
+pub async fn describe(
+    server: &Server,
+    req: DescribeTasksRequest,
+    _: &Identity,
+) -> Result<DescribeTasksResponse, ApiError> {
+    if req.tasks.is_empty() || req.tasks.len() > 100 {
+        return Err(ApiError::invalid(
+            "Invalid 'tasks': give between 1 and 100 tasks.",
+        ));
+    }
+    let with_tags = req.include.unwrap_or_default().contains(&TaskField::Tags);
+    server.read(|st| {
+        let cluster = clusters::active(server, st, req.cluster.as_deref())?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let mut tasks = Vec::new();
+        let mut failures = Vec::new();
+        for ident in &req.tasks {
+            match find_id(server, st, &cluster, ident).and_then(|id| st.tasks.get(&id)) {
+                Some(t) => tasks.push(describe_view(t, with_tags)),
+                None => failures.push(Failure {
+                    arn: Some(if ident.starts_with("arn:") {
+                        ident.clone()
+                    } else {
+                        server.arns.task(&cluster, ident)
+                    }),
+                    reason: Some("MISSING".into()),
+                    detail: None,
+                }),
+            }
+        }
+        Ok(DescribeTasksResponse {
+            tasks: Some(tasks),
+            failures: Some(failures),
+        })
+    })?
+}
+
+pub async fn list(
+    server: &Server,
+    req: ListTasksRequest,
+    _: &Identity,
+) -> Result<ListTasksResponse, ApiError> {
+    let limit = max_results(req.max_results, 100, 100)?;
+    if req.service_name.is_some() {
+        // No services exist yet, so no task belongs to one.
+        return Ok(ListTasksResponse {
+            task_arns: Some(Vec::new()),
+            next_token: None,
+        });
+    }
+    let desired = req.desired_status.unwrap_or(DesiredStatus::Running);
+    let arns: Vec<String> = server.read(|st| {
+        let cluster = clusters::active(server, st, req.cluster.as_deref())?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let instance = match &req.container_instance {
+            None => None,
+            Some(ci) => Some(
+                instances::find(server, st, &cluster, ci)
+                    .map(|r| r.id.clone())
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!("Container instance {ci} not found."))
+                    })?,
+            ),
+        };
+        let family = req.family.clone();
+        let mut v: Vec<String> = st
+            .tasks
+            .values()
+            .filter(|t| t.cluster == cluster)
+            .filter(|t| instance.as_ref().is_none_or(|i| *i == t.instance))
+            .filter(|t| match desired {
+                DesiredStatus::Running => t.desired_status() == "RUNNING",
+                DesiredStatus::Stopped => t.desired_status() == "STOPPED",
+                DesiredStatus::Pending => false,
+            })
+            .filter(|t| {
+                req.started_by
+                    .as_ref()
+                    .is_none_or(|s| t.task.started_by.as_ref() == Some(s))
+            })
+            .filter(|t| {
+                req.launch_type
+                    .is_none_or(|l| t.task.launch_type == Some(l))
+            })
+            .filter(|t| {
+                family.as_ref().is_none_or(|f| {
+                    t.task
+                        .task_definition_arn
+                        .as_deref()
+                        .and_then(|a| a.rsplit_once("task-definition/"))
+                        .and_then(|(_, fr)| fr.rsplit_once(':'))
+                        .is_some_and(|(fam, _)| fam == f)
+                })
+            })
+            .filter_map(|t| t.task.task_arn.clone())
+            .collect();
+        v.sort();
+        Ok::<_, ApiError>(v)
+    })??;
+    let p = page(
+        arns,
+        String::clone,
+        Order::Asc,
+        req.next_token.as_deref(),
+        limit,
+    )?;
+    Ok(ListTasksResponse {
+        task_arns: Some(p.items),
+        next_token: p.next_token,
+    })
+}
+
+/// Applies an agent's report to a task: states only move forward; the first stop code and
+/// reason win. Returns false when the report was ignored.
+pub fn apply_report(
+    st: &mut State,
+    instance: &str,
+    r: &TaskReport,
+    now: f64,
+) -> Option<TaskRecord> {
+    let id = r.task_arn.rsplit('/').next()?;
+    let t = st.tasks.get_mut(id).filter(|t| t.instance == instance)?;
+    let old = task_state_rank(t.last_status());
+    let new = task_state_rank(&r.last_status);
+    let task = &mut t.task;
+    let mut changed = false;
+    if new > old {
+        task.last_status = Some(r.last_status.clone());
+        changed = true;
+        if new >= task_state_rank("RUNNING")
+            && task.started_at.is_none()
+            && r.last_status != "STOPPED"
+        {
+            task.started_at = Some(r.started_at.unwrap_or(now));
+            task.connectivity = Some(Connectivity::Connected);
+            task.connectivity_at = Some(now);
+        }
+        if new >= task_state_rank("STOPPING") {
+            task.desired_status = Some("STOPPED".into());
+            task.stopping_at.get_or_insert(now);
+        }
+        if r.last_status == "STOPPED" {
+            task.stopped_at = Some(now);
+            task.execution_stopped_at = Some(r.execution_stopped_at.unwrap_or(now));
+        }
+    }
+    if new >= task_state_rank("STOPPING") {
+        if task.stop_code.is_none() && r.stop_code.is_some() {
+            task.stop_code = r.stop_code;
+            changed = true;
+        }
+        if task.stopped_reason.is_none() && r.stopped_reason.is_some() {
+            task.stopped_reason = r.stopped_reason.clone();
+            changed = true;
+        }
+    }
+    for (field, v) in [
+        (&mut task.pull_started_at, r.pull_started_at),
+        (&mut task.pull_stopped_at, r.pull_stopped_at),
+    ] {
+        if field.is_none() && v.is_some() {
+            *field = v;
+            changed = true;
+        }
+    }
+    if r.health_status.is_some() && task.health_status != r.health_status {
+        task.health_status = r.health_status;
+        changed = true;
+    }
+    let rank = |s: &str| match s {
+        "PENDING" => 0,
+        "RUNNING" => 1,
+        "STOPPED" => 2,
+        _ => 0,
+    };
+    for cr in &r.containers {
+        let Some(c) = task
+            .containers
+            .iter_mut()
+            .flatten()
+            .find(|c| c.name.as_deref() == Some(cr.name.as_str()))
+        else {
+            continue;
+        };
+        let before = c.clone();
+        if rank(&cr.last_status) > rank(c.last_status.as_deref().unwrap_or("PENDING")) {
+            c.last_status = Some(cr.last_status.clone());
+        }
+        if cr.runtime_id.is_some() {
+            c.runtime_id = cr.runtime_id.clone();
+        }
+        if cr.exit_code.is_some() {
+            c.exit_code = cr.exit_code;
+        }
+        if cr.reason.is_some() && c.reason.is_none() {
+            c.reason = cr.reason.clone();
+        }
+        if !cr.network_bindings.is_empty() {
+            c.network_bindings = Some(cr.network_bindings.clone());
+        }
+        if cr.health_status.is_some() {
+            c.health_status = cr.health_status;
+        }
+        if cr.image_digest.is_some() {
+            c.image_digest = cr.image_digest.clone();
+        }
+        changed |= *c != before;
+    }
+    if !changed {
+        return None;
+    }
+    task.version = Some(task.version.unwrap_or(1) + 1);
+    Some(t.clone())
+}

@@ -1,0 +1,111 @@
+//! A small signed ECS client for the binary's own commands.
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+pub struct EcsClient {
+    pub endpoint: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub region: String,
+    http: reqwest::Client,
+}
+
+impl EcsClient {
+    pub fn new(
+        endpoint: String,
+        access_key_id: String,
+        secret_access_key: String,
+        region: String,
+    ) -> Self {
+        EcsClient {
+            endpoint,
+            access_key_id,
+            secret_access_key,
+            region,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Calls an operation; an ECS error becomes an `Err` naming its `__type`.
+    pub async fn call(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
+        let body = serde_json::to_vec(&body)?;
+        let host = self
+            .endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        let target = format!("AmazonEC2ContainerServiceV20141113.{operation}");
+        let headers = [
+            ("host", host.as_str()),
+            ("content-type", "application/x-amz-json-1.1"),
+            ("x-amz-target", target.as_str()),
+        ];
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let parts = gantry_auth::RequestParts {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: headers.to_vec(),
+            body: &body,
+        };
+        let signed = gantry_auth::sign(
+            &parts,
+            &self.access_key_id,
+            &self.secret_access_key,
+            &self.region,
+            "ecs",
+            now,
+        );
+        let mut req = self
+            .http
+            .post(format!("{}/", self.endpoint.trim_end_matches('/')))
+            .body(body.clone());
+        for (k, v) in headers.iter().filter(|(k, _)| *k != "host") {
+            req = req.header(*k, *v);
+        }
+        for (k, v) in &signed {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("calling {operation} on {}", self.endpoint))?;
+        let status = resp.status();
+        let v: Value = serde_json::from_slice(&resp.bytes().await?).unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!(
+                "{operation}: {}: {}",
+                v["__type"].as_str().unwrap_or("error"),
+                v["message"].as_str().unwrap_or("")
+            );
+        }
+        Ok(v)
+    }
+
+    /// Every page of a list operation, concatenating `key`.
+    pub async fn list_all(
+        &self,
+        operation: &str,
+        mut body: Value,
+        key: &str,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut out = Vec::new();
+        loop {
+            let v = self.call(operation, body.clone()).await?;
+            out.extend(
+                v[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.as_str().map(String::from)),
+            );
+            match v["nextToken"].as_str() {
+                Some(t) => body["nextToken"] = Value::String(t.to_string()),
+                None => return Ok(out),
+            }
+        }
+    }
+}
