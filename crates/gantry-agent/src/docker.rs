@@ -64,6 +64,11 @@ impl DockerRuntime {
                 continue;
             };
             for b in binds.unwrap_or_default() {
+                // Like the ECS agent (ECS_EXCLUDE_IPV6_PORTBINDING, on by default), report the
+                // IPv4 binding only; Docker 20.10 adds an IPv6 twin of each.
+                if b.host_ip.as_deref().is_some_and(|ip| ip.contains(':')) {
+                    continue;
+                }
                 if let Some(hp) = b.host_port.as_deref().and_then(|p| p.parse::<u16>().ok()) {
                     bindings.push(Binding {
                         container_port: port,

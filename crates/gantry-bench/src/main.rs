@@ -1,10 +1,15 @@
-//! `gantry-bench api`: RegisterTaskDefinition and DescribeTaskDefinition over HTTP with
-//! SigV4-signed requests, against gantry and, in the same run, moto's server as the baseline.
-//! Prints requests/s and p50/p99 latency for each.
+//! Benchmarks, each against a baseline in the same run (never run by CI):
+//!
+//! - `gantry-bench api`: RegisterTaskDefinition and DescribeTaskDefinition over HTTP with
+//!   SigV4-signed requests, against gantry and moto's server. Prints requests/s and p50/p99.
+//! - `gantry-bench run-task`: RunTask→RUNNING latency of a tiny container, against raw
+//!   `docker create` + `docker start` of the same image (through the Engine API and through the
+//!   docker CLI). Prints p50/p99 and gantry's overhead.
 //!
 //!     cargo build --release -p gantry -p gantry-bench
 //!     python3 -m venv /tmp/moto && /tmp/moto/bin/pip install "moto[server]"
-//!     target/release/gantry-bench --moto-bin /tmp/moto/bin/moto_server
+//!     target/release/gantry-bench api --moto-bin /tmp/moto/bin/moto_server
+//!     target/release/gantry-bench run-task --runs 50
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -15,8 +20,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod run_task;
+
 #[derive(Parser)]
-#[command(about = "Benchmark gantry's ECS API against moto_server, side by side.")]
+#[command(about = "Benchmarks of gantry, each side by side with a baseline in the same run.")]
+enum Cli {
+    /// ECS API throughput and latency, against moto_server
+    Api(Args),
+    /// RunTask→RUNNING latency, against raw docker create + start
+    RunTask(run_task::Args),
+}
+
+#[derive(clap::Args)]
 struct Args {
     /// The gantry binary [default: `gantry` next to this program]
     #[arg(long)]
@@ -149,13 +164,31 @@ async fn start_moto(bin: &str) -> anyhow::Result<(Moto, String)> {
     bail!("moto_server did not start on port {port}")
 }
 
+/// The gantry binary: the one given, or the one built next to this program.
+fn gantry_bin(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(b) => Ok(b),
+        None => Ok(std::env::current_exe()?.with_file_name("gantry")),
+    }
+}
+
+/// p-th percentile (0..1) of sorted samples, in ms.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted
+        .get(((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1)))
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let gantry_bin = match args.gantry_bin {
-        Some(b) => b,
-        None => std::env::current_exe()?.with_file_name("gantry"),
-    };
+    match Cli::parse() {
+        Cli::Api(args) => api(args).await,
+        Cli::RunTask(args) => run_task::run(args).await,
+    }
+}
+
+async fn api(args: Args) -> anyhow::Result<()> {
+    let gantry_bin = gantry_bin(args.gantry_bin)?;
     let dir = temp_dir("bench");
     let gantry = GantryProcess::start(&gantry_bin, &dir).await;
     let mut targets = vec![Arc::new(Target {

@@ -33,6 +33,7 @@ pub struct GantryProcess {
     bin: PathBuf,
     pub data_dir: PathBuf,
     pub port: u16,
+    args: Vec<String>,
     pub access_key_id: String,
     pub secret_access_key: String,
     pub region: String,
@@ -42,6 +43,11 @@ pub struct GantryProcess {
 impl GantryProcess {
     /// Starts `gantry server` on a free port with `data_dir`, and waits until it serves.
     pub async fn start(bin: &Path, data_dir: &Path) -> GantryProcess {
+        Self::start_with(bin, data_dir, &[]).await
+    }
+
+    /// Like [`start`](Self::start), with extra `gantry server` arguments.
+    pub async fn start_with(bin: &Path, data_dir: &Path, args: &[&str]) -> GantryProcess {
         let port = free_port();
         let out = Command::new(bin)
             .args(["credentials", "--json", "--data-dir"])
@@ -68,6 +74,7 @@ impl GantryProcess {
                 .unwrap_or_default()
                 .to_string(),
             region: creds["region"].as_str().unwrap_or_default().to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
             child: None,
         };
         p.spawn().await;
@@ -83,6 +90,7 @@ impl GantryProcess {
                 "--data-dir",
             ])
             .arg(&self.data_dir)
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -108,6 +116,16 @@ impl GantryProcess {
 
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The token agents join this server with.
+    pub fn join_token(&self) -> String {
+        let out = Command::new(&self.bin)
+            .args(["join-token", "--data-dir"])
+            .arg(&self.data_dir)
+            .output()
+            .expect("run gantry join-token");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
     /// SIGKILL: no shutdown code runs.
@@ -211,4 +229,107 @@ pub async fn signed_call(
     let bytes = resp.bytes().await.expect("read body");
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
     (status, json)
+}
+
+/// A running `gantry agent` process.
+pub struct AgentProcess {
+    bin: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl AgentProcess {
+    /// Starts `gantry agent` for `server`'s cluster `cluster`, with its state in `data_dir`.
+    pub fn start(bin: &Path, server: &GantryProcess, cluster: &str, data_dir: &Path, extra: &[&str]) -> AgentProcess {
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "--server".into(),
+            server.endpoint(),
+            "--cluster".into(),
+            cluster.into(),
+            "--join-token".into(),
+            server.join_token(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let mut a = AgentProcess { bin: bin.to_path_buf(), args, child: None };
+        a.spawn();
+        a
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new(&self.bin)
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gantry agent");
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: the agent dies; its containers keep running.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Runs the docker CLI; returns its trimmed stdout (panics when it fails).
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("run docker");
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The test image: `FROM scratch` with Debian's busybox-static, built locally once (no registry).
+pub const BUSYBOX_IMAGE: &str = "gantry-test/busybox:1";
+
+pub fn ensure_busybox_image() {
+    let present = Command::new("docker")
+        .args(["image", "inspect", BUSYBOX_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    assert!(busybox.exists(), "/bin/busybox is missing: apt-get install busybox-static");
+    let dir = temp_dir("image");
+    std::fs::copy(busybox, dir.join("busybox")).expect("copy busybox");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\",\"--install\",\"-s\",\"/bin\"]\n",
+    )
+    .expect("write Dockerfile");
+    docker(&["build", "-q", "-t", BUSYBOX_IMAGE, &dir.display().to_string()]);
+}
+
+/// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
