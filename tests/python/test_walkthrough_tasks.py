@@ -403,9 +403,7 @@ def test_readme_walkthrough_runs_a_task(gantry_up, aws_bin, tmp_path):
                    "aws ecs stop-task", "aws ecs wait tasks-stopped"):
         assert needle in script, f"the walk-through no longer has `{needle}`"
 
-    started = time.monotonic()
     status, steps, output = run_script(script, gantry_up, aws_bin, tmp_path)
-    elapsed = time.monotonic() - started
     assert status == 0, (
         f"the README's walk-through failed (status {status}) at: "
         f"{steps[-1].command if steps else '(start)'}\n--- its output ---\n{output}\n"
@@ -474,9 +472,6 @@ def test_readme_walkthrough_runs_a_task(gantry_up, aws_bin, tmp_path):
     m = re.search(r"^Successfully built ([0-9a-f]{12})$", build.output, re.M)  # the classic builder
     if m:
         assert inspected["Image"].startswith(f"sha256:{m.group(1)}"), (inspected["Image"], build.output)
-
-    # Only the two `aws ecs wait` polls (6 s apart) are slow; the whole thing stays well short.
-    assert elapsed < 60, f"the walk-through took {elapsed:.1f} s{context}"
 
 
 def test_readme_walkthrough_transcripts(gantry_up, aws_bin, tmp_path):

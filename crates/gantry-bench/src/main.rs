@@ -6,10 +6,12 @@
 //!   `docker create` + `docker start` of the same image (through the Engine API and through the
 //!   docker CLI). Prints p50/p99 and gantry's overhead.
 //!
-//!     cargo build --release -p gantry -p gantry-bench
-//!     python3 -m venv /tmp/moto && /tmp/moto/bin/pip install "moto[server]"
-//!     target/release/gantry-bench api --moto-bin /tmp/moto/bin/moto_server
-//!     target/release/gantry-bench run-task --runs 50
+//! ```sh
+//! cargo build --release -p gantry -p gantry-bench
+//! python3 -m venv /tmp/moto && /tmp/moto/bin/pip install "moto[server]"
+//! target/release/gantry-bench api --moto-bin /tmp/moto/bin/moto_server
+//! target/release/gantry-bench run-task --runs 50
+//! ```
 
 use anyhow::{bail, Context};
 use clap::Parser;

@@ -8,7 +8,9 @@
 use crate::{gantry_bin, percentile};
 use gantry_agent::docker::DockerRuntime;
 use gantry_agent::runtime::{ContainerRuntime, ContainerSpec};
-use gantry_testkit::{docker, ensure_busybox_image, temp_dir, AgentProcess, GantryProcess, BUSYBOX_IMAGE};
+use gantry_testkit::{
+    docker, ensure_busybox_image, temp_dir, AgentProcess, GantryProcess, BUSYBOX_IMAGE,
+};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -32,7 +34,12 @@ async fn call(g: &GantryProcess, op: &str, body: Value) -> anyhow::Result<Value>
 fn line(name: &str, mut samples: Vec<Duration>) -> f64 {
     samples.sort();
     let p50 = percentile(&samples, 0.5);
-    println!("{name:<36} {:>6} {:>9.1} {:>9.1}", samples.len(), p50, percentile(&samples, 0.99));
+    println!(
+        "{name:<36} {:>6} {:>9.1} {:>9.1}",
+        samples.len(),
+        p50,
+        percentile(&samples, 0.99)
+    );
     p50
 }
 
@@ -42,7 +49,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let dir = temp_dir("bench-run-task");
     let server = GantryProcess::start_with(&bin, &dir.join("server"), &[]).await;
     call(&server, "CreateCluster", json!({})).await?;
-    let _agent = AgentProcess::start(&bin, &server, "default", &dir.join("agent"), &["--pull-behavior", "prefer-cached", "--stop-timeout", "1s"]);
+    let _agent = AgentProcess::start(
+        &bin,
+        &server,
+        "default",
+        &dir.join("agent"),
+        &["--pull-behavior", "prefer-cached", "--stop-timeout", "1s"],
+    );
     let mut instance = None;
     for _ in 0..300 {
         let v = call(&server, "ListContainerInstances", json!({})).await?;
@@ -59,16 +72,24 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         json!({"family": "bench", "containerDefinitions": [{"name": "main", "image": BUSYBOX_IMAGE, "memory": 16, "command": ["sleep", "3600"]}]}),
     )
     .await?;
-    let td = td["taskDefinition"]["taskDefinitionArn"].as_str().unwrap_or_default().to_string();
+    let td = td["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
 
     // Warm up both paths once.
-    let rt = DockerRuntime::connect().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rt = DockerRuntime::connect()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut gantry = Vec::new();
     let mut tasks = Vec::new();
     for i in 0..=args.runs {
         let started = Instant::now();
         let v = call(&server, "RunTask", json!({"taskDefinition": td})).await?;
-        let task = v["tasks"][0]["taskArn"].as_str().unwrap_or_default().to_string();
+        let task = v["tasks"][0]["taskArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         loop {
             let d = call(&server, "DescribeTasks", json!({"tasks": [task]})).await?;
             match d["tasks"][0]["lastStatus"].as_str() {
@@ -107,7 +128,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
         let name = format!("gantry-bench-cli-{}-{i}", std::process::id());
         let started = Instant::now();
-        docker(&["create", "--name", &name, "-m", "16m", BUSYBOX_IMAGE, "sleep", "3600"]);
+        docker(&[
+            "create",
+            "--name",
+            &name,
+            "-m",
+            "16m",
+            BUSYBOX_IMAGE,
+            "sleep",
+            "3600",
+        ]);
         docker(&["start", &name]);
         if i > 0 {
             cli.push(started.elapsed());
@@ -115,16 +145,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         docker(&["rm", "-f", &name]);
     }
 
-    println!("RunTask→RUNNING vs raw Docker, tiny busybox container, {} runs each (first run discarded)", args.runs);
-    println!("{:<36} {:>6} {:>9} {:>9}", "path", "runs", "p50 ms", "p99 ms");
+    println!(
+        "RunTask→RUNNING vs raw Docker, tiny busybox container, {} runs each (first run discarded)",
+        args.runs
+    );
+    println!(
+        "{:<36} {:>6} {:>9} {:>9}",
+        "path", "runs", "p50 ms", "p99 ms"
+    );
     let g = line("gantry RunTask→RUNNING", gantry);
     let a = line("Engine API create+start (bollard)", api);
     let c = line("docker create + docker start (CLI)", cli);
-    println!("gantry overhead at p50: {:+.1} ms over the Engine API, {:+.1} ms over the CLI", g - a, g - c);
+    println!(
+        "gantry overhead at p50: {:+.1} ms over the Engine API, {:+.1} ms over the CLI",
+        g - a,
+        g - c
+    );
 
-    let ids = docker(&["ps", "-aq", "--filter", &format!("label=gantry.container-instance={instance}")]);
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=gantry.container-instance={instance}"),
+    ]);
     for id in ids.split_whitespace() {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", id]).output();
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", id])
+            .output();
     }
     Ok(())
 }

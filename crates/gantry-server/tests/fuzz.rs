@@ -2,20 +2,10 @@
 //! real router, never produce a 5xx or a panic: only ECS client errors in the AWS error shape,
 //! or success.
 
-use axum::body::Body;
-use axum::http::Request;
 use gantry_api::model::Operation;
-use gantry_auth::{KeySet, RequestParts, Secret};
-use gantry_server::{http::router, Server, ServerConfig};
-use gantry_store::MemStore;
-use http_body_util::BodyExt;
+use gantry_testkit::InProcess;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use std::sync::Arc;
-use tower::ServiceExt;
-
-const AK: &str = "AKIDFUZZ";
-const SK: &str = "fuzz-secret";
 
 /// Member names of the operations gantry implements, so that generated bodies reach deep.
 const MEMBERS: &[&str] = &[
@@ -119,7 +109,7 @@ fn json() -> impl Strategy<Value = Value> {
 
 struct Harness {
     rt: tokio::runtime::Runtime,
-    server: Arc<Server>,
+    g: InProcess,
 }
 
 impl Harness {
@@ -128,55 +118,12 @@ impl Harness {
             .enable_all()
             .build()
             .unwrap();
-        let mut keys = KeySet::new();
-        keys.insert(
-            AK,
-            Secret {
-                secret_access_key: SK.into(),
-                user: "root".into(),
-            },
-        );
-        let server = rt
-            .block_on(Server::new(
-                ServerConfig::new("us-east-1", "000000000000", keys),
-                Arc::new(MemStore::new()),
-            ))
-            .unwrap();
-        Harness { rt, server }
+        let g = rt.block_on(InProcess::new());
+        Harness { rt, g }
     }
 
     fn send(&self, op: &str, body: &[u8]) -> (u16, Value) {
-        let target = format!("AmazonEC2ContainerServiceV20141113.{op}");
-        let headers = [("host", "gantry"), ("x-amz-target", target.as_str())];
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let parts = RequestParts {
-            method: "POST",
-            path: "/",
-            query: "",
-            headers: headers.to_vec(),
-            body,
-        };
-        let signed = gantry_auth::sign(&parts, AK, SK, "us-east-1", "ecs", now);
-        let mut req = Request::post("/");
-        for (k, v) in headers {
-            req = req.header(k, v);
-        }
-        for (k, v) in &signed {
-            req = req.header(k.as_str(), v.as_str());
-        }
-        let req = req.body(Body::from(body.to_vec())).unwrap();
-        self.rt.block_on(async {
-            let resp = router(self.server.clone()).oneshot(req).await.unwrap();
-            let status = resp.status().as_u16();
-            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-            (
-                status,
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            )
-        })
+        self.rt.block_on(self.g.call_raw(op, body))
     }
 
     fn check(&self, op: &str, body: &[u8]) {

@@ -240,7 +240,13 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     /// Starts `gantry agent` for `server`'s cluster `cluster`, with its state in `data_dir`.
-    pub fn start(bin: &Path, server: &GantryProcess, cluster: &str, data_dir: &Path, extra: &[&str]) -> AgentProcess {
+    pub fn start(
+        bin: &Path,
+        server: &GantryProcess,
+        cluster: &str,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> AgentProcess {
         let mut args: Vec<String> = vec![
             "agent".into(),
             "--server".into(),
@@ -253,7 +259,11 @@ impl AgentProcess {
             data_dir.display().to_string(),
         ];
         args.extend(extra.iter().map(|a| a.to_string()));
-        let mut a = AgentProcess { bin: bin.to_path_buf(), args, child: None };
+        let mut a = AgentProcess {
+            bin: bin.to_path_buf(),
+            args,
+            child: None,
+        };
         a.spawn();
         a
     }
@@ -290,8 +300,15 @@ impl Drop for AgentProcess {
 
 /// Runs the docker CLI; returns its trimmed stdout (panics when it fails).
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("run docker");
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
@@ -307,7 +324,10 @@ pub fn ensure_busybox_image() {
         return;
     }
     let busybox = Path::new("/bin/busybox");
-    assert!(busybox.exists(), "/bin/busybox is missing: apt-get install busybox-static");
+    assert!(
+        busybox.exists(),
+        "/bin/busybox is missing: apt-get install busybox-static"
+    );
     let dir = temp_dir("image");
     std::fs::copy(busybox, dir.join("busybox")).expect("copy busybox");
     std::fs::write(
@@ -315,7 +335,13 @@ pub fn ensure_busybox_image() {
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\",\"--install\",\"-s\",\"/bin\"]\n",
     )
     .expect("write Dockerfile");
-    docker(&["build", "-q", "-t", BUSYBOX_IMAGE, &dir.display().to_string()]);
+    docker(&[
+        "build",
+        "-q",
+        "-t",
+        BUSYBOX_IMAGE,
+        &dir.display().to_string(),
+    ]);
 }
 
 /// Polls `f` until it returns `Some`, or panics after `timeout` with `what`.
@@ -329,7 +355,92 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A control plane in this process, on the in-memory store, driven through its real router
+/// (signature checks included) without a socket.
+pub struct InProcess {
+    pub server: std::sync::Arc<gantry_server::Server>,
+}
+
+/// The admin key of [`InProcess`] servers.
+pub const IN_PROCESS_KEY: (&str, &str) = ("AKIDINPROCESS", "in-process-secret");
+/// The join token of [`InProcess`] servers.
+pub const IN_PROCESS_JOIN_TOKEN: &str = "in-process-join-token";
+
+impl InProcess {
+    pub async fn new() -> InProcess {
+        let mut keys = gantry_auth::KeySet::new();
+        keys.insert(
+            IN_PROCESS_KEY.0,
+            gantry_auth::Secret {
+                secret_access_key: IN_PROCESS_KEY.1.into(),
+                user: "root".into(),
+            },
+        );
+        let mut cfg = gantry_server::ServerConfig::new("us-east-1", "000000000000", keys);
+        cfg.join_token = Some(IN_PROCESS_JOIN_TOKEN.into());
+        let server =
+            gantry_server::Server::new(cfg, std::sync::Arc::new(gantry_store::MemStore::new()))
+                .await
+                .expect("start an in-process server");
+        InProcess { server }
+    }
+
+    async fn send(&self, req: axum::http::Request<axum::body::Body>) -> (u16, serde_json::Value) {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let resp = gantry_server::http::router(self.server.clone())
+            .oneshot(req)
+            .await
+            .expect("router");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// A signed ECS API call with a raw body.
+    pub async fn call_raw(&self, operation: &str, body: &[u8]) -> (u16, serde_json::Value) {
+        let headers = signed_headers(
+            "gantry",
+            IN_PROCESS_KEY.0,
+            IN_PROCESS_KEY.1,
+            "us-east-1",
+            operation,
+            body,
+        );
+        let mut req = axum::http::Request::post("/");
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        self.send(
+            req.body(axum::body::Body::from(body.to_vec()))
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// A signed ECS API call.
+    pub async fn call(&self, operation: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call_raw(operation, body.to_string().as_bytes()).await
+    }
+
+    /// A call to the agent endpoint (`/agent/v1/...`) with the join token.
+    pub async fn agent(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let req = axum::http::Request::post(path)
+            .header("authorization", format!("Bearer {IN_PROCESS_JOIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request");
+        self.send(req).await
     }
 }

@@ -2,15 +2,26 @@
 //! image the test builds (FROM scratch + busybox-static). The tests run one at a time (a lock),
 //! so timings on two cores stay sane; each uses its own server, agent and data directories.
 
-use gantry_testkit::{docker, ensure_busybox_image, temp_dir, wait_for, AgentProcess, GantryProcess, BUSYBOX_IMAGE};
+use gantry_testkit::{
+    docker, ensure_busybox_image, temp_dir, wait_for, AgentProcess, GantryProcess, BUSYBOX_IMAGE,
+};
 use serde_json::{json, Value};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tokio::sync::Mutex;
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
-const AGENT_ARGS: &[&str] = &["--tick", "100ms", "--stop-timeout", "2s", "--pull-behavior", "prefer-cached", "--cleanup-wait", "1h"];
+const AGENT_ARGS: &[&str] = &[
+    "--tick",
+    "100ms",
+    "--stop-timeout",
+    "2s",
+    "--pull-behavior",
+    "prefer-cached",
+    "--cleanup-wait",
+    "1h",
+];
 
 /// A server with one agent in the cluster `default`.
 struct Env {
@@ -23,16 +34,31 @@ impl Env {
     async fn start(name: &str) -> Env {
         ensure_busybox_image();
         let dir = temp_dir(name);
-        let server = GantryProcess::start_with(BIN.as_ref(), &dir.join("server"), &["--agent-timeout", "3s"]).await;
+        let server = GantryProcess::start_with(
+            BIN.as_ref(),
+            &dir.join("server"),
+            &["--agent-timeout", "3s"],
+        )
+        .await;
         let (status, v) = server.call("CreateCluster", "{}").await;
         assert_eq!(status, 200, "{v}");
-        let agent = AgentProcess::start(BIN.as_ref(), &server, "default", &dir.join("agent"), AGENT_ARGS);
+        let agent = AgentProcess::start(
+            BIN.as_ref(),
+            &server,
+            "default",
+            &dir.join("agent"),
+            AGENT_ARGS,
+        );
         let instance = wait_for("the agent to register", Duration::from_secs(30), || async {
             let (_, v) = server.call("ListContainerInstances", "{}").await;
             v["containerInstanceArns"][0].as_str().map(String::from)
         })
         .await;
-        Env { server, agent, instance }
+        Env {
+            server,
+            agent,
+            instance,
+        }
     }
 
     async fn call(&self, op: &str, body: Value) -> Value {
@@ -43,7 +69,10 @@ impl Env {
 
     async fn register(&self, td: Value) -> String {
         let v = self.call("RegisterTaskDefinition", td).await;
-        v["taskDefinition"]["taskDefinitionArn"].as_str().unwrap().to_string()
+        v["taskDefinition"]["taskDefinitionArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     async fn run(&self, td: &str) -> String {
@@ -73,14 +102,21 @@ impl Drop for Env {
 }
 
 fn remove_containers_of(instance: &str) {
-    let ids = docker(&["ps", "-aq", "--filter", &format!("label=gantry.container-instance={instance}")]);
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=gantry.container-instance={instance}"),
+    ]);
     for id in ids.split_whitespace() {
-        let _ = std::process::Command::new("docker").args(["rm", "-f", id]).output();
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", id])
+            .output();
     }
 }
 
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
 }
 
 fn container(name: &str, command: &str) -> Value {
@@ -88,15 +124,25 @@ fn container(name: &str, command: &str) -> Value {
 }
 
 fn containers_of(task: &str) -> Vec<String> {
-    docker(&["ps", "-aq", "--filter", &format!("label=gantry.task={task}")])
-        .split_whitespace()
-        .map(String::from)
-        .collect()
+    docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=gantry.task={task}"),
+    ])
+    .split_whitespace()
+    .map(String::from)
+    .collect()
 }
 
 /// Docker's RFC 3339 time as nanoseconds since the epoch (to order container starts).
 fn docker_time(container: &str, field: &str) -> i128 {
-    let s = docker(&["inspect", "-f", &format!("{{{{.State.{field}}}}}"), container]);
+    let s = docker(&[
+        "inspect",
+        "-f",
+        &format!("{{{{.State.{field}}}}}"),
+        container,
+    ]);
     let (date, rest) = s.split_once('T').unwrap();
     let d: Vec<i128> = date.split('-').map(|x| x.parse().unwrap()).collect();
     let rest = rest.trim_end_matches('Z');
@@ -109,12 +155,18 @@ fn docker_time(container: &str, field: &str) -> i128 {
 }
 
 fn container_named(task: &Value, name: &str) -> Value {
-    task["containers"].as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap()
+    task["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn essential_exit_stops_the_task_and_reports_exit_codes() {
-    let _l = lock();
+    let _l = lock().await;
     let env = Env::start("essential").await;
     let td = env
         .register(json!({"family": "essential", "containerDefinitions": [
@@ -123,7 +175,9 @@ async fn essential_exit_stops_the_task_and_reports_exit_codes() {
         ]}))
         .await;
     let task = env.run(&td).await;
-    let t = env.wait_status(&task, "STOPPED", Duration::from_secs(30)).await;
+    let t = env
+        .wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
     assert_eq!(t["stopCode"], "EssentialContainerExited");
     assert_eq!(t["stoppedReason"], "Essential container in task exited");
     assert_eq!(t["desiredStatus"], "STOPPED");
@@ -131,14 +185,21 @@ async fn essential_exit_stops_the_task_and_reports_exit_codes() {
     assert_eq!(container_named(&t, "main")["lastStatus"], "STOPPED");
     // The non-essential one was stopped because the essential one exited (SIGKILL after 2 s).
     assert!(container_named(&t, "side")["exitCode"].is_i64(), "{t}");
-    for k in ["createdAt", "startedAt", "stoppingAt", "stoppedAt", "pullStartedAt", "pullStoppedAt"] {
+    for k in [
+        "createdAt",
+        "startedAt",
+        "stoppingAt",
+        "stoppedAt",
+        "pullStartedAt",
+        "pullStoppedAt",
+    ] {
         assert!(t[k].is_f64(), "{k} missing: {t}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn depends_on_orders_container_starts() {
-    let _l = lock();
+    let _l = lock().await;
     let env = Env::start("depends").await;
     let td = env
         .register(json!({"family": "ordered", "containerDefinitions": [
@@ -149,21 +210,38 @@ async fn depends_on_orders_container_starts() {
         ]}))
         .await;
     let task = env.run(&td).await;
-    let t = env.wait_status(&task, "RUNNING", Duration::from_secs(30)).await;
-    let id = |n: &str| container_named(&t, n)["runtimeId"].as_str().unwrap().to_string();
+    let t = env
+        .wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
+    let id = |n: &str| {
+        container_named(&t, n)["runtimeId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let app_start = docker_time(&id("app"), "StartedAt");
-    assert!(app_start > docker_time(&id("init"), "FinishedAt"), "app started before init succeeded");
-    assert!(app_start > docker_time(&id("db"), "StartedAt"), "app started before db");
+    assert!(
+        app_start > docker_time(&id("init"), "FinishedAt"),
+        "app started before init succeeded"
+    );
+    assert!(
+        app_start > docker_time(&id("db"), "StartedAt"),
+        "app started before db"
+    );
     assert_eq!(container_named(&t, "init")["exitCode"], 0);
     // Stopping goes in reverse: app (which depends on db) stops before db.
     env.call("StopTask", json!({"task": task})).await;
-    env.wait_status(&task, "STOPPED", Duration::from_secs(30)).await;
-    assert!(docker_time(&id("app"), "FinishedAt") <= docker_time(&id("db"), "FinishedAt"), "db stopped before app");
+    env.wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
+    assert!(
+        docker_time(&id("app"), "FinishedAt") <= docker_time(&id("db"), "FinishedAt"),
+        "db stopped before app"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthy_dependency_waits_for_the_health_check() {
-    let _l = lock();
+    let _l = lock().await;
     let env = Env::start("healthy").await;
     let td = env
         .register(json!({"family": "healthy", "containerDefinitions": [
@@ -174,13 +252,21 @@ async fn healthy_dependency_waits_for_the_health_check() {
         ]}))
         .await;
     let task = env.run(&td).await;
-    let t = env.wait_status(&task, "RUNNING", Duration::from_secs(60)).await;
+    let t = env
+        .wait_status(&task, "RUNNING", Duration::from_secs(60))
+        .await;
     let web = container_named(&t, "web");
     assert_eq!(web["healthStatus"], "HEALTHY", "{t}");
     let web_id = web["runtimeId"].as_str().unwrap();
-    let app_id = container_named(&t, "app")["runtimeId"].as_str().unwrap().to_string();
+    let app_id = container_named(&t, "app")["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let gap = docker_time(&app_id, "StartedAt") - docker_time(web_id, "StartedAt");
-    assert!(gap >= 2_000_000_000, "app started {gap} ns after web, before web could be healthy");
+    assert!(
+        gap >= 2_000_000_000,
+        "app started {gap} ns after web, before web could be healthy"
+    );
     let t = wait_for("task health HEALTHY", Duration::from_secs(10), || async {
         let t = env.describe(&task).await;
         (t["healthStatus"] == "HEALTHY").then_some(t)
@@ -191,7 +277,7 @@ async fn healthy_dependency_waits_for_the_health_check() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_timeout_is_sigterm_then_sigkill() {
-    let _l = lock();
+    let _l = lock().await;
     let env = Env::start("stoptimeout").await;
     let td = env
         .register(json!({"family": "stopper", "containerDefinitions": [
@@ -202,23 +288,45 @@ async fn stop_timeout_is_sigterm_then_sigkill() {
         ]}))
         .await;
     let task = env.run(&td).await;
-    env.wait_status(&task, "RUNNING", Duration::from_secs(30)).await;
+    env.wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
     let started = Instant::now();
-    let v = env.call("StopTask", json!({"task": task, "reason": "testing stopTimeout"})).await;
+    let v = env
+        .call(
+            "StopTask",
+            json!({"task": task, "reason": "testing stopTimeout"}),
+        )
+        .await;
     assert_eq!(v["task"]["desiredStatus"], "STOPPED");
     assert_eq!(v["task"]["stopCode"], "UserInitiated");
-    let t = env.wait_status(&task, "STOPPED", Duration::from_secs(30)).await;
+    let t = env
+        .wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
     let took = started.elapsed();
-    assert!(took >= Duration::from_secs(3), "stopped after {took:?}, before the 3 s stopTimeout");
-    assert!(took < Duration::from_secs(15), "took {took:?}: the 20 s timeout of the graceful container was waited out");
-    assert_eq!(container_named(&t, "graceful")["exitCode"], 0, "SIGTERM was not delivered first");
-    assert_eq!(container_named(&t, "stubborn")["exitCode"], 137, "not SIGKILLed");
+    assert!(
+        took >= Duration::from_secs(3),
+        "stopped after {took:?}, before the 3 s stopTimeout"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "took {took:?}: the 20 s timeout of the graceful container was waited out"
+    );
+    assert_eq!(
+        container_named(&t, "graceful")["exitCode"],
+        0,
+        "SIGTERM was not delivered first"
+    );
+    assert_eq!(
+        container_named(&t, "stubborn")["exitCode"],
+        137,
+        "not SIGKILLed"
+    );
     assert_eq!(t["stoppedReason"], "testing stopTimeout");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamic_host_port_is_reachable_and_limits_are_applied() {
-    let _l = lock();
+    let _l = lock().await;
     let env = Env::start("ports").await;
     let td = env
         .register(json!({"family": "web", "containerDefinitions": [{
@@ -230,7 +338,9 @@ async fn dynamic_host_port_is_reachable_and_limits_are_applied() {
         }]}))
         .await;
     let task = env.run(&td).await;
-    let t = env.wait_status(&task, "RUNNING", Duration::from_secs(30)).await;
+    let t = env
+        .wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
     let c = container_named(&t, "web");
     let port = c["networkBindings"][0]["hostPort"].as_i64().unwrap();
     assert_eq!(c["networkBindings"][0]["containerPort"], 8080);
@@ -242,22 +352,59 @@ async fn dynamic_host_port_is_reachable_and_limits_are_applied() {
     assert_eq!(body.trim(), "hello-gantry");
 
     let id = c["runtimeId"].as_str().unwrap();
-    assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.Memory}}", id]), (64 * 1024 * 1024).to_string());
-    assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.MemoryReservation}}", id]), (32 * 1024 * 1024).to_string());
-    assert_eq!(docker(&["inspect", "-f", "{{.HostConfig.CpuShares}}", id]), "256");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.Memory}}", id]),
+        (64 * 1024 * 1024).to_string()
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.MemoryReservation}}", id]),
+        (32 * 1024 * 1024).to_string()
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.CpuShares}}", id]),
+        "256"
+    );
     assert!(docker(&["inspect", "-f", "{{json .HostConfig.Ulimits}}", id]).contains("2048"));
     let labels = docker(&["inspect", "-f", "{{json .Config.Labels}}", id]);
-    for want in ["\"team\":\"qa\"", "com.amazonaws.ecs.task-arn", "com.amazonaws.ecs.cluster", "gantry.container-instance"] {
+    for want in [
+        "\"team\":\"qa\"",
+        "com.amazonaws.ecs.task-arn",
+        "com.amazonaws.ecs.cluster",
+        "gantry.container-instance",
+    ] {
         assert!(labels.contains(want), "{want} not in {labels}");
     }
     // The instance's remaining resources account for the task.
-    let v = env.call("DescribeContainerInstances", json!({"containerInstances": [env.instance]})).await;
+    let v = env
+        .call(
+            "DescribeContainerInstances",
+            json!({"containerInstances": [env.instance]}),
+        )
+        .await;
     let ci = &v["containerInstances"][0];
     assert_eq!(ci["runningTasksCount"], 1);
     assert_eq!(ci["agentConnected"], true);
-    let reg = ci["registeredResources"].as_array().unwrap().iter().find(|r| r["name"] == "MEMORY").unwrap()["integerValue"].as_i64().unwrap();
-    let rem = ci["remainingResources"].as_array().unwrap().iter().find(|r| r["name"] == "MEMORY").unwrap()["integerValue"].as_i64().unwrap();
-    assert_eq!(reg - rem, 32, "memoryReservation is what placement reserves");
+    let reg = ci["registeredResources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "MEMORY")
+        .unwrap()["integerValue"]
+        .as_i64()
+        .unwrap();
+    let rem = ci["remainingResources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "MEMORY")
+        .unwrap()["integerValue"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(
+        reg - rem,
+        32,
+        "memoryReservation is what placement reserves"
+    );
 }
 
 async fn reqwest_get(url: &str) -> Option<String> {
@@ -268,88 +415,132 @@ async fn reqwest_get(url: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_agent_re_adopts_without_duplicates() {
-    let _l = lock();
+    let _l = lock().await;
     let mut env = Env::start("adopt").await;
-    let td = env.register(json!({"family": "adopt", "containerDefinitions": [container("main", "sleep 300")]})).await;
+    let td = env
+        .register(
+            json!({"family": "adopt", "containerDefinitions": [container("main", "sleep 300")]}),
+        )
+        .await;
     let task = env.run(&td).await;
-    env.wait_status(&task, "RUNNING", Duration::from_secs(30)).await;
+    env.wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
     let before = containers_of(&task);
     assert_eq!(before.len(), 1);
 
     env.agent.kill9();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(containers_of(&task), before, "the task's container must outlive its agent");
+    assert_eq!(
+        containers_of(&task),
+        before,
+        "the task's container must outlive its agent"
+    );
     env.agent.restart();
     // Let the agent register and converge a few times.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(containers_of(&task), before, "a restarted agent started a duplicate");
-    assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &before[0]]), "true");
+    assert_eq!(
+        containers_of(&task),
+        before,
+        "a restarted agent started a duplicate"
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &before[0]]),
+        "true"
+    );
     assert_eq!(env.describe(&task).await["lastStatus"], "RUNNING");
     // And it still manages the task.
     env.call("StopTask", json!({"task": task})).await;
-    let t = env.wait_status(&task, "STOPPED", Duration::from_secs(30)).await;
+    let t = env
+        .wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
     assert_eq!(t["stopCode"], "UserInitiated");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_agents_on_one_engine_leave_each_other_alone() {
-    let _l = lock();
+    let _l = lock().await;
     let mut a = Env::start("two-a").await;
     let b = Env::start("two-b").await;
-    let td_a = a.register(json!({"family": "mine", "containerDefinitions": [container("main", "sleep 300")]})).await;
-    let td_b = b.register(json!({"family": "mine", "containerDefinitions": [container("main", "sleep 300")]})).await;
+    let td_a = a
+        .register(
+            json!({"family": "mine", "containerDefinitions": [container("main", "sleep 300")]}),
+        )
+        .await;
+    let td_b = b
+        .register(
+            json!({"family": "mine", "containerDefinitions": [container("main", "sleep 300")]}),
+        )
+        .await;
     let task_a = a.run(&td_a).await;
     let task_b = b.run(&td_b).await;
-    a.wait_status(&task_a, "RUNNING", Duration::from_secs(30)).await;
-    b.wait_status(&task_b, "RUNNING", Duration::from_secs(30)).await;
+    a.wait_status(&task_a, "RUNNING", Duration::from_secs(30))
+        .await;
+    b.wait_status(&task_b, "RUNNING", Duration::from_secs(30))
+        .await;
     // A restarted agent reaps containers of tasks its server does not know: only its own.
     a.agent.restart();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let b_container = containers_of(&task_b);
     assert_eq!(b_container.len(), 1);
-    assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &b_container[0]]), "true", "agent A touched B's container");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &b_container[0]]),
+        "true",
+        "agent A touched B's container"
+    );
     a.call("StopTask", json!({"task": task_a})).await;
-    a.wait_status(&task_a, "STOPPED", Duration::from_secs(30)).await;
-    assert_eq!(docker(&["inspect", "-f", "{{.State.Running}}", &b_container[0]]), "true");
+    a.wait_status(&task_a, "STOPPED", Duration::from_secs(30))
+        .await;
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &b_container[0]]),
+        "true"
+    );
     assert_eq!(b.describe(&task_b).await["lastStatus"], "RUNNING");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_fails_the_task_to_start() {
-    let _l = lock();
+    let _l = lock().await;
     let env = Env::start("missing").await;
     let td = env
         .register(json!({"family": "missing", "containerDefinitions": [
             {"name": "main", "image": "127.0.0.1:1/gantry/missing:1", "memory": 32}]}))
         .await;
     let task = env.run(&td).await;
-    let t = env.wait_status(&task, "STOPPED", Duration::from_secs(60)).await;
+    let t = env
+        .wait_status(&task, "STOPPED", Duration::from_secs(60))
+        .await;
     assert_eq!(t["stopCode"], "TaskFailedToStart", "{t}");
     let reason = t["stoppedReason"].as_str().unwrap();
     assert!(reason.starts_with("CannotPullContainerError"), "{reason}");
-    assert!(container_named(&t, "main")["reason"].as_str().unwrap().contains("CannotPullContainerError"));
+    assert!(container_named(&t, "main")["reason"]
+        .as_str()
+        .unwrap()
+        .contains("CannotPullContainerError"));
     assert!(containers_of(&task).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_outlive_the_server_and_state_catches_up() {
-    let _l = lock();
+    let _l = lock().await;
     let mut env = Env::start("serverdown").await;
     let td = env.register(json!({"family": "outlive", "containerDefinitions": [container("main", "sleep 3; exit 7")]})).await;
     let task = env.run(&td).await;
-    env.wait_status(&task, "RUNNING", Duration::from_secs(30)).await;
+    env.wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
     env.server.kill9();
     // The container exits while the server is down; the agent holds the report.
     tokio::time::sleep(Duration::from_secs(5)).await;
     env.server.restart().await;
-    let t = env.wait_status(&task, "STOPPED", Duration::from_secs(30)).await;
+    let t = env
+        .wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
     assert_eq!(t["stopCode"], "EssentialContainerExited");
     assert_eq!(container_named(&t, "main")["exitCode"], 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn placement_refuses_what_does_not_fit() {
-    let _l = lock();
+    let _l = lock().await;
     let env = Env::start("placement").await;
     // An instance registered through the public API has no agent: RunTask reports AGENT.
     let v = env
@@ -359,40 +550,103 @@ async fn placement_refuses_what_does_not_fit() {
                                       {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}]}),
         )
         .await;
-    let bare = v["containerInstance"]["containerInstanceArn"].as_str().unwrap().to_string();
+    let bare = v["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(v["containerInstance"]["agentConnected"], false);
     let huge = env
         .register(json!({"family": "huge", "containerDefinitions": [{"name": "m", "image": BUSYBOX_IMAGE, "memory": 4_000_000}]}))
         .await;
-    let v = env.call("RunTask", json!({"taskDefinition": huge, "count": 2})).await;
+    let v = env
+        .call("RunTask", json!({"taskDefinition": huge, "count": 2}))
+        .await;
     assert_eq!(v["tasks"], json!([]));
     let reasons: Vec<(String, String)> = v["failures"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["arn"].as_str().unwrap_or_default().to_string(), f["reason"].as_str().unwrap().to_string()))
+        .map(|f| {
+            (
+                f["arn"].as_str().unwrap_or_default().to_string(),
+                f["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    assert!(reasons.contains(&(bare.clone(), "AGENT".to_string())), "{reasons:?}");
-    assert!(reasons.contains(&(env.instance.clone(), "RESOURCE:MEMORY".to_string())), "{reasons:?}");
+    assert!(
+        reasons.contains(&(bare.clone(), "AGENT".to_string())),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&(env.instance.clone(), "RESOURCE:MEMORY".to_string())),
+        "{reasons:?}"
+    );
     // A static host port fits once per instance.
     let port = env
         .register(json!({"family": "port", "containerDefinitions": [{"name": "m", "image": BUSYBOX_IMAGE, "memory": 16,
             "command": ["sleep", "300"], "portMappings": [{"containerPort": 80, "hostPort": 18080}]}]}))
         .await;
-    let v = env.call("RunTask", json!({"taskDefinition": port, "count": 2, "startedBy": "placement-test"})).await;
+    let v = env
+        .call(
+            "RunTask",
+            json!({"taskDefinition": port, "count": 2, "startedBy": "placement-test"}),
+        )
+        .await;
     assert_eq!(v["tasks"].as_array().unwrap().len(), 1, "{v}");
-    assert!(v["failures"].as_array().unwrap().iter().any(|f| f["reason"] == "RESOURCE:PORTS"), "{v}");
-    let listed = env.call("ListTasks", json!({"startedBy": "placement-test"})).await;
+    assert!(
+        v["failures"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["reason"] == "RESOURCE:PORTS"),
+        "{v}"
+    );
+    let listed = env
+        .call("ListTasks", json!({"startedBy": "placement-test"}))
+        .await;
     assert_eq!(listed["taskArns"].as_array().unwrap().len(), 1);
     // clientToken makes RunTask idempotent.
-    let small = env.register(json!({"family": "small", "containerDefinitions": [container("m", "sleep 300")]})).await;
-    let first = env.call("RunTask", json!({"taskDefinition": small, "clientToken": "tok-1"})).await;
-    let again = env.call("RunTask", json!({"taskDefinition": small, "clientToken": "tok-1"})).await;
+    let small = env
+        .register(json!({"family": "small", "containerDefinitions": [container("m", "sleep 300")]}))
+        .await;
+    let first = env
+        .call(
+            "RunTask",
+            json!({"taskDefinition": small, "clientToken": "tok-1"}),
+        )
+        .await;
+    let again = env
+        .call(
+            "RunTask",
+            json!({"taskDefinition": small, "clientToken": "tok-1"}),
+        )
+        .await;
     assert_eq!(first["tasks"][0]["taskArn"], again["tasks"][0]["taskArn"]);
     // Deregistering an instance with running tasks needs force.
     let (status, e) = env
         .server
-        .call("DeregisterContainerInstance", &json!({"containerInstance": env.instance}).to_string())
+        .call(
+            "DeregisterContainerInstance",
+            &json!({"containerInstance": env.instance}).to_string(),
+        )
         .await;
-    assert_eq!((status, e["__type"].as_str()), (400, Some("InvalidParameterException")));
+    assert_eq!(
+        (status, e["__type"].as_str()),
+        (400, Some("InvalidParameterException"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_instances_cannot_be_deleted() {
+    let _l = lock().await;
+    let env = Env::start("delete-cluster").await;
+    let (status, v) = env
+        .server
+        .call("DeleteCluster", r#"{"cluster":"default"}"#)
+        .await;
+    assert_eq!(
+        (status, v["__type"].as_str()),
+        (400, Some("ClusterContainsContainerInstancesException")),
+        "{v}"
+    );
 }

@@ -339,10 +339,27 @@ pub async fn delete(
     req: DeleteClusterRequest,
     _: &Identity,
 ) -> Result<DeleteClusterResponse, ApiError> {
-    let c = modify(server, &req.cluster, |c| {
-        c.status = Some(INACTIVE.to_string());
-    })
-    .await?;
+    let c = server
+        .write(move |st| {
+            let name = active(server, st, Some(&req.cluster))?.cluster_name.clone().unwrap_or_default();
+            if st.instances.values().any(|i| i.cluster == name && i.status() != "INACTIVE") {
+                return Err(ApiError::new(
+                    ErrorCode::ClusterContainsContainerInstancesException,
+                    "The Cluster cannot be deleted while Container Instances are active or draining.",
+                ));
+            }
+            if st.tasks.values().any(|t| t.cluster == name && !t.is_stopped()) {
+                return Err(ApiError::new(
+                    ErrorCode::ClusterContainsTasksException,
+                    "The Cluster cannot be deleted while Tasks are active.",
+                ));
+            }
+            let c = st.clusters.get_mut(&name).ok_or_else(ApiError::cluster_not_found)?;
+            c.status = Some(INACTIVE.to_string());
+            let c = c.clone();
+            Ok((c.clone(), put(Txn::new(), keys::cluster(&name), &c)))
+        })
+        .await?;
     Ok(DeleteClusterResponse {
         cluster: Some(view(&c, &[])),
     })

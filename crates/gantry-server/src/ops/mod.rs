@@ -71,6 +71,10 @@ pub async fn dispatch(
         O::StopTask => call!(server, body, who, tasks::stop),
         O::DescribeTasks => call!(server, body, who, tasks::describe),
         O::ListTasks => call!(server, body, who, tasks::list),
+        O::SubmitTaskStateChange => call!(server, body, who, tasks::submit_task_state_change),
+        O::SubmitContainerStateChange => {
+            call!(server, body, who, tasks::submit_container_state_change)
+        }
         other => Err(ApiError::new(
             ErrorCode::UnsupportedFeatureException,
             format!("gantry does not implement {} yet.", other.name()),

@@ -772,3 +772,115 @@ pub fn apply_report(
     task.version = Some(task.version.unwrap_or(1) + 1);
     Some(t.clone())
 }
+
+/// Applies a report that arrived through the public API (SubmitTaskStateChange,
+/// SubmitContainerStateChange), as the ECS agent sends them.
+async fn submit(
+    server: &Server,
+    cluster: Option<String>,
+    task: Option<String>,
+    report: TaskReport,
+) -> Result<String, ApiError> {
+    let task = task.ok_or_else(|| ApiError::invalid("Missing required parameter 'task'."))?;
+    let now = now_secs();
+    server
+        .write(move |st| {
+            let cluster = clusters::active(server, st, cluster.as_deref())?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let id = find_id(server, st, &cluster, &task)
+                .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
+            let instance = st
+                .tasks
+                .get(&id)
+                .map(|t| t.instance.clone())
+                .unwrap_or_default();
+            let mut report = report;
+            report.task_arn = server.arns.task(&cluster, &id);
+            let txn = match apply_report(st, &instance, &report, now) {
+                Some(t) => put(Txn::new(), keys::task(&id), &t),
+                None => Txn::new(),
+            };
+            st.bump(&instance);
+            Ok(("ACK".to_string(), txn))
+        })
+        .await
+}
+
+fn container_reports(changes: &[ContainerStateChange]) -> Vec<gantry_api::agent::ContainerReport> {
+    changes
+        .iter()
+        .map(|c| gantry_api::agent::ContainerReport {
+            name: c.container_name.clone().unwrap_or_default(),
+            runtime_id: c.runtime_id.clone(),
+            last_status: c.status.clone().unwrap_or_default(),
+            exit_code: c.exit_code,
+            reason: c.reason.clone(),
+            network_bindings: c.network_bindings.clone().unwrap_or_default(),
+            health_status: None,
+            image_digest: c.image_digest.clone(),
+        })
+        .collect()
+}
+
+pub async fn submit_task_state_change(
+    server: &Server,
+    req: SubmitTaskStateChangeRequest,
+    _: &Identity,
+) -> Result<SubmitTaskStateChangeResponse, ApiError> {
+    let status = req.status.clone().unwrap_or_default();
+    if !gantry_api::agent::TASK_STATES.contains(&status.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "Invalid 'status' {status:?}: expected a task state such as RUNNING or STOPPED."
+        )));
+    }
+    let report = TaskReport {
+        task_arn: String::new(),
+        last_status: status,
+        stopped_reason: req.reason.clone(),
+        pull_started_at: req.pull_started_at,
+        pull_stopped_at: req.pull_stopped_at,
+        execution_stopped_at: req.execution_stopped_at,
+        containers: container_reports(req.containers.as_deref().unwrap_or_default()),
+        ..TaskReport::default()
+    };
+    let ack = submit(server, req.cluster, req.task, report).await?;
+    Ok(SubmitTaskStateChangeResponse {
+        acknowledgment: Some(ack),
+    })
+}
+
+pub async fn submit_container_state_change(
+    server: &Server,
+    req: SubmitContainerStateChangeRequest,
+    _: &Identity,
+) -> Result<SubmitContainerStateChangeResponse, ApiError> {
+    let change = ContainerStateChange {
+        container_name: req.container_name.clone(),
+        runtime_id: req.runtime_id.clone(),
+        exit_code: req.exit_code,
+        reason: req.reason.clone(),
+        status: req.status.clone(),
+        network_bindings: req.network_bindings.clone(),
+        image_digest: None,
+    };
+    if change
+        .container_name
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Err(ApiError::invalid(
+            "Missing required parameter 'containerName'.",
+        ));
+    }
+    let report = TaskReport {
+        containers: container_reports(&[change]),
+        ..TaskReport::default()
+    };
+    let ack = submit(server, req.cluster, req.task, report).await?;
+    Ok(SubmitContainerStateChangeResponse {
+        acknowledgment: Some(ack),
+    })
+}
