@@ -163,15 +163,19 @@ impl Server {
     }
 }
 
-/// Serves the ECS API on `listener` until `shutdown` resolves.
+/// Serves the ECS API and the agent endpoint on `listener`, and runs the housekeeping loop,
+/// until `shutdown` resolves.
 pub async fn run(
     listener: tokio::net::TcpListener,
     server: Arc<Server>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(server))
+    let hk = tokio::spawn(housekeeping::run(server.clone()));
+    let r = axum::serve(listener, http::router(server))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    hk.abort();
+    r
 }
 
 impl Server {

@@ -32,23 +32,20 @@ struct Env {
 
 impl Env {
     async fn start(name: &str) -> Env {
+        Self::start_with(name, &[], &[]).await
+    }
+
+    /// Extra `gantry server` and `gantry agent` arguments (later ones win).
+    async fn start_with(name: &str, server_args: &[&str], agent_args: &[&str]) -> Env {
         ensure_busybox_image();
         let dir = temp_dir(name);
-        let server = GantryProcess::start_with(
-            BIN.as_ref(),
-            &dir.join("server"),
-            &["--agent-timeout", "3s"],
-        )
-        .await;
+        let sargs = merge_flags(&["--agent-timeout", "3s"], server_args);
+        let server = GantryProcess::start_with(BIN.as_ref(), &dir.join("server"), &sargs).await;
         let (status, v) = server.call("CreateCluster", "{}").await;
         assert_eq!(status, 200, "{v}");
-        let agent = AgentProcess::start(
-            BIN.as_ref(),
-            &server,
-            "default",
-            &dir.join("agent"),
-            AGENT_ARGS,
-        );
+        let aargs = merge_flags(AGENT_ARGS, agent_args);
+        let agent =
+            AgentProcess::start(BIN.as_ref(), &server, "default", &dir.join("agent"), &aargs);
         let instance = wait_for("the agent to register", Duration::from_secs(30), || async {
             let (_, v) = server.call("ListContainerInstances", "{}").await;
             v["containerInstanceArns"][0].as_str().map(String::from)
@@ -93,6 +90,18 @@ impl Env {
         })
         .await
     }
+}
+
+/// `--flag value` pairs of `base`, with those `extra` gives replaced.
+fn merge_flags<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut out: Vec<&str> = Vec::new();
+    for pair in base.chunks(2) {
+        if !extra.chunks(2).any(|e| e[0] == pair[0]) {
+            out.extend_from_slice(pair);
+        }
+    }
+    out.extend_from_slice(extra);
+    out
 }
 
 impl Drop for Env {
@@ -649,4 +658,103 @@ async fn a_cluster_with_instances_cannot_be_deleted() {
         (400, Some("ClusterContainsContainerInstancesException")),
         "{v}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volumes_and_linux_settings_reach_docker() {
+    let _l = lock().await;
+    let env = Env::start("volumes").await;
+    let host_dir = temp_dir("bind");
+    let td = env
+        .register(json!({"family": "vols",
+            "volumes": [{"name": "host", "host": {"sourcePath": host_dir.display().to_string()}},
+                        {"name": "scratch"}],
+            "containerDefinitions": [
+                {"name": "writer", "image": BUSYBOX_IMAGE, "memory": 32, "essential": false,
+                 "command": ["sh", "-c", "echo from-task > /host/out.txt && echo shared > /scratch/s.txt"],
+                 "mountPoints": [{"sourceVolume": "host", "containerPath": "/host"}, {"sourceVolume": "scratch", "containerPath": "/scratch"}]},
+                {"name": "reader", "image": BUSYBOX_IMAGE, "memory": 32,
+                 "command": ["sh", "-c", "cat /scratch/s.txt > /host/read.txt; sleep 300"],
+                 "dependsOn": [{"containerName": "writer", "condition": "SUCCESS"}],
+                 "mountPoints": [{"sourceVolume": "host", "containerPath": "/host"}, {"sourceVolume": "scratch", "containerPath": "/scratch", "readOnly": true}],
+                 "readonlyRootFilesystem": true,
+                 "linuxParameters": {"initProcessEnabled": true, "capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]}},
+                 "logConfiguration": {"logDriver": "json-file", "options": {"max-size": "1m"}}}
+            ]}))
+        .await;
+    let task = env.run(&td).await;
+    let t = env
+        .wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
+    wait_for(
+        "the reader to copy the shared file",
+        Duration::from_secs(10),
+        || async {
+            std::fs::read_to_string(host_dir.join("read.txt"))
+                .ok()
+                .filter(|s| s.trim() == "shared")
+        },
+    )
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("out.txt"))
+            .unwrap()
+            .trim(),
+        "from-task"
+    );
+    let id = container_named(&t, "reader")["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.Init}}", &id]),
+        "true"
+    );
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.ReadonlyRootfs}}", &id]),
+        "true"
+    );
+    assert!(docker(&["inspect", "-f", "{{.HostConfig.CapAdd}}", &id]).contains("NET_ADMIN"));
+    assert!(docker(&["inspect", "-f", "{{.HostConfig.CapDrop}}", &id]).contains("MKNOD"));
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.LogConfig.Type}}", &id]),
+        "json-file"
+    );
+    let mounts = docker(&["inspect", "-f", "{{json .Mounts}}", &id]);
+    assert!(
+        mounts.contains("\"Type\":\"volume\"") && mounts.contains("\"RW\":false"),
+        "{mounts}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopped_tasks_are_cleaned_up_and_expire() {
+    let _l = lock().await;
+    let env = Env::start_with(
+        "cleanup",
+        &["--task-retention", "2s", "--housekeeping-interval", "200ms"],
+        &["--cleanup-wait", "1s"],
+    )
+    .await;
+    let td = env
+        .register(json!({"family": "brief", "containerDefinitions": [container("main", "exit 0")]}))
+        .await;
+    let task = env.run(&td).await;
+    env.wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
+    wait_for(
+        "the stopped task's container to be removed",
+        Duration::from_secs(15),
+        || async { containers_of(&task).is_empty().then_some(()) },
+    )
+    .await;
+    wait_for(
+        "the stopped task to expire",
+        Duration::from_secs(15),
+        || async {
+            let v = env.call("DescribeTasks", json!({"tasks": [task]})).await;
+            (v["failures"][0]["reason"] == "MISSING").then_some(())
+        },
+    )
+    .await;
 }
