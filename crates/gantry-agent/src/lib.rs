@@ -8,6 +8,7 @@
 
 pub mod docker;
 pub mod runtime;
+pub mod sim;
 pub mod spec;
 pub mod task;
 
@@ -36,6 +37,8 @@ pub struct AgentConfig {
     /// Memory MiB to advertise (default: the host's).
     pub memory_mib: Option<i64>,
     pub availability_zone: String,
+    /// Shown as the instance's `ec2InstanceId` (default: the host name).
+    pub hostname: Option<String>,
     pub attributes: Vec<(String, Option<String>)>,
     pub reserved_ports: Vec<u16>,
     pub pull_policy: PullPolicy,
@@ -63,6 +66,7 @@ impl AgentConfig {
             cpu: None,
             memory_mib: None,
             availability_zone: "local-1a".into(),
+            hostname: None,
             attributes: Vec::new(),
             reserved_ports: vec![22, 2375, 2376, 51678, 51679, 51680],
             pull_policy: PullPolicy::Default,
@@ -249,7 +253,12 @@ impl<R: ContainerRuntime> Agent<R> {
             "com.amazonaws.ecs.capability.docker-remote-api.1.32",
             "com.amazonaws.ecs.capability.logging-driver.json-file",
             "com.amazonaws.ecs.capability.logging-driver.syslog",
+            "com.amazonaws.ecs.capability.logging-driver.journald",
+            "com.amazonaws.ecs.capability.logging-driver.gelf",
+            "com.amazonaws.ecs.capability.logging-driver.fluentd",
             "com.amazonaws.ecs.capability.logging-driver.none",
+            // awslogs is accepted and kept local (json-file) until log shipping exists.
+            "com.amazonaws.ecs.capability.logging-driver.awslogs",
             "ecs.capability.container-health-check",
             "ecs.capability.container-ordering",
             "ecs.capability.docker-plugin.local",
@@ -295,7 +304,7 @@ impl<R: ContainerRuntime> Agent<R> {
                 docker_version: Some(format!("DockerVersion: {}", self.docker_version)),
             },
             attributes,
-            hostname: hostname(),
+            hostname: self.cfg.hostname.clone().unwrap_or_else(hostname),
         }
     }
 

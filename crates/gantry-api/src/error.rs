@@ -8,6 +8,7 @@ use serde::Serialize;
 pub enum ErrorCode {
     // From the ECS API model.
     AccessDeniedException,
+    AttributeLimitExceededException,
     ClientException,
     ClusterContainsContainerInstancesException,
     ClusterContainsServicesException,
@@ -18,6 +19,7 @@ pub enum ErrorCode {
     ResourceInUseException,
     ResourceNotFoundException,
     ServerException,
+    TargetNotFoundException,
     UnsupportedFeatureException,
     // From the AWS front-end that sits before every JSON service.
     IncompleteSignatureException,
@@ -34,6 +36,7 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             AccessDeniedException => "AccessDeniedException",
+            AttributeLimitExceededException => "AttributeLimitExceededException",
             ClientException => "ClientException",
             ClusterContainsContainerInstancesException => {
                 "ClusterContainsContainerInstancesException"
@@ -46,6 +49,7 @@ impl ErrorCode {
             ResourceInUseException => "ResourceInUseException",
             ResourceNotFoundException => "ResourceNotFoundException",
             ServerException => "ServerException",
+            TargetNotFoundException => "TargetNotFoundException",
             UnsupportedFeatureException => "UnsupportedFeatureException",
             IncompleteSignatureException => "IncompleteSignatureException",
             InvalidSignatureException => "InvalidSignatureException",

@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use crate::model::{
-    Compatibility, ContainerCondition, ContainerDefinition, NetworkMode,
+    Attribute, Compatibility, ContainerCondition, ContainerDefinition, NetworkMode,
     RegisterTaskDefinitionRequest, Tag, TaskDefinition, TaskDefinitionStatus, TransportProtocol,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -547,6 +547,7 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
     }
 
     Ok(TaskDefinition {
+        requires_attributes: Some(required_attributes(req)),
         family: Some(req.family.clone()),
         container_definitions: Some(out_containers),
         task_role_arn: req.task_role_arn.clone(),
@@ -568,6 +569,40 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
         enable_fault_injection: req.enable_fault_injection,
         ..TaskDefinition::default()
     })
+}
+
+/// The capabilities an instance must advertise to run the task definition, as ECS derives them.
+pub fn required_attributes(req: &RegisterTaskDefinitionRequest) -> Vec<Attribute> {
+    let mut names = BTreeSet::new();
+    for c in &req.container_definitions {
+        if let Some(l) = &c.log_configuration {
+            names.insert(format!(
+                "com.amazonaws.ecs.capability.logging-driver.{}",
+                l.log_driver.as_str()
+            ));
+        }
+        if c.health_check.is_some() {
+            names.insert("ecs.capability.container-health-check".to_string());
+        }
+        if c.depends_on.as_ref().is_some_and(|d| !d.is_empty()) {
+            names.insert("ecs.capability.container-ordering".to_string());
+        }
+    }
+    for v in req.volumes.iter().flatten() {
+        if let Some(d) = &v.docker_volume_configuration {
+            names.insert(format!(
+                "ecs.capability.docker-plugin.{}",
+                d.driver.as_deref().unwrap_or("local")
+            ));
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| Attribute {
+            name,
+            ..Attribute::default()
+        })
+        .collect()
 }
 
 /// `dependsOn` must form a DAG: start order is a topological order and stop order its reverse.

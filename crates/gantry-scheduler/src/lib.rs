@@ -1,12 +1,15 @@
 //! gantry-scheduler: where tasks go. Pure: a function from a snapshot of a cluster's instances
-//! and a demand to a plan. The server commits plans in one place, re-checking [`fits`] against
-//! the latest state, so concurrent placements cannot over-commit an instance.
+//! and a request to a plan; deterministic for a seed. The server commits plans in one place,
+//! re-checking [`check`] against the latest state, so concurrent placements cannot over-commit.
 //!
-//! This is the resource-fit core: cpu units, memory MiB and host ports (TCP and UDP), on ACTIVE
-//! instances whose agent is connected. Strategies and constraints build on it.
+//! The pipeline is ECS's: (1) resources (cpu, memory, GPUs, host ports) and required attributes,
+//! (2) constraints (`distinctInstance`, `memberOf` in the [`query`] language), both binding, then
+//! (3) strategies (`binpack`, `spread`, `random`), applied in order as tie-breakers.
+
+pub mod query;
 
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// A transport protocol of a host port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -16,19 +19,62 @@ pub enum Proto {
     Udp,
 }
 
+/// An instance's status as placement sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Active,
+    /// No new tasks (UpdateContainerInstancesState).
+    Draining,
+    Inactive,
+}
+
 /// One container instance as placement sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
     /// An identifier the caller understands (the instance ARN).
     pub id: String,
-    pub active: bool,
+    pub status: Status,
     pub agent_connected: bool,
     pub remaining_cpu: i64,
     pub remaining_memory: i64,
+    pub remaining_gpu: i64,
     /// Host ports in use or reserved.
     pub used_ports: BTreeSet<(u16, Proto)>,
-    /// Tasks running or pending on it (for tie-breaking).
-    pub tasks: u32,
+    /// Attributes (built-in and custom); a value of `None` is an attribute without value.
+    pub attributes: BTreeMap<String, Option<String>>,
+    pub agent_version: Option<String>,
+    pub ec2_instance_id: Option<String>,
+    /// Seconds since the epoch.
+    pub registered_at: f64,
+    pub running_tasks: u32,
+    /// Unstopped tasks on the instance, by task group.
+    pub groups: BTreeMap<String, u32>,
+}
+
+impl Instance {
+    /// An ACTIVE, connected instance with the given resources and nothing else.
+    pub fn new(id: impl Into<String>, cpu: i64, memory: i64) -> Instance {
+        Instance {
+            id: id.into(),
+            status: Status::Active,
+            agent_connected: true,
+            remaining_cpu: cpu,
+            remaining_memory: memory,
+            remaining_gpu: 0,
+            used_ports: BTreeSet::new(),
+            attributes: BTreeMap::new(),
+            agent_version: None,
+            ec2_instance_id: None,
+            registered_at: 0.0,
+            running_tasks: 0,
+            groups: BTreeMap::new(),
+        }
+    }
+
+    /// All unstopped tasks on the instance.
+    pub fn task_count(&self) -> u32 {
+        self.groups.values().sum()
+    }
 }
 
 /// What one task needs.
@@ -36,62 +82,208 @@ pub struct Instance {
 pub struct Demand {
     pub cpu: i64,
     pub memory: i64,
+    pub gpu: i64,
     /// Static host ports.
     pub ports: Vec<(u16, Proto)>,
+    /// Attributes the instance must have (capabilities the task definition uses).
+    pub required_attributes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinpackField {
+    Cpu,
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpreadField {
+    /// `instanceId` or `host`.
+    Instance,
+    /// `attribute:<name>`.
+    Attribute(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    Binpack(BinpackField),
+    Spread(SpreadField),
+    Random,
+}
+
+#[derive(Debug, Clone)]
+pub enum Constraint {
+    DistinctInstance,
+    MemberOf(query::Expr),
+}
+
+/// A placement request: `count` copies of one task.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub demand: Demand,
+    pub count: usize,
+    pub strategies: Vec<Strategy>,
+    pub constraints: Vec<Constraint>,
+    /// The task group (spread and distinctInstance count tasks of this group).
+    pub group: String,
+    pub seed: u64,
 }
 
 /// Why a task does not fit an instance, with ECS's reason strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Misfit {
+    Inactive,
+    Draining,
     Agent,
     Cpu,
     Memory,
+    Gpu,
     Ports,
-    Inactive,
+    Attribute,
+    MemberOf,
+    DistinctInstance,
 }
 
 impl Misfit {
     /// The `failures[].reason` ECS reports.
     pub fn reason(self) -> &'static str {
         match self {
+            Misfit::Inactive => "INACTIVE",
+            Misfit::Draining => "DRAINING",
             Misfit::Agent => "AGENT",
             Misfit::Cpu => "RESOURCE:CPU",
             Misfit::Memory => "RESOURCE:MEMORY",
+            Misfit::Gpu => "RESOURCE:GPU",
             Misfit::Ports => "RESOURCE:PORTS",
-            Misfit::Inactive => "INACTIVE",
+            Misfit::Attribute => "ATTRIBUTE",
+            Misfit::MemberOf => "MemberOf placement constraint unsatisfied.",
+            Misfit::DistinctInstance => "DistinctInstance placement constraint unsatisfied.",
         }
     }
 }
 
-/// Whether `demand` fits `inst` now.
-pub fn fits(inst: &Instance, demand: &Demand) -> Result<(), Misfit> {
-    if !inst.active {
-        return Err(Misfit::Inactive);
+/// What this request has already put on an instance.
+#[derive(Debug, Clone, Copy, Default)]
+struct Placed {
+    tasks: u32,
+}
+
+/// An instance seen with this request's placements added, for constraint evaluation.
+struct View<'a> {
+    inst: &'a Instance,
+    group: &'a str,
+    placed: u32,
+}
+
+impl query::Subject for View<'_> {
+    fn attribute(&self, name: &str) -> Option<Option<&str>> {
+        self.inst.attributes.get(name).map(|v| v.as_deref())
+    }
+    fn agent_connected(&self) -> bool {
+        self.inst.agent_connected
+    }
+    fn agent_version(&self) -> Option<&str> {
+        self.inst.agent_version.as_deref()
+    }
+    fn ec2_instance_id(&self) -> Option<&str> {
+        self.inst.ec2_instance_id.as_deref()
+    }
+    fn registered_at(&self) -> f64 {
+        self.inst.registered_at
+    }
+    fn running_tasks_count(&self) -> u32 {
+        self.inst.running_tasks
+    }
+    fn has_group(&self, g: &str) -> bool {
+        self.inst.groups.get(g).is_some_and(|n| *n > 0) || (self.placed > 0 && g == self.group)
+    }
+    fn groups(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .inst
+            .groups
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(g, _)| g.as_str())
+            .collect();
+        if self.placed > 0 && !v.contains(&self.group) {
+            v.push(self.group);
+        }
+        v
+    }
+}
+
+/// The resource and attribute checks, with `placed` tasks of `d` already added.
+fn check_resources(inst: &Instance, d: &Demand, placed: u32) -> Result<(), Misfit> {
+    match inst.status {
+        Status::Inactive => return Err(Misfit::Inactive),
+        Status::Draining => return Err(Misfit::Draining),
+        Status::Active => {}
     }
     if !inst.agent_connected {
         return Err(Misfit::Agent);
     }
-    if demand.cpu > inst.remaining_cpu {
+    let n = i64::from(placed) + 1;
+    if d.cpu * n > inst.remaining_cpu {
         return Err(Misfit::Cpu);
     }
-    if demand.memory > inst.remaining_memory {
+    if d.memory * n > inst.remaining_memory {
         return Err(Misfit::Memory);
     }
-    let mut seen = BTreeSet::new();
-    for p in &demand.ports {
-        if inst.used_ports.contains(p) || !seen.insert(*p) {
+    if d.gpu * n > inst.remaining_gpu {
+        return Err(Misfit::Gpu);
+    }
+    if !d.ports.is_empty() {
+        if placed > 0 {
             return Err(Misfit::Ports);
         }
+        let mut seen = BTreeSet::new();
+        for p in &d.ports {
+            if inst.used_ports.contains(p) || !seen.insert(*p) {
+                return Err(Misfit::Ports);
+            }
+        }
+    }
+    if d.required_attributes
+        .iter()
+        .any(|a| !inst.attributes.contains_key(a))
+    {
+        return Err(Misfit::Attribute);
     }
     Ok(())
 }
 
-/// Takes `demand` out of `inst`'s remaining resources.
-pub fn reserve(inst: &mut Instance, demand: &Demand) {
-    inst.remaining_cpu -= demand.cpu;
-    inst.remaining_memory -= demand.memory;
-    inst.used_ports.extend(demand.ports.iter().copied());
-    inst.tasks += 1;
+/// Whether one task of `req` may go on `inst` now (`placed` of them already went there in this
+/// request): resources, then constraints.
+pub fn check(inst: &Instance, req: &Request, placed: u32) -> Result<(), Misfit> {
+    check_resources(inst, &req.demand, placed)?;
+    check_constraints(inst, req, placed, true)
+}
+
+fn check_constraints(
+    inst: &Instance,
+    req: &Request,
+    placed: u32,
+    include_static: bool,
+) -> Result<(), Misfit> {
+    let view = View {
+        inst,
+        group: &req.group,
+        placed,
+    };
+    for c in &req.constraints {
+        match c {
+            Constraint::DistinctInstance => {
+                if placed > 0 || inst.groups.get(&req.group).is_some_and(|n| *n > 0) {
+                    return Err(Misfit::DistinctInstance);
+                }
+            }
+            Constraint::MemberOf(e) => {
+                if (include_static || e.depends_on_tasks()) && !e.eval(&view) {
+                    return Err(Misfit::MemberOf);
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of placing `count` copies of a task.
@@ -99,41 +291,153 @@ pub fn reserve(inst: &mut Instance, demand: &Demand) {
 pub struct Plan {
     /// Index into the snapshot's instances, one per placed task.
     pub placements: Vec<usize>,
-    /// Tasks that could not be placed, each with an instance id and the reason it was refused.
-    /// Empty id when there are no instances at all.
+    /// When not everything was placed: each instance's reason for refusing one more.
     pub failures: Vec<(String, Misfit)>,
 }
 
-/// Places `count` copies of `demand` on `instances`, spreading over the instances with the
-/// fewest tasks (ties: most remaining memory, then id), so each placed task updates the picture
-/// for the next. What fits is placed; one failure per instance is reported for the rest.
-pub fn place(instances: &[Instance], demand: &Demand, count: usize) -> Plan {
-    let mut snapshot = instances.to_vec();
-    let mut placements = Vec::new();
-    for _ in 0..count {
-        let best = snapshot
+/// A small deterministic PRNG (SplitMix64): placement stays reproducible for a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// The default strategies when a RunTask names none: spread over availability zones, then over
+/// instances (the fewest tasks of the group), as ECS does.
+pub fn default_strategies() -> Vec<Strategy> {
+    vec![
+        Strategy::Spread(SpreadField::Attribute("ecs.availability-zone".into())),
+        Strategy::Spread(SpreadField::Instance),
+    ]
+}
+
+/// Places `req.count` copies of a task on `instances`.
+pub fn place(instances: &[Instance], req: &Request) -> Plan {
+    let n = instances.len();
+    // Constraints that cannot change as tasks are placed are evaluated once.
+    let static_ok: Vec<bool> = instances
+        .iter()
+        .map(|i| {
+            req.constraints.iter().all(|c| match c {
+                Constraint::MemberOf(e) if !e.depends_on_tasks() => e.eval(&View {
+                    inst: i,
+                    group: &req.group,
+                    placed: 0,
+                }),
+                _ => true,
+            })
+        })
+        .collect();
+    let dynamic = req.constraints.iter().any(|c| match c {
+        Constraint::DistinctInstance => true,
+        Constraint::MemberOf(e) => e.depends_on_tasks(),
+    });
+    // Spread by attribute: each instance's value (interned) and the group's tasks per value.
+    let spreads: Vec<(Vec<usize>, Vec<u32>)> = req
+        .strategies
+        .iter()
+        .filter_map(|s| match s {
+            Strategy::Spread(SpreadField::Attribute(name)) => {
+                let mut ids: HashMap<Option<&str>, usize> = HashMap::new();
+                let mut of = Vec::with_capacity(n);
+                let mut counts = Vec::new();
+                for i in instances {
+                    let v = i.attributes.get(name).map(|v| v.as_deref().unwrap_or(""));
+                    let next = ids.len();
+                    let id = *ids.entry(v).or_insert(next);
+                    if id == counts.len() {
+                        counts.push(0);
+                    }
+                    counts[id] += i.groups.get(&req.group).copied().unwrap_or(0);
+                    of.push(id);
+                }
+                Some((of, counts))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut spreads = spreads;
+    let mut placed = vec![Placed::default(); n];
+    let mut rng = Rng(req.seed);
+    let mut placements = Vec::with_capacity(req.count);
+    let mut cands: Vec<usize> = Vec::with_capacity(n);
+    for _ in 0..req.count {
+        cands.clear();
+        for (ix, inst) in instances.iter().enumerate() {
+            if !static_ok[ix] {
+                continue;
+            }
+            let p = placed[ix].tasks;
+            if check_resources(inst, &req.demand, p).is_err() {
+                continue;
+            }
+            if dynamic && check_constraints(inst, req, p, false).is_err() {
+                continue;
+            }
+            cands.push(ix);
+        }
+        if cands.is_empty() {
+            break;
+        }
+        let mut spread_ix = 0;
+        for s in &req.strategies {
+            if cands.len() <= 1 {
+                break;
+            }
+            match s {
+                Strategy::Binpack(f) => {
+                    let left = |ix: usize| {
+                        let i = &instances[ix];
+                        let k = i64::from(placed[ix].tasks) + 1;
+                        match f {
+                            BinpackField::Cpu => i.remaining_cpu - k * req.demand.cpu,
+                            BinpackField::Memory => i.remaining_memory - k * req.demand.memory,
+                        }
+                    };
+                    keep_min(&mut cands, left);
+                }
+                Strategy::Spread(SpreadField::Instance) => {
+                    keep_min(&mut cands, |ix| {
+                        i64::from(
+                            instances[ix].groups.get(&req.group).copied().unwrap_or(0)
+                                + placed[ix].tasks,
+                        )
+                    });
+                }
+                Strategy::Spread(SpreadField::Attribute(_)) => {
+                    let (of, counts) = &spreads[spread_ix];
+                    keep_min(&mut cands, |ix| i64::from(counts[of[ix]]));
+                    spread_ix += 1;
+                }
+                Strategy::Random => {
+                    let pick = cands[(rng.next() % cands.len() as u64) as usize];
+                    cands.clear();
+                    cands.push(pick);
+                }
+            }
+        }
+        let chosen = cands[0];
+        placed[chosen].tasks += 1;
+        for (of, counts) in &mut spreads {
+            counts[of[chosen]] += 1;
+        }
+        placements.push(chosen);
+    }
+    let failures = if placements.len() < req.count {
+        instances
             .iter()
             .enumerate()
-            .filter(|(_, i)| fits(i, demand).is_ok())
-            .min_by(|(_, a), (_, b)| {
-                a.tasks
-                    .cmp(&b.tasks)
-                    .then(b.remaining_memory.cmp(&a.remaining_memory))
-                    .then(a.id.cmp(&b.id))
+            .filter_map(|(ix, i)| {
+                check(i, req, placed[ix].tasks)
+                    .err()
+                    .map(|m| (i.id.clone(), m))
             })
-            .map(|(ix, _)| ix);
-        match best {
-            Some(ix) => {
-                reserve(&mut snapshot[ix], demand);
-                placements.push(ix);
-            }
-            None => break,
-        }
-    }
-    let failures = if placements.len() < count {
-        snapshot
-            .iter()
-            .filter_map(|i| fits(i, demand).err().map(|m| (i.id.clone(), m)))
             .collect()
     } else {
         Vec::new()
@@ -144,96 +448,20 @@ pub fn place(instances: &[Instance], demand: &Demand, count: usize) -> Plan {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn inst(id: &str, cpu: i64, mem: i64) -> Instance {
-        Instance {
-            id: id.into(),
-            active: true,
-            agent_connected: true,
-            remaining_cpu: cpu,
-            remaining_memory: mem,
-            used_ports: BTreeSet::new(),
-            tasks: 0,
-        }
-    }
-
-    #[test]
-    fn reasons() {
-        let d = Demand {
-            cpu: 10,
-            memory: 10,
-            ports: vec![(80, Proto::Tcp)],
-        };
-        let mut i = inst("a", 5, 100);
-        assert_eq!(fits(&i, &d), Err(Misfit::Cpu));
-        i.remaining_cpu = 100;
-        i.remaining_memory = 5;
-        assert_eq!(fits(&i, &d), Err(Misfit::Memory));
-        i.remaining_memory = 100;
-        i.used_ports.insert((80, Proto::Tcp));
-        assert_eq!(fits(&i, &d), Err(Misfit::Ports));
-        i.used_ports.clear();
-        i.used_ports.insert((80, Proto::Udp));
-        assert_eq!(fits(&i, &d), Ok(()));
-        i.agent_connected = false;
-        assert_eq!(fits(&i, &d).map_err(Misfit::reason), Err("AGENT"));
-    }
-
-    #[test]
-    fn places_what_fits_and_reports_the_rest() {
-        let instances = vec![inst("a", 1024, 300), inst("b", 1024, 100)];
-        let plan = place(
-            &instances,
-            &Demand {
-                cpu: 0,
-                memory: 100,
-                ports: vec![],
-            },
-            10,
-        );
-        assert_eq!(plan.placements.len(), 4);
-        assert_eq!(plan.failures.len(), 2);
-        assert!(plan.failures.iter().all(|(_, m)| *m == Misfit::Memory));
-    }
-
-    #[test]
-    fn static_ports_allow_one_task_per_instance() {
-        let instances = vec![inst("a", 4096, 4096), inst("b", 4096, 4096)];
-        let plan = place(
-            &instances,
-            &Demand {
-                cpu: 1,
-                memory: 1,
-                ports: vec![(80, Proto::Tcp)],
-            },
-            3,
-        );
-        assert_eq!(plan.placements, vec![0, 1]);
-        assert_eq!(plan.failures.len(), 2);
-    }
-
-    proptest! {
-        #[test]
-        fn never_over_commits(
-            caps in prop::collection::vec((0i64..4096, 0i64..4096), 0..6),
-            cpu in 0i64..1024, mem in 1i64..1024, count in 0usize..12,
-        ) {
-            let instances: Vec<Instance> =
-                caps.iter().enumerate().map(|(i, (c, m))| inst(&format!("i{i}"), *c, *m)).collect();
-            let d = Demand { cpu, memory: mem, ports: vec![] };
-            let plan = place(&instances, &d, count);
-            prop_assert!(plan.placements.len() <= count);
-            for (ix, i) in instances.iter().enumerate() {
-                let n = plan.placements.iter().filter(|p| **p == ix).count() as i64;
-                prop_assert!(n * cpu <= i.remaining_cpu && n * mem <= i.remaining_memory);
-            }
-            if plan.placements.len() < count {
-                prop_assert!(!plan.failures.is_empty() || instances.is_empty());
-            }
-        }
-    }
+/// Whether an instance satisfies an expression (ListContainerInstances' filter).
+pub fn matches(e: &query::Expr, inst: &Instance) -> bool {
+    e.eval(&View {
+        inst,
+        group: "",
+        placed: 0,
+    })
 }
+
+/// Keeps the candidates with the smallest key.
+fn keep_min(cands: &mut Vec<usize>, key: impl Fn(usize) -> i64) {
+    let min = cands.iter().map(|&c| key(c)).min().unwrap_or(0);
+    cands.retain(|&c| key(c) == min);
+}
+
+#[cfg(test)]
+mod tests;

@@ -8,7 +8,7 @@ use gantry_api::agent::task_state_rank;
 use gantry_api::model::{
     Cluster, ContainerInstance, SettingName, Tag, Task, TaskDefinition, TaskDefinitionStatus,
 };
-use gantry_scheduler::{Demand, Proto};
+use gantry_scheduler::Proto;
 use gantry_store::{Store, StoreError, Txn};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -90,6 +90,22 @@ impl InstanceRecord {
             .unwrap_or(0)
     }
 
+    /// GPUs registered (the GPU resource lists their ids).
+    pub fn registered_gpus(&self) -> i64 {
+        self.instance
+            .registered_resources
+            .iter()
+            .flatten()
+            .find(|r| r.name.as_deref() == Some("GPU"))
+            .map(|r| {
+                r.string_set_value
+                    .as_ref()
+                    .map_or(0, |v| v.len() as i64)
+                    .max(r.integer_value.unwrap_or(0) as i64)
+            })
+            .unwrap_or(0)
+    }
+
     /// Reserved host ports (PORTS, PORTS_UDP).
     pub fn reserved_ports(&self) -> Vec<(u16, Proto)> {
         let mut out = Vec::new();
@@ -120,6 +136,8 @@ pub struct TaskRecord {
     pub demand_cpu: i64,
     pub demand_memory: i64,
     #[serde(default)]
+    pub demand_gpu: i64,
+    #[serde(default)]
     pub demand_ports: Vec<(u16, Proto)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
@@ -136,15 +154,6 @@ impl TaskRecord {
 
     pub fn is_stopped(&self) -> bool {
         self.last_status() == "STOPPED"
-    }
-
-    /// Holds resources on its instance until it has stopped.
-    pub fn demand(&self) -> Demand {
-        Demand {
-            cpu: self.demand_cpu,
-            memory: self.demand_memory,
-            ports: self.demand_ports.clone(),
-        }
     }
 
     pub fn is_pending(&self) -> bool {

@@ -444,3 +444,25 @@ impl InProcess {
         self.send(req).await
     }
 }
+
+/// Any `gantry` subcommand as a background process, killed when dropped.
+pub struct Background(Child);
+
+impl Background {
+    pub fn spawn(bin: &Path, args: &[&str]) -> Background {
+        let child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gantry");
+        Background(child)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

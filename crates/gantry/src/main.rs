@@ -53,6 +53,9 @@ enum Command {
     /// Run an agent: register this host's Docker Engine as a container instance of a cluster and
     /// run the tasks placed on it. Stopping the agent leaves its tasks running.
     Agent(AgentArgs),
+    /// Run many simulated ("hollow") agents in one process, for scale work: they register,
+    /// poll, run hollow containers and report like real agents, without Docker.
+    Sim(SimArgs),
     /// Print the `export ...` line for the admin credentials of a data directory.
     Credentials {
         #[command(flatten)]
@@ -124,7 +127,41 @@ struct AgentTuning {
 }
 
 #[derive(Args, Clone, Debug)]
+struct SimArgs {
+    /// The control plane's URL
+    #[arg(long, env = "GANTRY_SERVER", default_value = "http://127.0.0.1:8100")]
+    server: String,
+    /// The cluster to join
+    #[arg(long, env = "GANTRY_CLUSTER", default_value = "default")]
+    cluster: String,
+    /// The join token (`gantry join-token` on the server prints it)
+    #[arg(long, env = "GANTRY_JOIN_TOKEN")]
+    join_token: String,
+    /// How many simulated instances
+    #[arg(long, default_value_t = 100)]
+    instances: usize,
+    /// Spread the instances over this many availability zones (local-1a, local-1b, …)
+    #[arg(long, default_value_t = 3)]
+    zones: usize,
+    /// CPU units per instance
+    #[arg(long, default_value_t = 4096)]
+    cpu: i64,
+    /// Memory MiB per instance
+    #[arg(long, default_value_t = 16384)]
+    memory: i64,
+    /// A custom attribute on every instance, `name` or `name=value` (repeatable)
+    #[arg(long = "attribute")]
+    attributes: Vec<String>,
+    /// Where the simulated agents keep their state [default: a new temporary directory]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Clone, Debug)]
 struct AgentArgs {
+    /// The container runtime: the local Docker Engine, or hollow containers for scale work
+    #[arg(long, default_value = "docker", value_parser = ["docker", "simulated"])]
+    runtime: String,
     /// The control plane's URL
     #[arg(long, env = "GANTRY_SERVER", default_value = "http://127.0.0.1:8100")]
     server: String,
@@ -164,6 +201,7 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(serve(Settings::resolve(settings)?, timing, None))
         }
         Command::Agent(args) => rt.block_on(agent(args)),
+        Command::Sim(args) => rt.block_on(sim(args)),
         Command::Credentials { settings, json } => {
             let s = Settings::resolve(settings)?;
             let (admin, _) = s.admin_key()?;
@@ -212,14 +250,7 @@ fn agent_config(
     cfg.cpu = t.cpu;
     cfg.memory_mib = t.memory;
     cfg.availability_zone = t.availability_zone.clone();
-    cfg.attributes = t
-        .attributes
-        .iter()
-        .map(|a| match a.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (a.clone(), None),
-        })
-        .collect();
+    cfg.attributes = parse_attributes(&t.attributes);
     cfg
 }
 
@@ -312,6 +343,64 @@ async fn serve(
     Ok(())
 }
 
+fn parse_attributes(list: &[String]) -> Vec<(String, Option<String>)> {
+    list.iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        })
+        .collect()
+}
+
+async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    let base = match args.data_dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("gantry-sim-{}", std::process::id())),
+    };
+    let zones = args.zones.max(1);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut agents = tokio::task::JoinSet::new();
+    for i in 0..args.instances {
+        let mut cfg = AgentConfig::new(
+            args.server.clone(),
+            args.join_token.clone(),
+            args.cluster.clone(),
+            base.join(format!("sim-{i}")),
+        );
+        cfg.cpu = Some(args.cpu);
+        cfg.memory_mib = Some(args.memory);
+        cfg.availability_zone = format!("local-1{}", (b'a' + (i % zones) as u8) as char);
+        cfg.hostname = Some(format!("sim-{i}"));
+        cfg.attributes = parse_attributes(&args.attributes);
+        cfg.attributes.push(("gantry.simulated".into(), None));
+        let agent = Agent::new(
+            cfg,
+            Arc::new(gantry_agent::sim::SimRuntime::new()),
+            "simulated",
+        );
+        let mut rx = stop_rx.clone();
+        agents.spawn(async move {
+            agent
+                .run(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
+    }
+    eprintln!(
+        "gantry sim: {} simulated instances joining {} at {}",
+        args.instances, args.cluster, args.server
+    );
+    shutdown_signal().await;
+    let _ = stop_tx.send(true);
+    while let Some(r) = agents.join_next().await {
+        if let Ok(Err(e)) = r {
+            tracing::warn!(error = %e, "a simulated agent failed");
+        }
+    }
+    Ok(())
+}
+
 async fn agent(args: AgentArgs) -> anyhow::Result<()> {
     let data_dir = match args.data_dir {
         Some(d) => d,
@@ -320,6 +409,22 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
                 .join(".local/share/gantry/agent")
         }
     };
+    if args.runtime == "simulated" {
+        let cfg = agent_config(
+            args.server,
+            args.join_token,
+            args.cluster,
+            data_dir,
+            &args.tuning,
+            PullPolicy::Default,
+        );
+        tracing::warn!("running a simulated agent: hollow containers, no Docker");
+        let rt = Arc::new(gantry_agent::sim::SimRuntime::new());
+        Agent::new(cfg, rt, "simulated")
+            .run(shutdown_signal())
+            .await?;
+        return Ok(());
+    }
     let docker = DockerRuntime::connect()
         .await
         .map_err(|e| anyhow::anyhow!("Docker is not reachable: {e}"))?;

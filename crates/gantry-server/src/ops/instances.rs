@@ -8,9 +8,9 @@ use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::{ApiError, ErrorCode};
 use gantry_auth::Identity;
-use gantry_scheduler::{Instance, Proto};
+use gantry_scheduler::{Instance, Proto, Status};
 use gantry_store::Txn;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// ECS's default reserved ports on a container instance.
 pub const DEFAULT_RESERVED_PORTS: [u16; 6] = [22, 2375, 2376, 51678, 51679, 51680];
@@ -25,15 +25,28 @@ pub fn agent_connected(server: &Server, r: &InstanceRecord, now: f64) -> bool {
         && (r.open_polls > 0 || now - r.last_seen <= server.config.agent_timeout.as_secs_f64())
 }
 
-/// The instance as placement sees it: registered minus what its unstopped tasks hold.
+/// The instance as placement sees it: registered minus what its unstopped tasks hold, with its
+/// attributes, agent and task groups.
 pub fn placement_view(server: &Server, st: &State, r: &InstanceRecord, now: f64) -> Instance {
     let mut used_ports: BTreeSet<(u16, Proto)> = r.reserved_ports().into_iter().collect();
-    let (mut cpu, mut mem, mut tasks) = (r.registered("CPU"), r.registered("MEMORY"), 0);
+    let (mut cpu, mut mem, mut gpu) = (
+        r.registered("CPU"),
+        r.registered("MEMORY"),
+        r.registered_gpus(),
+    );
+    let mut running = 0;
+    let mut groups: BTreeMap<String, u32> = BTreeMap::new();
     for t in st.instance_tasks(&r.id).filter(|t| !t.is_stopped()) {
         cpu -= t.demand_cpu;
         mem -= t.demand_memory;
+        gpu -= t.demand_gpu;
         used_ports.extend(t.demand_ports.iter().copied());
-        tasks += 1;
+        if t.last_status() == "RUNNING" {
+            running += 1;
+        }
+        *groups
+            .entry(t.task.group.clone().unwrap_or_default())
+            .or_default() += 1;
     }
     Instance {
         id: r
@@ -41,12 +54,32 @@ pub fn placement_view(server: &Server, st: &State, r: &InstanceRecord, now: f64)
             .container_instance_arn
             .clone()
             .unwrap_or_default(),
-        active: r.status() == "ACTIVE",
+        status: match r.status() {
+            "ACTIVE" => Status::Active,
+            "DRAINING" => Status::Draining,
+            _ => Status::Inactive,
+        },
         agent_connected: agent_connected(server, r, now),
         remaining_cpu: cpu,
         remaining_memory: mem,
+        remaining_gpu: gpu,
         used_ports,
-        tasks,
+        attributes: r
+            .instance
+            .attributes
+            .iter()
+            .flatten()
+            .map(|a| (a.name.clone(), a.value.clone()))
+            .collect(),
+        agent_version: r
+            .instance
+            .version_info
+            .as_ref()
+            .and_then(|v| v.agent_version.clone()),
+        ec2_instance_id: r.instance.ec2_instance_id.clone(),
+        registered_at: r.instance.registered_at.unwrap_or(0.0),
+        running_tasks: running,
+        groups,
     }
 }
 
@@ -95,12 +128,16 @@ pub fn view(server: &Server, st: &State, r: &InstanceRecord, now: f64) -> Contai
         .iter()
         .filter(|(_, pr)| *pr == Proto::Udp)
         .map(|(n, _)| *n);
-    c.remaining_resources = Some(vec![
+    let mut remaining = vec![
         int_resource("CPU", p.remaining_cpu),
         int_resource("MEMORY", p.remaining_memory),
         ports_resource("PORTS", tcp),
         ports_resource("PORTS_UDP", udp),
-    ]);
+    ];
+    if r.registered_gpus() > 0 {
+        remaining.push(int_resource("GPU", p.remaining_gpu));
+    }
+    c.remaining_resources = Some(remaining);
     c
 }
 
@@ -349,13 +386,12 @@ pub async fn list(
     _: &Identity,
 ) -> Result<ListContainerInstancesResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
-    if req.filter.as_deref().is_some_and(|f| !f.trim().is_empty()) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "ListContainerInstances 'filter' (the cluster query language) is not supported yet.",
-        ));
-    }
+    let filter = match req.filter.as_deref().filter(|f| !f.trim().is_empty()) {
+        Some(f) => Some(super::placement::expression(f)?),
+        None => None,
+    };
     let status = req.status.map(|s| s.as_str().to_string());
+    let now = now_secs();
     let arns: Vec<String> = server.read(|st| {
         let cluster = clusters::active(server, st, req.cluster.as_deref())?
             .cluster_name
@@ -368,6 +404,11 @@ pub async fn list(
             .filter(|r| match &status {
                 Some(s) => r.status() == s,
                 None => r.status() != "INACTIVE",
+            })
+            .filter(|r| {
+                filter.as_ref().is_none_or(|f| {
+                    gantry_scheduler::matches(f, &placement_view(server, st, r, now))
+                })
             })
             .filter_map(|r| r.instance.container_instance_arn.clone())
             .collect();
@@ -384,5 +425,295 @@ pub async fn list(
     Ok(ListContainerInstancesResponse {
         container_instance_arns: Some(p.items),
         next_token: p.next_token,
+    })
+}
+
+/// Built-in attributes (set by ECS or the agent) cannot be changed with PutAttributes or
+/// DeleteAttributes.
+fn builtin(name: &str) -> bool {
+    name.starts_with("ecs.") || name.starts_with("com.amazonaws.ecs.")
+}
+
+/// Custom attributes per resource, as in ECS.
+pub const MAX_CUSTOM_ATTRIBUTES: usize = 10;
+
+fn check_attribute(a: &Attribute, with_value: bool) -> Result<(), ApiError> {
+    let name_ok = !a.name.is_empty()
+        && a.name.len() <= 128
+        && a.name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./\\".contains(c));
+    if !name_ok {
+        return Err(ApiError::invalid(format!(
+            "Invalid attribute name {:?}: 1 to 128 letters, numbers, hyphens, underscores, slashes, back slashes or periods.",
+            a.name
+        )));
+    }
+    if builtin(&a.name) {
+        return Err(ApiError::invalid(format!(
+            "Attribute {} is set by ECS and cannot be changed.",
+            a.name
+        )));
+    }
+    if let (true, Some(v)) = (with_value, a.value.as_deref()) {
+        let ok = !v.is_empty()
+            && v.len() <= 128
+            && v.trim() == v
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@/\\: ".contains(c));
+        if !ok {
+            return Err(ApiError::invalid(format!(
+                "Invalid value {v:?} for attribute {}: 1 to 128 letters, numbers, hyphens, underscores, periods, at signs, slashes, back slashes, colons or spaces, without leading or trailing whitespace.",
+                a.name
+            )));
+        }
+    }
+    if a.target_type
+        .is_some_and(|t| t != TargetType::ContainerInstance)
+    {
+        return Err(ApiError::invalid(
+            "Invalid 'targetType': only container-instance is supported.",
+        ));
+    }
+    Ok(())
+}
+
+/// The instance an attribute targets.
+fn target<'a>(
+    server: &Server,
+    st: &'a State,
+    cluster: &str,
+    a: &Attribute,
+) -> Result<&'a InstanceRecord, ApiError> {
+    let ident = a.target_id.as_deref().ok_or_else(|| {
+        ApiError::invalid(format!(
+            "Attribute {} needs a targetId (a container instance).",
+            a.name
+        ))
+    })?;
+    find(server, st, cluster, ident).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::TargetNotFoundException,
+            format!("Could not find {ident}."),
+        )
+    })
+}
+
+pub async fn put_attributes(
+    server: &Server,
+    req: PutAttributesRequest,
+    _: &Identity,
+) -> Result<PutAttributesResponse, ApiError> {
+    if req.attributes.is_empty() || req.attributes.len() > 10 {
+        return Err(ApiError::invalid(
+            "Invalid 'attributes': give between 1 and 10 attributes.",
+        ));
+    }
+    for a in &req.attributes {
+        check_attribute(a, true)?;
+    }
+    let attrs = server
+        .write(move |st| {
+            let cluster = clusters::active(server, st, req.cluster.as_deref())?.cluster_name.clone().unwrap_or_default();
+            let mut updates: Vec<(String, Attribute)> = Vec::new();
+            for a in &req.attributes {
+                updates.push((target(server, st, &cluster, a)?.id.clone(), a.clone()));
+            }
+            let mut txn = Txn::new();
+            let mut out = Vec::new();
+            for (id, a) in updates {
+                let Some(rec) = st.instances.get_mut(&id) else { continue };
+                let list = rec.instance.attributes.get_or_insert_with(Vec::new);
+                match list.iter_mut().find(|x| x.name == a.name) {
+                    Some(x) => x.value = a.value.clone(),
+                    None => {
+                        if list.iter().filter(|x| !builtin(&x.name)).count() >= MAX_CUSTOM_ATTRIBUTES {
+                            return Err(ApiError::new(
+                                ErrorCode::AttributeLimitExceededException,
+                                format!("A container instance can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes."),
+                            ));
+                        }
+                        list.push(Attribute { name: a.name.clone(), value: a.value.clone(), ..Attribute::default() });
+                    }
+                }
+                txn = put(txn, keys::instance(&id), &*rec);
+                out.push(Attribute {
+                    target_type: Some(TargetType::ContainerInstance),
+                    target_id: rec.instance.container_instance_arn.clone(),
+                    ..a
+                });
+            }
+            Ok((out, txn))
+        })
+        .await?;
+    Ok(PutAttributesResponse {
+        attributes: Some(attrs),
+    })
+}
+
+pub async fn delete_attributes(
+    server: &Server,
+    req: DeleteAttributesRequest,
+    _: &Identity,
+) -> Result<DeleteAttributesResponse, ApiError> {
+    if req.attributes.is_empty() || req.attributes.len() > 10 {
+        return Err(ApiError::invalid(
+            "Invalid 'attributes': give between 1 and 10 attributes.",
+        ));
+    }
+    for a in &req.attributes {
+        check_attribute(a, false)?;
+    }
+    let attrs = server
+        .write(move |st| {
+            let cluster = clusters::active(server, st, req.cluster.as_deref())?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let mut targets = Vec::new();
+            for a in &req.attributes {
+                targets.push((target(server, st, &cluster, a)?.id.clone(), a.clone()));
+            }
+            let mut txn = Txn::new();
+            let mut out = Vec::new();
+            for (id, a) in targets {
+                let Some(rec) = st.instances.get_mut(&id) else {
+                    continue;
+                };
+                if let Some(list) = rec.instance.attributes.as_mut() {
+                    list.retain(|x| x.name != a.name);
+                }
+                txn = put(txn, keys::instance(&id), &*rec);
+                out.push(Attribute {
+                    target_type: Some(TargetType::ContainerInstance),
+                    target_id: rec.instance.container_instance_arn.clone(),
+                    ..a
+                });
+            }
+            Ok((out, txn))
+        })
+        .await?;
+    Ok(DeleteAttributesResponse {
+        attributes: Some(attrs),
+    })
+}
+
+pub async fn list_attributes(
+    server: &Server,
+    req: ListAttributesRequest,
+    _: &Identity,
+) -> Result<ListAttributesResponse, ApiError> {
+    let limit = max_results(req.max_results, 100, 100)?;
+    if req.attribute_value.is_some() && req.attribute_name.is_none() {
+        return Err(ApiError::invalid(
+            "'attributeValue' can only be given with 'attributeName'.",
+        ));
+    }
+    let all: Vec<Attribute> = server.read(|st| {
+        let cluster = clusters::active(server, st, req.cluster.as_deref())?
+            .cluster_name
+            .clone()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for r in st
+            .instances
+            .values()
+            .filter(|r| r.cluster == cluster && r.status() != "INACTIVE")
+        {
+            for a in r.instance.attributes.iter().flatten() {
+                if req.attribute_name.as_ref().is_some_and(|n| *n != a.name) {
+                    continue;
+                }
+                if req
+                    .attribute_value
+                    .as_ref()
+                    .is_some_and(|v| Some(v) != a.value.as_ref())
+                {
+                    continue;
+                }
+                out.push(Attribute {
+                    name: a.name.clone(),
+                    value: a.value.clone(),
+                    target_type: Some(TargetType::ContainerInstance),
+                    target_id: r.instance.container_instance_arn.clone(),
+                });
+            }
+        }
+        Ok::<_, ApiError>(out)
+    })??;
+    let key = |a: &Attribute| format!("{}\t{}", a.target_id.as_deref().unwrap_or_default(), a.name);
+    let mut all = all;
+    all.sort_by_key(key);
+    let p = page(all, key, Order::Asc, req.next_token.as_deref(), limit)?;
+    Ok(ListAttributesResponse {
+        attributes: Some(p.items),
+        next_token: p.next_token,
+    })
+}
+
+pub async fn update_state(
+    server: &Server,
+    req: UpdateContainerInstancesStateRequest,
+    _: &Identity,
+) -> Result<UpdateContainerInstancesStateResponse, ApiError> {
+    if req.container_instances.is_empty() || req.container_instances.len() > 10 {
+        return Err(ApiError::invalid(
+            "Invalid 'containerInstances': give between 1 and 10 container instances.",
+        ));
+    }
+    let status = match req.status {
+        ContainerInstanceStatus::Active => "ACTIVE",
+        ContainerInstanceStatus::Draining => "DRAINING",
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Invalid 'status' {}: use ACTIVE or DRAINING.",
+                other.as_str()
+            )))
+        }
+    };
+    let now = now_secs();
+    let (done, failures) = server
+        .write(move |st| {
+            let cluster = clusters::active(server, st, req.cluster.as_deref())?
+                .cluster_name
+                .clone()
+                .unwrap_or_default();
+            let mut txn = Txn::new();
+            let mut done = Vec::new();
+            let mut failures = Vec::new();
+            for ident in &req.container_instances {
+                let Some(id) = find(server, st, &cluster, ident).map(|r| r.id.clone()) else {
+                    failures.push(Failure {
+                        arn: Some(ident.clone()),
+                        reason: Some("MISSING".into()),
+                        detail: None,
+                    });
+                    continue;
+                };
+                let Some(rec) = st.instances.get_mut(&id) else {
+                    continue;
+                };
+                if rec.status() == "INACTIVE" {
+                    failures.push(Failure {
+                        arn: rec.instance.container_instance_arn.clone(),
+                        reason: Some("INACTIVE".into()),
+                        detail: None,
+                    });
+                    continue;
+                }
+                if rec.status() != status {
+                    rec.instance.status = Some(status.to_string());
+                    rec.instance.version = Some(rec.instance.version.unwrap_or(1) + 1);
+                    txn = put(txn, keys::instance(&id), &*rec);
+                }
+                let rec = rec.clone();
+                done.push(view(server, st, &rec, now));
+            }
+            Ok(((done, failures), txn))
+        })
+        .await?;
+    Ok(UpdateContainerInstancesStateResponse {
+        container_instances: Some(done),
+        failures: Some(failures),
     })
 }

@@ -5,6 +5,7 @@ mod account_settings;
 mod clusters;
 pub(crate) use clusters::create as create_cluster;
 pub(crate) mod instances;
+pub(crate) mod placement;
 mod tags;
 mod task_definitions;
 pub(crate) mod tasks;
@@ -66,6 +67,10 @@ pub async fn dispatch(
         O::DeregisterContainerInstance => call!(server, body, who, instances::deregister),
         O::DescribeContainerInstances => call!(server, body, who, instances::describe),
         O::ListContainerInstances => call!(server, body, who, instances::list),
+        O::UpdateContainerInstancesState => call!(server, body, who, instances::update_state),
+        O::PutAttributes => call!(server, body, who, instances::put_attributes),
+        O::DeleteAttributes => call!(server, body, who, instances::delete_attributes),
+        O::ListAttributes => call!(server, body, who, instances::list_attributes),
         O::RunTask => call!(server, body, who, tasks::run),
         O::StartTask => call!(server, body, who, tasks::start),
         O::StopTask => call!(server, body, who, tasks::stop),

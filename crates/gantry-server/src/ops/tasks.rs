@@ -1,6 +1,7 @@
 //! RunTask, StartTask, StopTask, DescribeTasks, ListTasks; and how agents' reports move tasks
 //! forward.
 
+use super::placement;
 use super::{clusters, instances, task_definitions};
 use crate::paginate::{max_results, page, Order};
 use crate::state::{keys, put, State, TaskRecord};
@@ -10,7 +11,7 @@ use gantry_api::model::*;
 use gantry_api::taskdef::{parse_task_cpu, parse_task_memory, validate_tags};
 use gantry_api::{ApiError, ErrorCode, TaskDefRef};
 use gantry_auth::Identity;
-use gantry_scheduler::{fits, place, Demand, Proto};
+use gantry_scheduler::{check, place, Demand, Proto, Request};
 use gantry_store::Txn;
 
 /// What one task of a definition (with overrides) reserves on its instance.
@@ -24,6 +25,7 @@ pub fn demand_of(td: &TaskDefinition, ov: &TaskOverride) -> Result<Demand, ApiEr
     };
     let mut cpu = 0i64;
     let mut mem = 0i64;
+    let mut gpu = 0i64;
     let mut ports = Vec::new();
     for c in containers {
         let name = c.name.as_deref().unwrap_or_default();
@@ -34,6 +36,16 @@ pub fn demand_of(td: &TaskDefinition, ov: &TaskOverride) -> Result<Demand, ApiEr
             .or(c.memory_reservation);
         let hard = o.and_then(|o| o.memory).or(c.memory);
         mem += i64::from(reservation.or(hard).unwrap_or(0));
+        for r in c.resource_requirements.iter().flatten() {
+            if r.r#type == ResourceType::Gpu {
+                gpu += r.value.trim().parse::<i64>().map_err(|_| {
+                    ApiError::invalid(format!(
+                        "Invalid GPU count {:?} in container {name}.",
+                        r.value
+                    ))
+                })?;
+            }
+        }
         if td.network_mode != Some(NetworkMode::Awsvpc) {
             for pm in c.port_mappings.iter().flatten() {
                 if let Some(h) = pm.host_port.filter(|h| *h > 0) {
@@ -63,7 +75,14 @@ pub fn demand_of(td: &TaskDefinition, ov: &TaskOverride) -> Result<Demand, ApiEr
     Ok(Demand {
         cpu,
         memory: mem,
+        gpu,
         ports,
+        required_attributes: td
+            .requires_attributes
+            .iter()
+            .flatten()
+            .map(|a| a.name.clone())
+            .collect(),
     })
 }
 
@@ -107,6 +126,7 @@ struct Launch {
     group: String,
     tags: Vec<Tag>,
     client_token: Option<String>,
+    request: Request,
 }
 
 fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64) -> TaskRecord {
@@ -196,26 +216,47 @@ fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64
         task,
         demand_cpu: l.demand.cpu,
         demand_memory: l.demand.memory,
+        demand_gpu: l.demand.gpu,
         demand_ports: l.demand.ports.clone(),
         client_token: l.client_token.clone(),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn prepare(
-    server: &Server,
-    st: &State,
-    cluster: Option<&str>,
-    task_definition: &str,
+/// What RunTask and StartTask ask for.
+#[derive(Default)]
+struct LaunchInput {
+    cluster: Option<String>,
+    task_definition: String,
     overrides: Option<TaskOverride>,
     launch_type: Option<LaunchType>,
-    network_configuration: Option<&NetworkConfiguration>,
+    network_configuration: Option<NetworkConfiguration>,
     started_by: Option<String>,
     group: Option<String>,
     tags: Option<Vec<Tag>>,
     client_token: Option<String>,
-) -> Result<Launch, ApiError> {
-    let cluster = clusters::active(server, st, cluster)?
+    placement_strategy: Option<Vec<PlacementStrategy>>,
+    placement_constraints: Option<Vec<PlacementConstraint>>,
+    count: usize,
+}
+
+fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, ApiError> {
+    let LaunchInput {
+        cluster,
+        task_definition,
+        overrides,
+        launch_type,
+        network_configuration,
+        started_by,
+        group,
+        tags,
+        client_token,
+        placement_strategy,
+        placement_constraints,
+        count,
+    } = input;
+    let task_definition = task_definition.as_str();
+    let network_configuration = network_configuration.as_ref();
+    let cluster = clusters::active(server, st, cluster.as_deref())?
         .cluster_name
         .clone()
         .unwrap_or_default();
@@ -285,6 +326,22 @@ fn prepare(
     validate_tags(&tags)?;
     let family = td.family.clone().unwrap_or_default();
     let group = group.unwrap_or_else(|| format!("family:{family}"));
+    if group.is_empty() || group.len() > 255 {
+        return Err(ApiError::invalid("Invalid 'group': 1 to 255 characters."));
+    }
+    let strategies = match placement::strategies(placement_strategy.as_deref())? {
+        s if s.is_empty() => gantry_scheduler::default_strategies(),
+        s => s,
+    };
+    let constraints = placement::constraints(placement_constraints.as_deref(), &td)?;
+    let request = Request {
+        demand: demand.clone(),
+        count,
+        strategies,
+        constraints,
+        group: group.clone(),
+        seed: rand::random(),
+    };
     Ok(Launch {
         cluster,
         td,
@@ -295,6 +352,7 @@ fn prepare(
         group,
         tags,
         client_token,
+        request,
     })
 }
 
@@ -323,7 +381,7 @@ fn commit_placements(
             continue;
         };
         let view = instances::placement_view(server, st, rec, now);
-        if let Err(m) = fits(&view, &l.demand) {
+        if let Err(m) = check(&view, &l.request, 0) {
             failures.push(Failure {
                 arn: Some(view.id.clone()),
                 reason: Some(m.reason().to_string()),
@@ -367,15 +425,20 @@ pub async fn run(
         let l = prepare(
             server,
             st,
-            req.cluster.as_deref(),
-            &req.task_definition,
-            req.overrides.clone(),
-            req.launch_type,
-            req.network_configuration.as_ref(),
-            req.started_by.clone(),
-            req.group.clone(),
-            req.tags.clone(),
-            req.client_token.clone(),
+            LaunchInput {
+                cluster: req.cluster.clone(),
+                task_definition: req.task_definition.clone(),
+                overrides: req.overrides.clone(),
+                launch_type: req.launch_type,
+                network_configuration: req.network_configuration.clone(),
+                started_by: req.started_by.clone(),
+                group: req.group.clone(),
+                tags: req.tags.clone(),
+                client_token: req.client_token.clone(),
+                placement_strategy: req.placement_strategy.clone(),
+                placement_constraints: req.placement_constraints.clone(),
+                count: count as usize,
+            },
         )?;
         if let Some(tok) = &l.client_token {
             if let Some(ids) = st.client_tokens.get(&(l.cluster.clone(), tok.clone())) {
@@ -395,7 +458,7 @@ pub async fn run(
             .map(|r| (r.id.clone(), instances::placement_view(server, st, r, now)))
             .collect();
         let views: Vec<_> = candidates.iter().map(|(_, v)| v.clone()).collect();
-        let plan = place(&views, &l.demand, count as usize);
+        let plan = place(&views, &l.request);
         let targets: Vec<String> = plan
             .placements
             .iter()
@@ -457,15 +520,17 @@ pub async fn start(
             let l = prepare(
                 server,
                 st,
-                req.cluster.as_deref(),
-                &req.task_definition,
-                req.overrides,
-                None,
-                req.network_configuration.as_ref(),
-                req.started_by,
-                req.group,
-                req.tags,
-                None,
+                LaunchInput {
+                    cluster: req.cluster,
+                    task_definition: req.task_definition,
+                    overrides: req.overrides,
+                    network_configuration: req.network_configuration,
+                    started_by: req.started_by,
+                    group: req.group,
+                    tags: req.tags,
+                    count: 1,
+                    ..LaunchInput::default()
+                },
             )?;
             let mut targets = Vec::new();
             let mut missing = Vec::new();
