@@ -22,7 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod placement;
 mod run_task;
+mod scale;
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of gantry, each side by side with a baseline in the same run.")]
@@ -31,6 +33,10 @@ enum Cli {
     Api(Args),
     /// RunTask→RUNNING latency, against raw docker create + start
     RunTask(run_task::Args),
+    /// Placements/s of the pure placement engine at 100, 1,000 and 10,000 instances
+    Placement(placement::Args),
+    /// RunTask tasks/s end to end at 1,000 simulated instances, against moto_server
+    Scale(scale::Args),
 }
 
 #[derive(clap::Args)]
@@ -49,7 +55,7 @@ struct Args {
     concurrency: usize,
 }
 
-struct Target {
+pub(crate) struct Target {
     name: &'static str,
     endpoint: String,
     access_key_id: String,
@@ -138,7 +144,7 @@ async fn measure(t: Arc<Target>, op: &'static str, seconds: u64, concurrency: us
     }
 }
 
-struct Moto(Child);
+pub(crate) struct Moto(Child);
 
 impl Drop for Moto {
     fn drop(&mut self) {
@@ -147,7 +153,7 @@ impl Drop for Moto {
     }
 }
 
-async fn start_moto(bin: &str) -> anyhow::Result<(Moto, String)> {
+pub(crate) async fn start_moto(bin: &str) -> anyhow::Result<(Moto, String)> {
     let port = free_port();
     let child = Command::new(bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -186,6 +192,8 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Api(args) => api(args).await,
         Cli::RunTask(args) => run_task::run(args).await,
+        Cli::Placement(args) => placement::run(args),
+        Cli::Scale(args) => scale::run(args).await,
     }
 }
 

@@ -113,7 +113,7 @@ pub enum Strategy {
 #[derive(Debug, Clone)]
 pub enum Constraint {
     DistinctInstance,
-    MemberOf(query::Expr),
+    MemberOf(query::Query),
 }
 
 /// A placement request: `count` copies of one task.
@@ -276,8 +276,8 @@ fn check_constraints(
                     return Err(Misfit::DistinctInstance);
                 }
             }
-            Constraint::MemberOf(e) => {
-                if (include_static || e.depends_on_tasks()) && !e.eval(&view) {
+            Constraint::MemberOf(q) => {
+                if (include_static || q.expr.depends_on_tasks()) && !q.expr.eval(&view) {
                     return Err(Misfit::MemberOf);
                 }
             }
@@ -317,134 +317,273 @@ pub fn default_strategies() -> Vec<Strategy> {
     ]
 }
 
-/// Places `req.count` copies of a task on `instances`.
+/// Places `req.count` copies of a task on `instances` (a one-off [`Snapshot`]).
 pub fn place(instances: &[Instance], req: &Request) -> Plan {
-    let n = instances.len();
-    // Constraints that cannot change as tasks are placed are evaluated once.
-    let static_ok: Vec<bool> = instances
-        .iter()
-        .map(|i| {
-            req.constraints.iter().all(|c| match c {
-                Constraint::MemberOf(e) if !e.depends_on_tasks() => e.eval(&View {
-                    inst: i,
-                    group: &req.group,
-                    placed: 0,
-                }),
-                _ => true,
-            })
-        })
-        .collect();
-    let dynamic = req.constraints.iter().any(|c| match c {
-        Constraint::DistinctInstance => true,
-        Constraint::MemberOf(e) => e.depends_on_tasks(),
-    });
-    // Spread by attribute: each instance's value (interned) and the group's tasks per value.
-    let spreads: Vec<(Vec<usize>, Vec<u32>)> = req
-        .strategies
-        .iter()
-        .filter_map(|s| match s {
-            Strategy::Spread(SpreadField::Attribute(name)) => {
-                let mut ids: HashMap<Option<&str>, usize> = HashMap::new();
-                let mut of = Vec::with_capacity(n);
-                let mut counts = Vec::new();
-                for i in instances {
-                    let v = i.attributes.get(name).map(|v| v.as_deref().unwrap_or(""));
-                    let next = ids.len();
-                    let id = *ids.entry(v).or_insert(next);
-                    if id == counts.len() {
-                        counts.push(0);
-                    }
-                    counts[id] += i.groups.get(&req.group).copied().unwrap_or(0);
-                    of.push(id);
+    Snapshot::new(instances.to_vec()).place(req)
+}
+
+/// A cluster as placement sees it, with what can be computed once and reused across requests:
+/// results of constraints that do not depend on tasks, attribute values interned per
+/// attribute, and each group's task counts per attribute value. [`Snapshot::commit`] applies a
+/// placement, keeping all of it current.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    instances: Vec<Instance>,
+    /// Expression source → the expression and whether each instance satisfies it
+    /// (task-independent expressions only).
+    memo: HashMap<String, (query::Expr, Vec<bool>)>,
+    /// Attribute name → each instance's value id.
+    columns: HashMap<String, Column>,
+    /// (attribute, group) → the group's tasks per value id.
+    spread_counts: HashMap<(String, String), Vec<u32>>,
+}
+
+/// One attribute's values, interned.
+#[derive(Debug, Clone, Default)]
+struct Column {
+    of: Vec<u32>,
+    ids: HashMap<Option<String>, u32>,
+}
+
+impl Column {
+    fn id(&mut self, inst: &Instance, name: &str) -> u32 {
+        let v = inst
+            .attributes
+            .get(name)
+            .map(|v| v.clone().unwrap_or_default());
+        let next = self.ids.len() as u32;
+        *self.ids.entry(v).or_insert(next)
+    }
+}
+
+impl Snapshot {
+    pub fn new(instances: Vec<Instance>) -> Snapshot {
+        Snapshot {
+            instances,
+            memo: HashMap::new(),
+            columns: HashMap::new(),
+            spread_counts: HashMap::new(),
+        }
+    }
+
+    pub fn instances(&self) -> &[Instance] {
+        &self.instances
+    }
+
+    fn column(&mut self, name: &str) -> &Column {
+        if !self.columns.contains_key(name) {
+            let mut col = Column::default();
+            col.of = self
+                .instances
+                .iter()
+                .map(|i| col.id(i, name))
+                .collect::<Vec<_>>();
+            self.columns.insert(name.to_string(), col);
+        }
+        &self.columns[name]
+    }
+
+    fn counts(&mut self, attr: &str, group: &str) -> Vec<u32> {
+        let key = (attr.to_string(), group.to_string());
+        let n = self.column(attr).ids.len();
+        if let Some(c) = self.spread_counts.get_mut(&key) {
+            c.resize(n, 0);
+            return c.clone();
+        }
+        let of = self.column(attr).of.clone();
+        let mut counts = vec![0u32; n];
+        for (ix, i) in self.instances.iter().enumerate() {
+            counts[of[ix] as usize] += i.groups.get(group).copied().unwrap_or(0);
+        }
+        self.spread_counts.insert(key, counts.clone());
+        counts
+    }
+
+    fn static_ok(&mut self, q: &query::Query) -> &Vec<bool> {
+        if !self.memo.contains_key(&q.source) {
+            let v = self
+                .instances
+                .iter()
+                .map(|i| {
+                    q.expr.eval(&View {
+                        inst: i,
+                        group: "",
+                        placed: 0,
+                    })
+                })
+                .collect();
+            self.memo.insert(q.source.clone(), (q.expr.clone(), v));
+        }
+        &self.memo[&q.source].1
+    }
+
+    /// Replaces instance `ix` with a fresh view of it (its tasks, attributes or status changed),
+    /// keeping the caches current.
+    pub fn replace(&mut self, ix: usize, new: Instance) {
+        let Some(old) = self.instances.get(ix) else {
+            return;
+        };
+        for (expr, ok) in self.memo.values_mut() {
+            ok[ix] = expr.eval(&View {
+                inst: &new,
+                group: "",
+                placed: 0,
+            });
+        }
+        for ((attr, group), counts) in self.spread_counts.iter_mut() {
+            if let Some(col) = self.columns.get_mut(attr) {
+                let before = old.groups.get(group).copied().unwrap_or(0);
+                counts[col.of[ix] as usize] -= before.min(counts[col.of[ix] as usize]);
+                let id = col.id(&new, attr);
+                col.of[ix] = id;
+                if counts.len() <= id as usize {
+                    counts.resize(id as usize + 1, 0);
                 }
-                Some((of, counts))
+                counts[id as usize] += new.groups.get(group).copied().unwrap_or(0);
             }
-            _ => None,
-        })
-        .collect();
-    let mut spreads = spreads;
-    let mut placed = vec![Placed::default(); n];
-    let mut rng = Rng(req.seed);
-    let mut placements = Vec::with_capacity(req.count);
-    let mut cands: Vec<usize> = Vec::with_capacity(n);
-    for _ in 0..req.count {
-        cands.clear();
-        for (ix, inst) in instances.iter().enumerate() {
-            if !static_ok[ix] {
-                continue;
-            }
-            let p = placed[ix].tasks;
-            if check_resources(inst, &req.demand, p).is_err() {
-                continue;
-            }
-            if dynamic && check_constraints(inst, req, p, false).is_err() {
-                continue;
-            }
-            cands.push(ix);
         }
-        if cands.is_empty() {
-            break;
+        for (attr, col) in self.columns.iter_mut() {
+            col.of[ix] = col.id(&new, attr);
         }
-        let mut spread_ix = 0;
+        self.instances[ix] = new;
+    }
+
+    /// Updates whether instance `ix`'s agent is connected (it changes with time alone).
+    pub fn set_agent_connected(&mut self, ix: usize, connected: bool) {
+        if let Some(i) = self.instances.get_mut(ix) {
+            i.agent_connected = connected;
+        }
+    }
+
+    /// Applies one placement of `req`'s task to instance `ix`.
+    pub fn commit(&mut self, ix: usize, req: &Request) {
+        let Some(i) = self.instances.get_mut(ix) else {
+            return;
+        };
+        i.remaining_cpu -= req.demand.cpu;
+        i.remaining_memory -= req.demand.memory;
+        i.remaining_gpu -= req.demand.gpu;
+        i.used_ports.extend(req.demand.ports.iter().copied());
+        *i.groups.entry(req.group.clone()).or_default() += 1;
+        for ((attr, group), counts) in self.spread_counts.iter_mut() {
+            if *group == req.group {
+                if let Some(col) = self.columns.get(attr) {
+                    counts[col.of[ix] as usize] += 1;
+                }
+            }
+        }
+    }
+
+    /// Places `req.count` copies of a task (without committing them).
+    pub fn place(&mut self, req: &Request) -> Plan {
+        let n = self.instances.len();
+        // Constraints that cannot change as tasks are placed: evaluated once per snapshot.
+        let mut static_ok = vec![true; n];
+        for c in &req.constraints {
+            if let Constraint::MemberOf(q) = c {
+                if !q.expr.depends_on_tasks() {
+                    let ok = self.static_ok(q);
+                    for (s, o) in static_ok.iter_mut().zip(ok) {
+                        *s &= *o;
+                    }
+                }
+            }
+        }
+        let dynamic = req.constraints.iter().any(|c| match c {
+            Constraint::DistinctInstance => true,
+            Constraint::MemberOf(q) => q.expr.depends_on_tasks(),
+        });
+        let mut spreads: Vec<(Vec<u32>, Vec<u32>)> = Vec::new();
         for s in &req.strategies {
-            if cands.len() <= 1 {
+            if let Strategy::Spread(SpreadField::Attribute(name)) = s {
+                let counts = self.counts(name, &req.group);
+                let of = self.column(name).of.clone();
+                spreads.push((of, counts));
+            }
+        }
+        let instances = &self.instances;
+        let mut placed = vec![Placed::default(); n];
+        let mut rng = Rng(req.seed);
+        let mut placements = Vec::with_capacity(req.count);
+        let mut cands: Vec<usize> = Vec::with_capacity(n);
+        for _ in 0..req.count {
+            cands.clear();
+            for (ix, inst) in instances.iter().enumerate() {
+                if !static_ok[ix] {
+                    continue;
+                }
+                let p = placed[ix].tasks;
+                if check_resources(inst, &req.demand, p).is_err() {
+                    continue;
+                }
+                if dynamic && check_constraints(inst, req, p, false).is_err() {
+                    continue;
+                }
+                cands.push(ix);
+            }
+            if cands.is_empty() {
                 break;
             }
-            match s {
-                Strategy::Binpack(f) => {
-                    let left = |ix: usize| {
-                        let i = &instances[ix];
-                        let k = i64::from(placed[ix].tasks) + 1;
-                        match f {
-                            BinpackField::Cpu => i.remaining_cpu - k * req.demand.cpu,
-                            BinpackField::Memory => i.remaining_memory - k * req.demand.memory,
-                        }
-                    };
-                    keep_min(&mut cands, left);
+            let mut spread_ix = 0;
+            for s in &req.strategies {
+                if cands.len() <= 1 {
+                    break;
                 }
-                Strategy::Spread(SpreadField::Instance) => {
-                    keep_min(&mut cands, |ix| {
-                        i64::from(
-                            instances[ix].groups.get(&req.group).copied().unwrap_or(0)
-                                + placed[ix].tasks,
-                        )
-                    });
-                }
-                Strategy::Spread(SpreadField::Attribute(_)) => {
-                    let (of, counts) = &spreads[spread_ix];
-                    keep_min(&mut cands, |ix| i64::from(counts[of[ix]]));
-                    spread_ix += 1;
-                }
-                Strategy::Random => {
-                    let pick = cands[(rng.next() % cands.len() as u64) as usize];
-                    cands.clear();
-                    cands.push(pick);
+                match s {
+                    Strategy::Binpack(f) => {
+                        keep_min(&mut cands, |ix| {
+                            let i = &instances[ix];
+                            let k = i64::from(placed[ix].tasks) + 1;
+                            match f {
+                                BinpackField::Cpu => i.remaining_cpu - k * req.demand.cpu,
+                                BinpackField::Memory => i.remaining_memory - k * req.demand.memory,
+                            }
+                        });
+                    }
+                    Strategy::Spread(SpreadField::Instance) => {
+                        keep_min(&mut cands, |ix| {
+                            i64::from(
+                                instances[ix].groups.get(&req.group).copied().unwrap_or(0)
+                                    + placed[ix].tasks,
+                            )
+                        });
+                    }
+                    Strategy::Spread(SpreadField::Attribute(_)) => {
+                        let (of, counts) = &spreads[spread_ix];
+                        keep_min(&mut cands, |ix| i64::from(counts[of[ix] as usize]));
+                        spread_ix += 1;
+                    }
+                    Strategy::Random => {
+                        let pick = cands[(rng.next() % cands.len() as u64) as usize];
+                        cands.clear();
+                        cands.push(pick);
+                    }
                 }
             }
+            let chosen = cands[0];
+            placed[chosen].tasks += 1;
+            for (of, counts) in &mut spreads {
+                counts[of[chosen] as usize] += 1;
+            }
+            placements.push(chosen);
         }
-        let chosen = cands[0];
-        placed[chosen].tasks += 1;
-        for (of, counts) in &mut spreads {
-            counts[of[chosen]] += 1;
+        let failures = if placements.len() < req.count {
+            instances
+                .iter()
+                .enumerate()
+                .filter_map(|(ix, i)| {
+                    check(i, req, placed[ix].tasks)
+                        .err()
+                        .map(|m| (i.id.clone(), m))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Plan {
+            placements,
+            failures,
         }
-        placements.push(chosen);
-    }
-    let failures = if placements.len() < req.count {
-        instances
-            .iter()
-            .enumerate()
-            .filter_map(|(ix, i)| {
-                check(i, req, placed[ix].tasks)
-                    .err()
-                    .map(|m| (i.id.clone(), m))
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    Plan {
-        placements,
-        failures,
     }
 }
 

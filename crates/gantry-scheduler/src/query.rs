@@ -368,6 +368,22 @@ impl Parser {
     }
 }
 
+/// A parsed expression with its source text (which keys memoised results).
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub source: String,
+    pub expr: Expr,
+}
+
+impl Query {
+    pub fn parse(s: &str) -> Result<Query, ParseError> {
+        Ok(Query {
+            source: s.trim().to_string(),
+            expr: parse(s)?,
+        })
+    }
+}
+
 /// Parses an expression.
 pub fn parse(s: &str) -> Result<Expr, ParseError> {
     if s.trim().is_empty() {

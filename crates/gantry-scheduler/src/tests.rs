@@ -126,14 +126,14 @@ fn distinct_instance_and_member_of() {
         .failures
         .iter()
         .all(|(_, m)| *m == Misfit::DistinctInstance));
-    let member = query::parse("attribute:ecs.availability-zone == local-1a").unwrap();
+    let member = query::Query::parse("attribute:ecs.availability-zone == local-1a").unwrap();
     let plan = place(
         &instances,
         &req(mem(10), 2, vec![], vec![Constraint::MemberOf(member)]),
     );
     assert!(plan.placements.iter().all(|&i| i == 0 || i == 2));
     // Anti-affinity with the task's own group: one per instance, on those without one.
-    let anti = query::parse("not(task:group == family:web)").unwrap();
+    let anti = query::Query::parse("not(task:group == family:web)").unwrap();
     let plan = place(
         &instances,
         &req(mem(10), 3, vec![], vec![Constraint::MemberOf(anti)]),
@@ -210,13 +210,13 @@ fn arb_constraints() -> impl Strategy<Value = Vec<Constraint>> {
         prop_oneof![
             Just(Constraint::DistinctInstance),
             Just(Constraint::MemberOf(
-                query::parse("attribute:ecs.availability-zone != z3").unwrap()
+                query::Query::parse("attribute:ecs.availability-zone != z3").unwrap()
             )),
             Just(Constraint::MemberOf(
-                query::parse("attribute:gpu exists or runningTasksCount < 5").unwrap()
+                query::Query::parse("attribute:gpu exists or runningTasksCount < 5").unwrap()
             )),
             Just(Constraint::MemberOf(
-                query::parse("not(task:group == family:web)").unwrap()
+                query::Query::parse("not(task:group == family:web)").unwrap()
             )),
         ],
         0..2,
@@ -248,11 +248,11 @@ proptest! {
             for c in &constraints {
                 match c {
                     Constraint::DistinctInstance => prop_assert!(k == 1 && !i.groups.contains_key("family:web")),
-                    Constraint::MemberOf(e) => {
+                    Constraint::MemberOf(q) => {
                         // Each placed task saw the instance with the tasks placed before it.
                         for before in 0..k as u32 {
                             let v = View { inst: i, group: "family:web", placed: before };
-                            prop_assert!(e.eval(&v), "memberOf violated on {}", i.id);
+                            prop_assert!(q.expr.eval(&v), "memberOf violated on {}", i.id);
                         }
                     }
                 }
@@ -300,5 +300,57 @@ proptest! {
         }
         let (lo, hi) = (counts.values().min().copied().unwrap_or(0), counts.values().max().copied().unwrap_or(0));
         prop_assert!(hi - lo <= 1, "{counts:?}");
+    }
+}
+
+#[test]
+fn a_snapshot_stays_current_across_commits() {
+    // Spread over zones across requests: committed placements count for the next request.
+    let instances = vec![
+        with_az(Instance::new("a", 4096, 4096), "a"),
+        with_az(Instance::new("b", 4096, 4096), "b"),
+    ];
+    let mut snap = Snapshot::new(instances);
+    let r = req(
+        mem(100),
+        1,
+        vec![Place::Spread(SpreadField::Attribute(
+            "ecs.availability-zone".into(),
+        ))],
+        vec![],
+    );
+    let mut zones = Vec::new();
+    for _ in 0..4 {
+        let p = snap.place(&r);
+        snap.commit(p.placements[0], &r);
+        zones.push(p.placements[0]);
+    }
+    assert_eq!(zones, [0, 1, 0, 1]);
+    assert_eq!(snap.instances()[0].remaining_memory, 3896);
+    assert_eq!(snap.instances()[0].groups["family:web"], 2);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A snapshot kept current with `replace` plans exactly as one built afresh.
+    #[test]
+    fn replace_keeps_a_snapshot_equal_to_a_fresh_one(
+        instances in prop::collection::vec(arb_instance(), 1..6),
+        changes in prop::collection::vec((0usize..6, arb_instance()), 0..6),
+        strategies in arb_strategies(), constraints in arb_constraints(), count in 1usize..6,
+    ) {
+        let name = |mut v: Vec<Instance>| { for (i, x) in v.iter_mut().enumerate() { x.id = format!("i{i}"); } v };
+        let mut current = name(instances);
+        let r = Request { demand: mem(10), count, strategies, constraints, group: "family:web".into(), seed: 3 };
+        let mut cached = Snapshot::new(current.clone());
+        let _ = cached.place(&r); // fill the caches
+        for (ix, mut inst) in changes {
+            let ix = ix % current.len();
+            inst.id = format!("i{ix}");
+            current[ix] = inst.clone();
+            cached.replace(ix, inst);
+        }
+        prop_assert_eq!(cached.place(&r), Snapshot::new(current).place(&r));
     }
 }

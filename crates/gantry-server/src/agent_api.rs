@@ -128,7 +128,7 @@ async fn poll_inner(
     let result = async {
         loop {
             // Subscribe before looking, so that no change between the look and the wait is lost.
-            let mut changes = server.subscribe();
+            let mut changes = server.subscribe(&id)?;
             let snapshot = server.read(|st| {
                 let inst = st
                     .instances

@@ -10,6 +10,7 @@ pub mod http;
 pub mod metrics;
 mod ops;
 pub mod paginate;
+mod placement_cache;
 pub mod state;
 
 use gantry_api::model::Operation;
@@ -60,8 +61,10 @@ pub struct Server {
     state: RwLock<State>,
     store: Arc<dyn Store>,
     pub metrics: metrics::Metrics,
-    /// Ticks after every write, so long-polling agents re-check their desired set.
-    changed: tokio::sync::watch::Sender<u64>,
+    /// The scheduler's view of each cluster, kept between placements.
+    placement: std::sync::Mutex<placement_cache::PlacementCache>,
+    /// Per instance: ticks when its desired task set changes, waking its agent's long poll.
+    waiters: std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +86,8 @@ impl Server {
             state: RwLock::new(state),
             store,
             metrics: metrics::Metrics::default(),
-            changed: tokio::sync::watch::channel(0).0,
+            waiters: std::sync::Mutex::new(std::collections::HashMap::new()),
+            placement: std::sync::Mutex::new(placement_cache::PlacementCache::default()),
         }))
     }
 
@@ -106,14 +110,24 @@ impl Server {
     ) -> impl Future<Output = Result<R, ApiError>> + Send + 'static {
         let queued = match self.state.write() {
             Err(_) => Err(ApiError::server("state lock poisoned")),
-            Ok(mut st) => f(&mut st).map(|(r, txn)| {
-                let commit = (!txn.ops.is_empty()).then(|| self.store.commit(txn));
-                (r, commit)
-            }),
+            Ok(mut st) => {
+                let r = f(&mut st).map(|(r, txn)| {
+                    let commit = (!txn.ops.is_empty()).then(|| self.store.commit(txn));
+                    (r, commit)
+                });
+                let bumped = std::mem::take(&mut st.bumped);
+                if !bumped.is_empty() {
+                    if let Ok(w) = self.waiters.lock() {
+                        for id in bumped {
+                            if let Some(tx) = w.get(&id) {
+                                tx.send_modify(|v| *v = v.wrapping_add(1));
+                            }
+                        }
+                    }
+                }
+                r
+            }
         };
-        if queued.is_ok() {
-            self.changed.send_modify(|v| *v = v.wrapping_add(1));
-        }
         async move {
             let (r, commit) = queued?;
             if let Some(commit) = commit {
@@ -179,11 +193,21 @@ pub async fn run(
 }
 
 impl Server {
-    /// A receiver that sees every later write.
-    pub(crate) fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
-        let mut rx = self.changed.subscribe();
+    /// A receiver that ticks when `instance`'s desired task set changes.
+    pub(crate) fn subscribe(
+        &self,
+        instance: &str,
+    ) -> Result<tokio::sync::watch::Receiver<u64>, ApiError> {
+        let mut w = self
+            .waiters
+            .lock()
+            .map_err(|_| ApiError::server("waiters lock poisoned"))?;
+        let mut rx = w
+            .entry(instance.to_string())
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe();
         rx.borrow_and_update();
-        rx
+        Ok(rx)
     }
 
     /// Records contact from an instance's agent (in memory only): `open` is +1 when a poll

@@ -161,6 +161,19 @@ impl TaskRecord {
     }
 }
 
+/// The resources, ports and groups an instance's unstopped tasks hold.
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    pub cpu: i64,
+    pub memory: i64,
+    pub gpu: i64,
+    /// Host ports, with how many tasks hold each.
+    pub ports: BTreeMap<(u16, Proto), u32>,
+    pub groups: BTreeMap<String, u32>,
+    pub running: u32,
+    pub pending: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct State {
     /// Clusters by name, ACTIVE and INACTIVE (deleted clusters stay describable).
@@ -176,6 +189,14 @@ pub struct State {
     pub tasks_by_instance: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// RunTask idempotency: (cluster, clientToken) → task ids.
     pub client_tokens: BTreeMap<(String, String), Vec<String>>,
+    /// Instances whose desired set changed in the current write (their polls are woken).
+    pub bumped: Vec<String>,
+    /// Bumped when instances come or go (placement caches rebuild).
+    pub topology: u64,
+    /// What each instance's unstopped tasks hold, kept current as tasks come, move and go.
+    pub usage: std::collections::HashMap<String, Usage>,
+    /// Instances whose tasks, attributes or status changed since placement last looked.
+    dirty: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 pub mod keys {
@@ -283,8 +304,61 @@ impl State {
 }
 
 impl State {
+    /// Notes that an instance's placement view changed.
+    pub fn mark_dirty(&self, instance: &str) {
+        if let Ok(mut d) = self.dirty.lock() {
+            d.insert(instance.to_string());
+        }
+    }
+
+    /// Takes the dirty instances that `pick` selects.
+    pub fn take_dirty(&self, pick: impl Fn(&str) -> bool) -> Vec<String> {
+        let Ok(mut d) = self.dirty.lock() else {
+            return Vec::new();
+        };
+        let taken: Vec<String> = d.iter().filter(|id| pick(id)).cloned().collect();
+        for id in &taken {
+            d.remove(id);
+        }
+        taken
+    }
+
+    /// Adds (`sign` 1) or removes (-1) what `t` holds on its instance while in `status`.
+    pub fn tally(&mut self, t: &TaskRecord, status: &str, sign: i64) {
+        if status == "STOPPED" {
+            return;
+        }
+        let u = self.usage.entry(t.instance.clone()).or_default();
+        u.cpu += sign * t.demand_cpu;
+        u.memory += sign * t.demand_memory;
+        u.gpu += sign * t.demand_gpu;
+        let add = |n: &mut u32| *n = n.saturating_add_signed(sign as i32);
+        for p in &t.demand_ports {
+            let n = u.ports.entry(*p).or_default();
+            add(n);
+            if *n == 0 {
+                u.ports.remove(p);
+            }
+        }
+        let group = t.task.group.clone().unwrap_or_default();
+        let n = u.groups.entry(group.clone()).or_default();
+        add(n);
+        if *n == 0 {
+            u.groups.remove(&group);
+        }
+        let rank = task_state_rank(status);
+        if status == "RUNNING" {
+            add(&mut u.running);
+        } else if rank < task_state_rank("RUNNING") {
+            add(&mut u.pending);
+        }
+        self.mark_dirty(&t.instance);
+    }
+
     /// Adds a task to the secondary indexes.
     pub fn index_task(&mut self, t: &TaskRecord) {
+        self.tally(t, t.last_status(), 1);
+        self.mark_dirty(&t.instance);
         self.tasks_by_instance
             .entry(t.instance.clone())
             .or_default()
@@ -300,6 +374,7 @@ impl State {
     /// Removes a task and its index entries.
     pub fn remove_task(&mut self, id: &str) -> Option<TaskRecord> {
         let t = self.tasks.remove(id)?;
+        self.tally(&t, t.last_status(), -1);
         if let Some(set) = self.tasks_by_instance.get_mut(&t.instance) {
             set.remove(id);
         }
@@ -325,6 +400,7 @@ impl State {
     pub fn bump(&mut self, instance: &str) {
         if let Some(i) = self.instances.get_mut(instance) {
             i.revision += 1;
+            self.bumped.push(instance.to_string());
         }
     }
 }

@@ -29,25 +29,16 @@ pub fn agent_connected(server: &Server, r: &InstanceRecord, now: f64) -> bool {
 /// attributes, agent and task groups.
 pub fn placement_view(server: &Server, st: &State, r: &InstanceRecord, now: f64) -> Instance {
     let mut used_ports: BTreeSet<(u16, Proto)> = r.reserved_ports().into_iter().collect();
-    let (mut cpu, mut mem, mut gpu) = (
-        r.registered("CPU"),
-        r.registered("MEMORY"),
-        r.registered_gpus(),
+    let empty = crate::state::Usage::default();
+    let u = st.usage.get(&r.id).unwrap_or(&empty);
+    used_ports.extend(u.ports.keys().copied());
+    let (cpu, mem, gpu) = (
+        r.registered("CPU") - u.cpu,
+        r.registered("MEMORY") - u.memory,
+        r.registered_gpus() - u.gpu,
     );
-    let mut running = 0;
-    let mut groups: BTreeMap<String, u32> = BTreeMap::new();
-    for t in st.instance_tasks(&r.id).filter(|t| !t.is_stopped()) {
-        cpu -= t.demand_cpu;
-        mem -= t.demand_memory;
-        gpu -= t.demand_gpu;
-        used_ports.extend(t.demand_ports.iter().copied());
-        if t.last_status() == "RUNNING" {
-            running += 1;
-        }
-        *groups
-            .entry(t.task.group.clone().unwrap_or_default())
-            .or_default() += 1;
-    }
+    let running = u.running;
+    let groups: BTreeMap<String, u32> = u.groups.clone();
     Instance {
         id: r
             .instance
@@ -110,14 +101,8 @@ pub fn view(server: &Server, st: &State, r: &InstanceRecord, now: f64) -> Contai
     let p = placement_view(server, st, r, now);
     let mut c = r.instance.clone();
     c.agent_connected = Some(p.agent_connected);
-    let tasks: Vec<_> = st.instance_tasks(&r.id).collect();
-    c.running_tasks_count = Some(
-        tasks
-            .iter()
-            .filter(|t| t.last_status() == "RUNNING")
-            .count() as i32,
-    );
-    c.pending_tasks_count = Some(tasks.iter().filter(|t| t.is_pending()).count() as i32);
+    c.running_tasks_count = Some(p.running_tasks as i32);
+    c.pending_tasks_count = Some(st.usage.get(&r.id).map_or(0, |u| u.pending) as i32);
     let tcp = p
         .used_ports
         .iter()
@@ -259,7 +244,9 @@ pub async fn register_instance(
                 revision: old_rev + 1,
             };
             let txn = put(Txn::new(), keys::instance(&id), &rec);
-            st.instances.insert(id, rec.clone());
+            st.instances.insert(id.clone(), rec.clone());
+            st.bumped.push(id);
+            st.topology += 1;
             Ok((view(server, st, &rec, now), txn))
         })
         .await
@@ -320,9 +307,10 @@ pub async fn deregister(
                 ));
             }
             let rec = st.instances.get_mut(&id).ok_or_else(|| ApiError::invalid("Container instance not found."))?;
-            rec.instance.status = Some("INACTIVE".to_string());
-            rec.revision += 1;
+                                    rec.instance.status = Some("INACTIVE".to_string());
             let rec = rec.clone();
+            st.bump(&id);
+            st.topology += 1;
             Ok((view(server, st, &rec, now), put(Txn::new(), keys::instance(&id), &rec)))
         })
         .await?;
@@ -407,7 +395,7 @@ pub async fn list(
             })
             .filter(|r| {
                 filter.as_ref().is_none_or(|f| {
-                    gantry_scheduler::matches(f, &placement_view(server, st, r, now))
+                    gantry_scheduler::matches(&f.expr, &placement_view(server, st, r, now))
                 })
             })
             .filter_map(|r| r.instance.container_instance_arn.clone())
@@ -536,12 +524,13 @@ pub async fn put_attributes(
                         list.push(Attribute { name: a.name.clone(), value: a.value.clone(), ..Attribute::default() });
                     }
                 }
-                txn = put(txn, keys::instance(&id), &*rec);
+                                txn = put(txn, keys::instance(&id), &*rec);
                 out.push(Attribute {
                     target_type: Some(TargetType::ContainerInstance),
                     target_id: rec.instance.container_instance_arn.clone(),
                     ..a
                 });
+                st.mark_dirty(&id);
             }
             Ok((out, txn))
         })
@@ -589,6 +578,7 @@ pub async fn delete_attributes(
                     target_id: rec.instance.container_instance_arn.clone(),
                     ..a
                 });
+                st.mark_dirty(&id);
             }
             Ok((out, txn))
         })
@@ -707,6 +697,7 @@ pub async fn update_state(
                     txn = put(txn, keys::instance(&id), &*rec);
                 }
                 let rec = rec.clone();
+                st.mark_dirty(&id);
                 done.push(view(server, st, &rec, now));
             }
             Ok(((done, failures), txn))

@@ -14,13 +14,13 @@ pub const MAX_STRATEGIES: usize = 5;
 pub const MAX_CONSTRAINTS: usize = 10;
 
 /// Parses a cluster query language expression, as an InvalidParameterException when malformed.
-pub fn expression(s: &str) -> Result<query::Expr, ApiError> {
+pub fn expression(s: &str) -> Result<query::Query, ApiError> {
     if s.len() > 2000 {
         return Err(ApiError::invalid(
             "Invalid expression: at most 2000 characters.",
         ));
     }
-    query::parse(s).map_err(|e| ApiError::invalid(format!("Invalid expression '{s}': {e}.")))
+    query::Query::parse(s).map_err(|e| ApiError::invalid(format!("Invalid expression '{s}': {e}.")))
 }
 
 pub fn strategies(given: Option<&[PlacementStrategy]>) -> Result<Vec<Strategy>, ApiError> {

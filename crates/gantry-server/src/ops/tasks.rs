@@ -11,7 +11,7 @@ use gantry_api::model::*;
 use gantry_api::taskdef::{parse_task_cpu, parse_task_memory, validate_tags};
 use gantry_api::{ApiError, ErrorCode, TaskDefRef};
 use gantry_auth::Identity;
-use gantry_scheduler::{check, place, Demand, Proto, Request};
+use gantry_scheduler::{check, Demand, Proto, Request};
 use gantry_store::Txn;
 
 /// What one task of a definition (with overrides) reserves on its instance.
@@ -451,19 +451,14 @@ pub async fn run(
             }
         }
         let now = now_secs();
-        let candidates: Vec<(String, gantry_scheduler::Instance)> = st
-            .instances
-            .values()
-            .filter(|r| r.cluster == l.cluster && r.status() != "INACTIVE")
-            .map(|r| (r.id.clone(), instances::placement_view(server, st, r, now)))
-            .collect();
-        let views: Vec<_> = candidates.iter().map(|(_, v)| v.clone()).collect();
-        let plan = place(&views, &l.request);
-        let targets: Vec<String> = plan
-            .placements
-            .iter()
-            .map(|&ix| candidates[ix].0.clone())
-            .collect();
+        let mut cache = server
+            .placement
+            .lock()
+            .map_err(|_| ApiError::server("placement cache poisoned"))?;
+        let (snap, ids) = cache.snapshot(server, st, &l.cluster, now);
+        let plan = snap.place(&l.request);
+        let targets: Vec<String> = plan.placements.iter().map(|&ix| ids[ix].clone()).collect();
+        let no_instances = ids.is_empty();
         let mut failures: Vec<Failure> = plan
             .failures
             .into_iter()
@@ -473,7 +468,7 @@ pub async fn run(
                 detail: None,
             })
             .collect();
-        if candidates.is_empty() {
+        if no_instances {
             failures.push(Failure {
                 arn: None,
                 reason: Some("No Container Instances were found in your cluster.".to_string()),
@@ -745,7 +740,8 @@ pub fn apply_report(
 ) -> Option<TaskRecord> {
     let id = r.task_arn.rsplit('/').next()?;
     let t = st.tasks.get_mut(id).filter(|t| t.instance == instance)?;
-    let old = task_state_rank(t.last_status());
+    let old_status = t.last_status().to_string();
+    let old = task_state_rank(&old_status);
     let new = task_state_rank(&r.last_status);
     let task = &mut t.task;
     let mut changed = false;
@@ -835,7 +831,12 @@ pub fn apply_report(
         return None;
     }
     task.version = Some(task.version.unwrap_or(1) + 1);
-    Some(t.clone())
+    let t = t.clone();
+    if old_status != t.last_status() {
+        st.tally(&t, &old_status, -1);
+        st.tally(&t, t.last_status(), 1);
+    }
+    Some(t)
 }
 
 /// Applies a report that arrived through the public API (SubmitTaskStateChange,
