@@ -19,6 +19,8 @@ pub enum ErrorCode {
     ResourceInUseException,
     ResourceNotFoundException,
     ServerException,
+    ServiceNotActiveException,
+    ServiceNotFoundException,
     TargetNotFoundException,
     UnsupportedFeatureException,
     // From the AWS front-end that sits before every JSON service.
@@ -49,6 +51,8 @@ impl ErrorCode {
             ResourceInUseException => "ResourceInUseException",
             ResourceNotFoundException => "ResourceNotFoundException",
             ServerException => "ServerException",
+            ServiceNotActiveException => "ServiceNotActiveException",
+            ServiceNotFoundException => "ServiceNotFoundException",
             TargetNotFoundException => "TargetNotFoundException",
             UnsupportedFeatureException => "UnsupportedFeatureException",
             IncompleteSignatureException => "IncompleteSignatureException",

@@ -11,6 +11,7 @@ pub mod metrics;
 mod ops;
 pub mod paginate;
 mod placement_cache;
+mod services;
 pub mod state;
 
 use gantry_api::model::Operation;
@@ -37,6 +38,14 @@ pub struct ServerConfig {
     pub task_retention: std::time::Duration,
     /// How often the housekeeping loop runs (stopped-task expiry).
     pub housekeeping_interval: std::time::Duration,
+    /// How often the service scheduler reconciles every service.
+    pub service_interval: std::time::Duration,
+    /// A service task without a health check counts as healthy after this long in RUNNING
+    /// (ECS: 40 s).
+    pub healthy_after: std::time::Duration,
+    /// The service throttle: the first backoff after a task fails to start, doubling up to the cap.
+    pub throttle_base: std::time::Duration,
+    pub throttle_cap: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -50,6 +59,10 @@ impl ServerConfig {
             agent_timeout: std::time::Duration::from_secs(30),
             task_retention: std::time::Duration::from_secs(3600),
             housekeeping_interval: std::time::Duration::from_secs(30),
+            service_interval: std::time::Duration::from_secs(1),
+            healthy_after: std::time::Duration::from_secs(40),
+            throttle_base: std::time::Duration::from_secs(10),
+            throttle_cap: std::time::Duration::from_secs(15 * 60),
         }
     }
 }
@@ -61,6 +74,8 @@ pub struct Server {
     state: RwLock<State>,
     store: Arc<dyn Store>,
     pub metrics: metrics::Metrics,
+    /// Wakes the service scheduler before its next tick.
+    service_nudge: tokio::sync::Notify,
     /// The scheduler's view of each cluster, kept between placements.
     placement: std::sync::Mutex<placement_cache::PlacementCache>,
     /// Per instance: ticks when its desired task set changes, waking its agent's long poll.
@@ -88,6 +103,7 @@ impl Server {
             metrics: metrics::Metrics::default(),
             waiters: std::sync::Mutex::new(std::collections::HashMap::new()),
             placement: std::sync::Mutex::new(placement_cache::PlacementCache::default()),
+            service_nudge: tokio::sync::Notify::new(),
         }))
     }
 
@@ -185,14 +201,21 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let hk = tokio::spawn(housekeeping::run(server.clone()));
+    let svc = tokio::spawn(services::run(server.clone()));
     let r = axum::serve(listener, http::router(server))
         .with_graceful_shutdown(shutdown)
         .await;
     hk.abort();
+    svc.abort();
     r
 }
 
 impl Server {
+    /// Asks the service scheduler to reconcile now.
+    pub(crate) fn nudge_services(&self) {
+        self.service_nudge.notify_one();
+    }
+
     /// A receiver that ticks when `instance`'s desired task set changes.
     pub(crate) fn subscribe(
         &self,

@@ -6,7 +6,8 @@
 
 use gantry_api::agent::task_state_rank;
 use gantry_api::model::{
-    Cluster, ContainerInstance, SettingName, Tag, Task, TaskDefinition, TaskDefinitionStatus,
+    Cluster, ContainerInstance, Service, SettingName, Tag, Task, TaskDefinition,
+    TaskDefinitionStatus,
 };
 use gantry_scheduler::Proto;
 use gantry_store::{Store, StoreError, Txn};
@@ -141,6 +142,15 @@ pub struct TaskRecord {
     pub demand_ports: Vec<(u16, Proto)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
+    /// The service and deployment id of a service's task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<(String, String)>,
+    /// When the service scheduler first counted the task healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthy_at: Option<f64>,
+    /// Whether the service scheduler has accounted for the task's stop.
+    #[serde(default)]
+    pub counted: bool,
 }
 
 impl TaskRecord {
@@ -158,6 +168,32 @@ impl TaskRecord {
 
     pub fn is_pending(&self) -> bool {
         task_state_rank(self.last_status()) < task_state_rank("RUNNING")
+    }
+}
+
+/// A service: its ECS shape (deployments and events included) and the scheduler's memory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServiceRecord {
+    pub cluster: String,
+    pub name: String,
+    pub service: Service,
+    /// The task definition of the last deployment that completed (the rollback target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_completed: Option<String>,
+    /// Tasks in a row that stopped before reaching RUNNING (the throttle).
+    #[serde(default)]
+    pub start_failures: u32,
+    /// No new tasks before this time (seconds since the epoch).
+    #[serde(default)]
+    pub next_launch_at: f64,
+    /// Whether "has reached a steady state" was reported for the current state.
+    #[serde(default)]
+    pub steady: bool,
+}
+
+impl ServiceRecord {
+    pub fn status(&self) -> &str {
+        self.service.status.as_deref().unwrap_or("ACTIVE")
     }
 }
 
@@ -181,6 +217,8 @@ pub struct State {
     pub families: BTreeMap<String, Family>,
     /// Keyed by (principal ARN or "" for the account default, setting name).
     pub settings: BTreeMap<(String, SettingName), SettingRecord>,
+    /// Services by (cluster, name), ACTIVE, DRAINING and INACTIVE.
+    pub services: BTreeMap<(String, String), ServiceRecord>,
     /// Container instances by id (ids are unique across clusters).
     pub instances: BTreeMap<String, InstanceRecord>,
     /// Tasks by id.
@@ -211,6 +249,9 @@ pub mod keys {
     }
     pub fn setting(principal: &str, name: &str) -> String {
         format!("settings/{name}/{principal}")
+    }
+    pub fn service(cluster: &str, name: &str) -> String {
+        format!("services/{cluster}/{name}")
     }
     pub fn instance(id: &str) -> String {
         format!("instances/{id}")
@@ -294,6 +335,10 @@ impl State {
             let r: TaskRecord = parse(&kv.key, &kv.value)?;
             st.index_task(&r);
             st.tasks.insert(r.id.clone(), r);
+        }
+        for kv in store.range("services/").await?.0 {
+            let r: ServiceRecord = parse(&kv.key, &kv.value)?;
+            st.services.insert((r.cluster.clone(), r.name.clone()), r);
         }
         for kv in store.range("settings/").await?.0 {
             let s: SettingRecord = parse(&kv.key, &kv.value)?;

@@ -94,6 +94,18 @@ struct ServerTiming {
     /// How often expired tasks are forgotten
     #[arg(long, env = "GANTRY_HOUSEKEEPING_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     housekeeping_interval: Duration,
+    /// How often the service scheduler reconciles every service
+    #[arg(long, env = "GANTRY_SERVICE_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    service_interval: Duration,
+    /// A service task without a health check counts as healthy after this long RUNNING
+    #[arg(long, env = "GANTRY_HEALTHY_AFTER", default_value = "40s", value_parser = parse_duration)]
+    healthy_after: Duration,
+    /// The service throttle's first backoff after a task fails to start (it doubles)
+    #[arg(long, env = "GANTRY_THROTTLE_BASE", default_value = "10s", value_parser = parse_duration)]
+    throttle_base: Duration,
+    /// The service throttle's longest backoff
+    #[arg(long, env = "GANTRY_THROTTLE_CAP", default_value = "15m", value_parser = parse_duration)]
+    throttle_cap: Duration,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
@@ -277,6 +289,10 @@ async fn serve(
     cfg.agent_timeout = timing.agent_timeout;
     cfg.task_retention = timing.task_retention;
     cfg.housekeeping_interval = timing.housekeeping_interval;
+    cfg.service_interval = timing.service_interval;
+    cfg.healthy_after = timing.healthy_after;
+    cfg.throttle_base = timing.throttle_base;
+    cfg.throttle_cap = timing.throttle_cap;
     let server = Server::new(cfg, store.clone())
         .await
         .context("loading the state")?;

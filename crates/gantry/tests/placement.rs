@@ -13,10 +13,11 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_gantry");
 const SIMS: usize = 20;
 
+/// Fields drop in order: the agents go before the server they poll.
 struct Cluster {
-    server: GantryProcess,
-    _agents: Vec<AgentProcess>,
     _sim: Background,
+    _agents: Vec<AgentProcess>,
+    server: GantryProcess,
     /// Real agents' instance ARNs: [small web host, larger batch host].
     real: Vec<String>,
     /// Every instance ARN → its availability zone.
@@ -182,9 +183,9 @@ async fn cluster() -> Cluster {
     }
     assert!(!real[0].is_empty() && !real[1].is_empty());
     Cluster {
-        server,
-        _agents: agents,
         _sim: sim,
+        _agents: agents,
+        server,
         real,
         zones,
     }

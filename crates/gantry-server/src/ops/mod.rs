@@ -6,6 +6,7 @@ mod clusters;
 pub(crate) use clusters::create as create_cluster;
 pub(crate) mod instances;
 pub(crate) mod placement;
+pub(crate) mod services;
 mod tags;
 mod task_definitions;
 pub(crate) mod tasks;
@@ -76,6 +77,11 @@ pub async fn dispatch(
         O::StopTask => call!(server, body, who, tasks::stop),
         O::DescribeTasks => call!(server, body, who, tasks::describe),
         O::ListTasks => call!(server, body, who, tasks::list),
+        O::CreateService => call!(server, body, who, services::create),
+        O::UpdateService => call!(server, body, who, services::update),
+        O::DeleteService => call!(server, body, who, services::delete),
+        O::DescribeServices => call!(server, body, who, services::describe),
+        O::ListServices => call!(server, body, who, services::list),
         O::SubmitTaskStateChange => call!(server, body, who, tasks::submit_task_state_change),
         O::SubmitContainerStateChange => {
             call!(server, body, who, tasks::submit_container_state_change)

@@ -127,6 +127,7 @@ struct Launch {
     tags: Vec<Tag>,
     client_token: Option<String>,
     request: Request,
+    service: Option<(String, String)>,
 }
 
 fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64) -> TaskRecord {
@@ -217,26 +218,31 @@ fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64
         demand_cpu: l.demand.cpu,
         demand_memory: l.demand.memory,
         demand_gpu: l.demand.gpu,
+        service: l.service.clone(),
+        healthy_at: None,
+        counted: false,
         demand_ports: l.demand.ports.clone(),
         client_token: l.client_token.clone(),
     }
 }
 
-/// What RunTask and StartTask ask for.
+/// What RunTask, StartTask and the service scheduler ask for.
 #[derive(Default)]
-struct LaunchInput {
-    cluster: Option<String>,
-    task_definition: String,
-    overrides: Option<TaskOverride>,
-    launch_type: Option<LaunchType>,
-    network_configuration: Option<NetworkConfiguration>,
-    started_by: Option<String>,
-    group: Option<String>,
-    tags: Option<Vec<Tag>>,
-    client_token: Option<String>,
-    placement_strategy: Option<Vec<PlacementStrategy>>,
-    placement_constraints: Option<Vec<PlacementConstraint>>,
-    count: usize,
+pub(crate) struct LaunchInput {
+    pub(crate) cluster: Option<String>,
+    pub(crate) task_definition: String,
+    pub(crate) overrides: Option<TaskOverride>,
+    pub(crate) launch_type: Option<LaunchType>,
+    pub(crate) network_configuration: Option<NetworkConfiguration>,
+    pub(crate) started_by: Option<String>,
+    pub(crate) group: Option<String>,
+    pub(crate) tags: Option<Vec<Tag>>,
+    pub(crate) client_token: Option<String>,
+    pub(crate) placement_strategy: Option<Vec<PlacementStrategy>>,
+    pub(crate) placement_constraints: Option<Vec<PlacementConstraint>>,
+    pub(crate) count: usize,
+    /// The service and deployment id the tasks belong to.
+    pub(crate) service: Option<(String, String)>,
 }
 
 fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, ApiError> {
@@ -253,6 +259,7 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
         placement_strategy,
         placement_constraints,
         count,
+        service,
     } = input;
     let task_definition = task_definition.as_str();
     let network_configuration = network_configuration.as_ref();
@@ -353,6 +360,7 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
         tags,
         client_token,
         request,
+        service,
     })
 }
 
@@ -420,26 +428,39 @@ pub async fn run(
             "Capacity provider strategies are not supported by gantry yet; use launchType.",
         ));
     }
-    // Plan against a snapshot, outside the write lock; commit re-checks each placement.
+    let (tasks, failures) = launch(
+        server,
+        LaunchInput {
+            cluster: req.cluster,
+            task_definition: req.task_definition,
+            overrides: req.overrides,
+            launch_type: req.launch_type,
+            network_configuration: req.network_configuration,
+            started_by: req.started_by,
+            group: req.group,
+            tags: req.tags,
+            client_token: req.client_token,
+            placement_strategy: req.placement_strategy,
+            placement_constraints: req.placement_constraints,
+            count: count as usize,
+            ..LaunchInput::default()
+        },
+    )
+    .await?;
+    Ok(RunTaskResponse {
+        tasks: Some(tasks),
+        failures: Some(failures),
+    })
+}
+
+/// Places and commits tasks: RunTask, and the service scheduler. Plans against the cluster's
+/// snapshot outside the write lock; the commit re-checks each placement.
+pub(crate) async fn launch(
+    server: &Server,
+    input: LaunchInput,
+) -> Result<(Vec<Task>, Vec<Failure>), ApiError> {
     let (launch, existing, targets, plan_failures) = server.read(|st| {
-        let l = prepare(
-            server,
-            st,
-            LaunchInput {
-                cluster: req.cluster.clone(),
-                task_definition: req.task_definition.clone(),
-                overrides: req.overrides.clone(),
-                launch_type: req.launch_type,
-                network_configuration: req.network_configuration.clone(),
-                started_by: req.started_by.clone(),
-                group: req.group.clone(),
-                tags: req.tags.clone(),
-                client_token: req.client_token.clone(),
-                placement_strategy: req.placement_strategy.clone(),
-                placement_constraints: req.placement_constraints.clone(),
-                count: count as usize,
-            },
-        )?;
+        let l = prepare(server, st, input)?;
         if let Some(tok) = &l.client_token {
             if let Some(ids) = st.client_tokens.get(&(l.cluster.clone(), tok.clone())) {
                 let tasks: Vec<Task> = ids
@@ -457,7 +478,11 @@ pub async fn run(
             .map_err(|_| ApiError::server("placement cache poisoned"))?;
         let (snap, ids) = cache.snapshot(server, st, &l.cluster, now);
         let plan = snap.place(&l.request);
-        let targets: Vec<String> = plan.placements.iter().map(|&ix| ids[ix].clone()).collect();
+        let targets: Vec<String> = plan
+            .placements
+            .iter()
+            .filter_map(|&ix| ids.get(ix).cloned())
+            .collect();
         let no_instances = ids.is_empty();
         let mut failures: Vec<Failure> = plan
             .failures
@@ -478,10 +503,7 @@ pub async fn run(
         Ok::<_, ApiError>((l, None, targets, failures))
     })??;
     if let Some(tasks) = existing {
-        return Ok(RunTaskResponse {
-            tasks: Some(tasks),
-            failures: Some(Vec::new()),
-        });
+        return Ok((tasks, Vec::new()));
     }
     let (tasks, mut failures) = server
         .write(move |st| {
@@ -494,10 +516,7 @@ pub async fn run(
             failures.push(f);
         }
     }
-    Ok(RunTaskResponse {
-        tasks: Some(tasks),
-        failures: Some(failures),
-    })
+    Ok((tasks, failures))
 }
 
 pub async fn start(
@@ -949,4 +968,20 @@ pub async fn submit_container_state_change(
     Ok(SubmitContainerStateChangeResponse {
         acknowledgment: Some(ack),
     })
+}
+
+/// Starts one task on each of `instances` (ids), re-checking fit: StartTask's path, used by
+/// DAEMON services.
+pub(crate) async fn launch_on(
+    server: &Server,
+    input: LaunchInput,
+    instances: Vec<String>,
+) -> Result<(Vec<Task>, Vec<Failure>), ApiError> {
+    server
+        .write(move |st| {
+            let l = prepare(server, st, input)?;
+            let (created, failures, txn) = commit_placements(server, st, &l, &instances);
+            Ok(((created, failures), txn))
+        })
+        .await
 }
