@@ -423,6 +423,21 @@ impl<R: ContainerRuntime> Agent<R> {
                             }
                         }
                     }
+                    // A task the control plane no longer lists must not keep running here.
+                    for (arn, w) in &workers {
+                        if !wanted.contains(arn) && !w.join.is_finished() {
+                            w.desired.send_if_modified(|a| {
+                                if a.task.desired_status.as_deref() == Some("STOPPED") {
+                                    return false;
+                                }
+                                a.task.desired_status = Some("STOPPED".into());
+                                a.task.stopped_reason.get_or_insert_with(|| {
+                                    "The control plane no longer lists this task.".into()
+                                });
+                                true
+                            });
+                        }
+                    }
                     workers.retain(|arn, w| wanted.contains(arn) || !w.join.is_finished());
                     if first {
                         first = false;
@@ -440,6 +455,19 @@ impl<R: ContainerRuntime> Agent<R> {
                     tracing::warn!(error = %e, "the instance is gone; registering again");
                     match self.register(true).await {
                         Ok(new) => {
+                            // Containers of the old registration belong to no task any more.
+                            if let Ok(old) = self
+                                .rt
+                                .list(&[(spec::labels::INSTANCE, arn.as_str())])
+                                .await
+                            {
+                                for w in workers.values() {
+                                    w.join.abort();
+                                }
+                                workers.clear();
+                                task::reap(self.rt.as_ref(), old, self.cfg.default_stop_timeout)
+                                    .await;
+                            }
                             arn = new;
                             if let Ok(mut i) = instance.lock() {
                                 *i = arn.clone();
@@ -496,6 +524,9 @@ fn installation_of(arn: &str) -> String {
         .to_string()
 }
 
+/// At most this many task reports per request.
+const MAX_REPORT_BATCH: usize = 100;
+
 /// Sends reports in batches; keeps the latest report per task until the server has it.
 async fn report_loop(
     client: Client,
@@ -521,9 +552,11 @@ async fn report_loop(
             }
             pending.insert(r.task_arn.clone(), r);
         }
+        // Bounded batches, so one request never outgrows the server's body limit.
         let tasks: Vec<TaskReport> = order
             .iter()
             .filter_map(|a| pending.get(a).cloned())
+            .take(MAX_REPORT_BATCH)
             .collect();
         let arn = instance.lock().map(|i| i.clone()).unwrap_or_default();
         let req = ReportRequest {

@@ -481,6 +481,20 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
                 )));
             }
         }
+        for r in c.resource_requirements.iter().flatten() {
+            if r.r#type == crate::model::ResourceType::Gpu {
+                match r.value.trim().parse::<u32>() {
+                    Ok(n) if (1..=64).contains(&n) => {}
+                    _ => {
+                        return Err(err(format!(
+                            "Invalid '{}': a GPU count is an integer from 1 to 64, found {:?}.",
+                            at("resourceRequirements.value"),
+                            r.value
+                        )))
+                    }
+                }
+            }
+        }
         for e in c.environment.iter().flatten() {
             if e.name.as_deref().unwrap_or("").is_empty() {
                 return Err(err(format!(

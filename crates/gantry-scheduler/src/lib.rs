@@ -138,6 +138,7 @@ pub enum Misfit {
     Memory,
     Gpu,
     Ports,
+    PortsUdp,
     Attribute,
     MemberOf,
     DistinctInstance,
@@ -154,6 +155,7 @@ impl Misfit {
             Misfit::Memory => "RESOURCE:MEMORY",
             Misfit::Gpu => "RESOURCE:GPU",
             Misfit::Ports => "RESOURCE:PORTS",
+            Misfit::PortsUdp => "RESOURCE:PORTS_UDP",
             Misfit::Attribute => "ATTRIBUTE",
             Misfit::MemberOf => "MemberOf placement constraint unsatisfied.",
             Misfit::DistinctInstance => "DistinctInstance placement constraint unsatisfied.",
@@ -222,23 +224,30 @@ fn check_resources(inst: &Instance, d: &Demand, placed: u32) -> Result<(), Misfi
         return Err(Misfit::Agent);
     }
     let n = i64::from(placed) + 1;
-    if d.cpu * n > inst.remaining_cpu {
+    if d.cpu.saturating_mul(n) > inst.remaining_cpu {
         return Err(Misfit::Cpu);
     }
-    if d.memory * n > inst.remaining_memory {
+    if d.memory.saturating_mul(n) > inst.remaining_memory {
         return Err(Misfit::Memory);
     }
-    if d.gpu * n > inst.remaining_gpu {
+    if d.gpu.saturating_mul(n) > inst.remaining_gpu {
         return Err(Misfit::Gpu);
     }
     if !d.ports.is_empty() {
+        let misfit = |p: &(u16, Proto)| {
+            if p.1 == Proto::Udp {
+                Misfit::PortsUdp
+            } else {
+                Misfit::Ports
+            }
+        };
         if placed > 0 {
-            return Err(Misfit::Ports);
+            return Err(misfit(&d.ports[0]));
         }
         let mut seen = BTreeSet::new();
         for p in &d.ports {
             if inst.used_ports.contains(p) || !seen.insert(*p) {
-                return Err(Misfit::Ports);
+                return Err(misfit(p));
             }
         }
     }
@@ -294,6 +303,9 @@ pub struct Plan {
     /// When not everything was placed: each instance's reason for refusing one more.
     pub failures: Vec<(String, Misfit)>,
 }
+
+/// At most this many cached expressions, and (attribute, group) count tables, per snapshot.
+const MAX_MEMO: usize = 256;
 
 /// A small deterministic PRNG (SplitMix64): placement stays reproducible for a seed.
 struct Rng(u64);
@@ -385,6 +397,9 @@ impl Snapshot {
 
     fn counts(&mut self, attr: &str, group: &str) -> Vec<u32> {
         let key = (attr.to_string(), group.to_string());
+        if self.spread_counts.len() >= MAX_MEMO && !self.spread_counts.contains_key(&key) {
+            self.spread_counts.clear();
+        }
         let n = self.column(attr).ids.len();
         if let Some(c) = self.spread_counts.get_mut(&key) {
             c.resize(n, 0);
@@ -401,6 +416,9 @@ impl Snapshot {
 
     fn static_ok(&mut self, q: &query::Query) -> &Vec<bool> {
         if !self.memo.contains_key(&q.source) {
+            if self.memo.len() >= MAX_MEMO {
+                self.memo.clear();
+            }
             let v = self
                 .instances
                 .iter()
@@ -430,20 +448,24 @@ impl Snapshot {
                 placed: 0,
             });
         }
-        for ((attr, group), counts) in self.spread_counts.iter_mut() {
-            if let Some(col) = self.columns.get_mut(attr) {
-                let before = old.groups.get(group).copied().unwrap_or(0);
-                counts[col.of[ix] as usize] -= before.min(counts[col.of[ix] as usize]);
-                let id = col.id(&new, attr);
-                col.of[ix] = id;
-                if counts.len() <= id as usize {
-                    counts.resize(id as usize + 1, 0);
-                }
-                counts[id as usize] += new.groups.get(group).copied().unwrap_or(0);
-            }
-        }
+        // Each attribute's old and new value id, computed once.
+        let mut moved: HashMap<String, (u32, u32)> = HashMap::new();
         for (attr, col) in self.columns.iter_mut() {
-            col.of[ix] = col.id(&new, attr);
+            let old_id = col.of[ix];
+            let new_id = col.id(&new, attr);
+            col.of[ix] = new_id;
+            moved.insert(attr.clone(), (old_id, new_id));
+        }
+        for ((attr, group), counts) in self.spread_counts.iter_mut() {
+            let (Some(&(old_id, new_id)), Some(col)) = (moved.get(attr), self.columns.get(attr))
+            else {
+                continue;
+            };
+            counts.resize(counts.len().max(col.ids.len()), 0);
+            let before = old.groups.get(group).copied().unwrap_or(0);
+            let slot = &mut counts[old_id as usize];
+            *slot = slot.saturating_sub(before);
+            counts[new_id as usize] += new.groups.get(group).copied().unwrap_or(0);
         }
         self.instances[ix] = new;
     }
@@ -535,8 +557,12 @@ impl Snapshot {
                             let i = &instances[ix];
                             let k = i64::from(placed[ix].tasks) + 1;
                             match f {
-                                BinpackField::Cpu => i.remaining_cpu - k * req.demand.cpu,
-                                BinpackField::Memory => i.remaining_memory - k * req.demand.memory,
+                                BinpackField::Cpu => i
+                                    .remaining_cpu
+                                    .saturating_sub(k.saturating_mul(req.demand.cpu)),
+                                BinpackField::Memory => i
+                                    .remaining_memory
+                                    .saturating_sub(k.saturating_mul(req.demand.memory)),
                             }
                         });
                     }

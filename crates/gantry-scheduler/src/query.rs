@@ -158,7 +158,11 @@ fn lex(s: &str) -> Result<Vec<Tok>, ParseError> {
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
+
+/// Parentheses and `not`s nest at most this deep.
+const MAX_DEPTH: usize = 64;
 
 fn describe(t: Option<&Tok>) -> String {
     match t {
@@ -210,6 +214,18 @@ impl Parser {
     }
 
     fn not(&mut self) -> Result<Expr, ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(ParseError(format!(
+                "the expression nests deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        let r = self.not_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn not_inner(&mut self) -> Result<Expr, ParseError> {
         if self.peek() == Some(&Tok::Sym("!")) || self.is_word("not") {
             self.pos += 1;
             return Ok(Expr::Not(Box::new(self.not()?)));
@@ -341,6 +357,12 @@ impl Parser {
             }
             _ => vec![self.value()?],
         };
+        if matches!(op, Op::Matches | Op::NotMatches) {
+            // The pattern must stand on its own, so that it cannot escape the anchors around it.
+            Regex::new(&values[0]).map_err(|e| {
+                ParseError(format!("invalid regular expression '{}': {e}", values[0]))
+            })?;
+        }
         let regex = match op {
             Op::Matches | Op::NotMatches => {
                 Some(Regex::new(&format!("^(?:{})$", values[0])).map_err(|e| {
@@ -392,6 +414,7 @@ pub fn parse(s: &str) -> Result<Expr, ParseError> {
     let mut p = Parser {
         toks: lex(s)?,
         pos: 0,
+        depth: 0,
     };
     let e = p.or()?;
     if p.pos < p.toks.len() {
@@ -431,7 +454,7 @@ pub fn parse_date(s: &str) -> Option<f64> {
         .map(|p| p.parse().ok())
         .collect::<Option<Vec<_>>>()?;
     let [y, m, day] = d[..] else { return None };
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
     }
     let yy = if m <= 2 { y - 1 } else { y };
@@ -446,6 +469,9 @@ pub fn parse_date(s: &str) -> Option<f64> {
             .map(|p| p.parse().ok())
             .collect::<Option<Vec<_>>>()?;
         let [h, mi, se] = hms[..] else { return None };
+        if !(0.0..24.0).contains(&h) || !(0.0..60.0).contains(&mi) || !(0.0..61.0).contains(&se) {
+            return None;
+        }
         secs += h * 3600.0 + mi * 60.0 + se;
     }
     Some(secs)
@@ -668,6 +694,17 @@ mod tests {
     }
 
     #[test]
+    fn hostile_input_is_refused_or_harmless() {
+        let deep = format!("{}attribute:a == b{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(parse(&deep).unwrap_err().0.contains("nests deeper"));
+        let nots = format!("{}attribute:a == b", "not ".repeat(5000));
+        assert!(parse(&nots).is_err());
+        let huge = parse("registeredAt > 99999999999999-01-01").unwrap();
+        assert!(!huge.eval(&inst("t2.small", "a")));
+        assert_eq!(parse_date("99999999999999-01-01"), None);
+    }
+
+    #[test]
     fn malformed_expressions_are_explained() {
         for (expr, want) in [
             ("", "empty"),
@@ -682,6 +719,7 @@ mod tests {
             ("attribute:a =~ 'a('", "invalid regular expression"),
             ("attribute:a == 'b", "unterminated quote"),
             ("task:group > 3", "task:group supports"),
+            ("attribute:a =~ 'a)|(.*'", "invalid regular expression"),
         ] {
             let e = parse(expr).expect_err(expr);
             assert!(e.0.contains(want), "{expr}: {e}");

@@ -354,3 +354,35 @@ proptest! {
         prop_assert_eq!(cached.place(&r), Snapshot::new(current).place(&r));
     }
 }
+
+/// Two groups spread over one attribute, then the attribute changes on an instance.
+#[test]
+fn replace_with_several_groups_on_one_attribute() {
+    let rack = |r: &str| {
+        let mut i = Instance::new("", 4096, 4096);
+        i.attributes.insert("rack".into(), Some(r.into()));
+        i
+    };
+    let mut insts = vec![rack("r1"), rack("r2")];
+    for (ix, i) in insts.iter_mut().enumerate() {
+        i.id = format!("i{ix}");
+    }
+    let mut snap = Snapshot::new(insts.clone());
+    let spread = vec![Place::Spread(SpreadField::Attribute("rack".into()))];
+    for g in ["g1", "g2"] {
+        let mut r = req(mem(1), 1, spread.clone(), vec![]);
+        r.group = g.into();
+        let p = snap.place(&r);
+        snap.commit(p.placements[0], &r);
+        insts[p.placements[0]].groups.insert(g.into(), 1);
+    }
+    let mut changed = insts[1].clone();
+    changed.attributes.insert("rack".into(), Some("r9".into()));
+    insts[1] = changed.clone();
+    snap.replace(1, changed);
+    for g in ["g1", "g2"] {
+        let mut r = req(mem(1), 3, spread.clone(), vec![]);
+        r.group = g.into();
+        assert_eq!(snap.place(&r), Snapshot::new(insts.clone()).place(&r));
+    }
+}

@@ -125,6 +125,15 @@ async fn poll_inner(
     let wait = Duration::from_millis(req.wait_ms).min(MAX_POLL_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     server.touch(&id, 1)?;
+    // Counts the poll as open until it ends, however it ends (a client that disconnects drops
+    // this future mid-wait).
+    struct Open<'a>(&'a Server, String);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.touch(&self.1, -1);
+        }
+    }
+    let _open = Open(server, id.clone());
     let result = async {
         loop {
             // Subscribe before looking, so that no change between the look and the wait is lost.
@@ -168,7 +177,6 @@ async fn poll_inner(
         }
     }
     .await;
-    server.touch(&id, -1)?;
     result
 }
 

@@ -109,10 +109,11 @@ impl Server {
 
     /// Runs `f` on the state for reading.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&State) -> R) -> Result<R, ApiError> {
+        // A panic elsewhere must not take the API down with it: keep serving the state.
         let st = self
             .state
             .read()
-            .map_err(|_| ApiError::server("state lock poisoned"))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Ok(f(&st))
     }
 
@@ -124,8 +125,12 @@ impl Server {
         &self,
         f: impl FnOnce(&mut State) -> Result<(R, Txn), ApiError>,
     ) -> impl Future<Output = Result<R, ApiError>> + Send + 'static {
-        let queued = match self.state.write() {
-            Err(_) => Err(ApiError::server("state lock poisoned")),
+        let queued = match Ok::<_, ApiError>(
+            self.state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ) {
+            Err(e) => Err(e),
             Ok(mut st) => {
                 let r = f(&mut st).map(|(r, txn)| {
                     let commit = (!txn.ops.is_empty()).then(|| self.store.commit(txn));
@@ -211,6 +216,17 @@ pub async fn run(
 }
 
 impl Server {
+    /// The placement caches; rebuilt from scratch if a panic left them half-updated.
+    pub(crate) fn placement_cache(
+        &self,
+    ) -> std::sync::MutexGuard<'_, placement_cache::PlacementCache> {
+        self.placement.lock().unwrap_or_else(|poisoned| {
+            let mut g = poisoned.into_inner();
+            *g = placement_cache::PlacementCache::default();
+            g
+        })
+    }
+
     /// Asks the service scheduler to reconcile now.
     pub(crate) fn nudge_services(&self) {
         self.service_nudge.notify_one();
@@ -239,7 +255,7 @@ impl Server {
         let mut st = self
             .state
             .write()
-            .map_err(|_| ApiError::server("state lock poisoned"))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let rec = st
             .instances
             .get_mut(instance)

@@ -206,15 +206,42 @@ pub async fn register_instance(
                 .and_then(|a| arns.resource_id("container-instance", a))
                 .and_then(|id| st.instances.get(id))
                 .filter(|r| r.cluster == cluster_name && r.status() != "INACTIVE");
-            let (id, version, registered_at, old_rev) = match existing {
-                Some(r) => (
-                    r.id.clone(),
-                    r.instance.version.unwrap_or(1) + 1,
-                    r.instance.registered_at,
-                    r.revision,
+            // Re-registration keeps what operators set: DRAINING, custom attributes, tags.
+            let (id, version, registered_at, old_rev, status, mut attributes, tags) = match existing
+            {
+                Some(r) => {
+                    let mut attrs = attributes.clone();
+                    for a in r.instance.attributes.iter().flatten() {
+                        if !builtin(&a.name) && !attrs.iter().any(|x| x.name == a.name) {
+                            attrs.push(a.clone());
+                        }
+                    }
+                    let tags = if reg.tags.is_empty() {
+                        r.instance.tags.clone().unwrap_or_default()
+                    } else {
+                        reg.tags.clone()
+                    };
+                    (
+                        r.id.clone(),
+                        r.instance.version.unwrap_or(1) + 1,
+                        r.instance.registered_at,
+                        r.revision,
+                        r.status().to_string(),
+                        attrs,
+                        tags,
+                    )
+                }
+                None => (
+                    new_id(),
+                    1,
+                    Some(now),
+                    0,
+                    "ACTIVE".to_string(),
+                    attributes.clone(),
+                    reg.tags.clone(),
                 ),
-                None => (new_id(), 1, Some(now), 0),
             };
+            attributes.dedup_by(|a, b| a.name == b.name);
             let instance = ContainerInstance {
                 container_instance_arn: Some(arns.container_instance(&cluster_name, &id)),
                 ec2_instance_id: reg.hostname.clone(),
@@ -226,11 +253,11 @@ pub async fn register_instance(
                     ports_resource("PORTS", tcp.iter().copied()),
                     ports_resource("PORTS_UDP", udp.iter().copied()),
                 ]),
-                status: Some("ACTIVE".to_string()),
+                status: Some(status),
                 agent_connected: Some(false),
                 attributes: Some(attributes),
                 registered_at,
-                tags: Some(reg.tags.clone()),
+                tags: Some(tags),
                 attachments: Some(Vec::new()),
                 ..ContainerInstance::default()
             };
@@ -311,7 +338,23 @@ pub async fn deregister(
             let rec = rec.clone();
             st.bump(&id);
             st.topology += 1;
-            Ok((view(server, st, &rec, now), put(Txn::new(), keys::instance(&id), &rec)))
+            // Its tasks can no longer be reported on: they are stopped as far as ECS is concerned.
+            let mut txn = Txn::new();
+            let orphans: Vec<String> = st.instance_tasks(&id).filter(|t| !t.is_stopped()).map(|t| t.id.clone()).collect();
+            for tid in orphans {
+                let Some(t) = st.tasks.get_mut(&tid) else { continue };
+                let old = t.last_status().to_string();
+                t.task.desired_status = Some("STOPPED".into());
+                t.task.last_status = Some("STOPPED".into());
+                t.task.stop_code.get_or_insert(TaskStopCode::ServiceSchedulerInitiated);
+                t.task.stopped_reason.get_or_insert_with(|| "The container instance was deregistered.".into());
+                t.task.stopping_at.get_or_insert(now);
+                t.task.stopped_at = Some(now);
+                let t = t.clone();
+                st.tally(&t, &old, -1);
+                txn = put(txn, keys::task(&tid), &t);
+            }
+            Ok((view(server, st, &rec, now), put(txn, keys::instance(&id), &rec)))
         })
         .await?;
     Ok(DeregisterContainerInstanceResponse {

@@ -447,6 +447,11 @@ pub async fn run(
         },
     )
     .await?;
+    if tasks.is_empty() && failures.iter().any(|f| f.arn.is_none()) {
+        return Err(ApiError::invalid(
+            "No Container Instances were found in your cluster.",
+        ));
+    }
     Ok(RunTaskResponse {
         tasks: Some(tasks),
         failures: Some(failures),
@@ -472,10 +477,7 @@ pub(crate) async fn launch(
             }
         }
         let now = now_secs();
-        let mut cache = server
-            .placement
-            .lock()
-            .map_err(|_| ApiError::server("placement cache poisoned"))?;
+        let mut cache = server.placement_cache();
         let (snap, ids) = cache.snapshot(server, st, &l.cluster, now);
         let plan = snap.place(&l.request);
         let targets: Vec<String> = plan
@@ -507,6 +509,17 @@ pub(crate) async fn launch(
     }
     let (tasks, mut failures) = server
         .write(move |st| {
+            // A concurrent call with the same clientToken may have committed meanwhile.
+            if let Some(tok) = &launch.client_token {
+                if let Some(ids) = st.client_tokens.get(&(launch.cluster.clone(), tok.clone())) {
+                    let tasks = ids
+                        .iter()
+                        .filter_map(|id| st.tasks.get(id))
+                        .map(|t| describe_view(t, true))
+                        .collect();
+                    return Ok(((tasks, Vec::new()), Txn::new()));
+                }
+            }
             let (created, failures, txn) = commit_placements(server, st, &launch, &targets);
             Ok(((created, failures), txn))
         })
