@@ -128,7 +128,11 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                                 d.failed_tasks = Some(d.failed_tasks.unwrap_or(0) + 1);
                             }
                         }
-                        if t.task.started_at.is_none() && !scheduler_stop && dep == primary_id {
+                        // Tasks that stop before they are healthy (never started, or crash right
+                        // away) back off the next launches.
+                        if t.healthy_at.is_none() && !scheduler_stop && dep == primary_id
+                            && !matches!(t.task.stop_code, Some(TaskStopCode::ServiceSchedulerInitiated))
+                        {
                             rec.start_failures += 1;
                             let delay = (base * 2f64.powi(rec.start_failures.saturating_sub(1).min(30) as i32)).min(cap);
                             rec.next_launch_at = now + delay;
@@ -146,10 +150,6 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                     continue;
                 }
                 if t.last_status() == "RUNNING" {
-                    if rec.start_failures > 0 && dep == primary_id {
-                        rec.start_failures = 0;
-                        rec.next_launch_at = 0.0;
-                    }
                     let since = t.task.started_at.unwrap_or(now);
                     let health = t.task.health_status;
                     if t.healthy_at.is_none() {
@@ -157,6 +157,10 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                         if ok {
                             t.healthy_at = Some(now);
                             txn = put(txn, keys::task(id), &*t);
+                            if dep == primary_id {
+                                rec.start_failures = 0;
+                                rec.next_launch_at = 0.0;
+                            }
                         }
                     }
                     if checks && health == Some(HealthStatus::Unhealthy) && now - since >= grace {
@@ -262,19 +266,22 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                 let min_healthy = ((i64::from(desired) * i64::from(dc.minimum_healthy_percent.unwrap_or(100)) + 99) / 100) as usize;
                 let is_primary = |t: &TaskRecord| t.service.as_ref().is_some_and(|s| s.1 == primary_id);
                 // Tasks that must go: old deployments, and tasks on instances that are not ACTIVE.
-                let mut healthy = live.iter().filter(|t| t.healthy_at.is_some()).count();
+                // Available: old tasks while RUNNING, new ones once healthy.
+                let running = |t: &TaskRecord| t.last_status() == "RUNNING";
+                let mut available = live.iter().filter(|t| if is_primary(t) { t.healthy_at.is_some() } else { running(t) }).count();
                 let mut primary_live: Vec<&TaskRecord> = live.iter().copied().filter(|t| is_primary(t) && instance_ok(t)).collect();
                 let mut leaving: Vec<&TaskRecord> = live.iter().copied().filter(|t| !is_primary(t) || !instance_ok(t)).collect();
-                // Unhealthy and pending ones first, then the oldest.
-                leaving.sort_by_key(|t| (t.healthy_at.is_some(), t.task.created_at.map(|c| (c * 1000.0) as i64)));
+                // Those not running first, then the oldest.
+                leaving.sort_by_key(|t| (running(t), t.task.created_at.map(|c| (c * 1000.0) as i64)));
                 let mut total = live.len();
                 for t in leaving {
-                    if t.healthy_at.is_none() {
+                    let counted = if is_primary(t) { t.healthy_at.is_some() } else { running(t) };
+                    if !counted {
                         to_stop.push((t.id.clone(), format!("Scaling activity initiated by (deployment {primary_id})")));
                         total -= 1;
-                    } else if healthy > min_healthy || draining {
+                    } else if available > min_healthy || draining {
                         to_stop.push((t.id.clone(), format!("Scaling activity initiated by (deployment {primary_id})")));
-                        healthy -= 1;
+                        available -= 1;
                         total -= 1;
                     }
                 }

@@ -691,13 +691,11 @@ pub async fn list(
     _: &Identity,
 ) -> Result<ListTasksResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
-    if req.service_name.is_some() {
-        // No services exist yet, so no task belongs to one.
-        return Ok(ListTasksResponse {
-            task_arns: Some(Vec::new()),
-            next_token: None,
-        });
-    }
+    // A service is named by its name or ARN.
+    let service_name = req
+        .service_name
+        .as_deref()
+        .map(|s| s.rsplit('/').next().unwrap_or(s).to_string());
     let desired = req.desired_status.unwrap_or(DesiredStatus::Running);
     let arns: Vec<String> = server.read(|st| {
         let cluster = clusters::active(server, st, req.cluster.as_deref())?
@@ -729,6 +727,11 @@ pub async fn list(
                 req.started_by
                     .as_ref()
                     .is_none_or(|s| t.task.started_by.as_ref() == Some(s))
+            })
+            .filter(|t| {
+                service_name
+                    .as_ref()
+                    .is_none_or(|s| t.service.as_ref().is_some_and(|(n, _)| n == s))
             })
             .filter(|t| {
                 req.launch_type
