@@ -272,7 +272,7 @@ def gantry_up(busybox_image, tmp_path_factory, _clean_aws_environment):
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
                 [str(binary), "up", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}",
-                 "--stop-timeout", "2s", "--tick", "200ms"],
+                 "--stop-timeout", "2s", "--tick", "200ms", "--healthy-after", "3s"],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_server_env(),
             )
         candidate = Up(binary, data_dir, port, proc, stdout_path, stderr_path)
@@ -339,7 +339,7 @@ class Step:
     nested: list = field(default_factory=list)  # xtrace lines of its command substitutions
 
 
-def run_script(script: str, up: Up, aws_bin: Path, cwd: Path, timeout: float = 90):
+def run_script(script: str, up: Up, aws_bin: Path, cwd: Path, timeout: float = 300):
     """Runs ``script`` as a user would after pasting the export line; returns (status, steps,
     raw output). stdout and stderr share one pipe, so the trace and the output interleave.
 
@@ -472,6 +472,14 @@ def test_readme_walkthrough_runs_a_task(gantry_up, aws_bin, tmp_path):
     m = re.search(r"^Successfully built ([0-9a-f]{12})$", build.output, re.M)  # the classic builder
     if m:
         assert inspected["Image"].startswith(f"sha256:{m.group(1)}"), (inspected["Image"], build.output)
+
+    # The service part: scaled to 3, deployed to hello:2, and steady.
+    (svc,) = find_steps(steps, r"^aws ecs describe-services --services hello-svc --query 'services\[0\]\.\[runningCount")
+    running, td, rollout = svc.output.rstrip("\n").split("\t")
+    assert (running, rollout) == ("3", "COMPLETED"), context
+    assert td.endswith(":task-definition/hello:2"), context
+    (ev,) = find_steps(steps, r"^aws ecs describe-services --services hello-svc --query 'services\[0\]\.events")
+    assert ev.output.strip() == "(service hello-svc) has reached a steady state.", context
 
 
 def test_readme_walkthrough_transcripts(gantry_up, aws_bin, tmp_path):
