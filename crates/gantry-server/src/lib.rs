@@ -46,6 +46,10 @@ pub struct ServerConfig {
     /// The service throttle: the first backoff after a task fails to start, doubling up to the cap.
     pub throttle_base: std::time::Duration,
     pub throttle_cap: std::time::Duration,
+    /// An agent silent this long is lost: its tasks are stopped and services replace them.
+    pub lost_timeout: std::time::Duration,
+    /// Tasks stopped on a lost instance count as STOPPED after this long without confirmation.
+    pub lost_grace: std::time::Duration,
 }
 
 impl ServerConfig {
@@ -63,6 +67,8 @@ impl ServerConfig {
             healthy_after: std::time::Duration::from_secs(40),
             throttle_base: std::time::Duration::from_secs(10),
             throttle_cap: std::time::Duration::from_secs(15 * 60),
+            lost_timeout: std::time::Duration::from_secs(10 * 60),
+            lost_grace: std::time::Duration::from_secs(60),
         }
     }
 }

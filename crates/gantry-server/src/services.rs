@@ -35,12 +35,74 @@ pub async fn run(server: Arc<Server>) {
             Ok(k) => k,
             Err(_) => continue,
         };
+        if let Err(e) = lost_instances(&server).await {
+            tracing::warn!(error = %e, "checking for lost instances failed");
+        }
         for key in keys {
             if let Err(e) = reconcile(&server, &key).await {
                 tracing::warn!(service = %key.1, error = %e, "service reconcile failed");
             }
         }
     }
+}
+
+/// Instances whose agent is silent: their tasks show DISCONNECTED; past the lost timeout they are
+/// stopped (services replace them), and past the grace period they count as STOPPED even
+/// without the agent's word. Unlike ECS, which leaves tasks of a disconnected agent alone.
+async fn lost_instances(server: &Server) -> Result<(), ApiError> {
+    let now = now_secs();
+    let lost_after = server.config.lost_timeout.as_secs_f64();
+    let grace = server.config.lost_grace.as_secs_f64();
+    server
+        .write(move |st| {
+            let mut txn = Txn::new();
+            let instances: Vec<(String, bool, f64, String)> = st
+                .instances
+                .values()
+                .filter(|i| i.has_agent && i.status() != "INACTIVE")
+                .map(|i| {
+                    let connected = crate::ops::instances::agent_connected(server, i, now);
+                    (i.id.clone(), connected, i.last_seen, i.instance.container_instance_arn.clone().unwrap_or_default())
+                })
+                .collect();
+            for (id, connected, last_seen, arn) in instances {
+                let tasks: Vec<String> = st.instance_tasks(&id).filter(|t| !t.is_stopped()).map(|t| t.id.clone()).collect();
+                for tid in tasks {
+                    let Some(t) = st.tasks.get_mut(&tid) else { continue };
+                    let want = if connected { Connectivity::Connected } else { Connectivity::Disconnected };
+                    let mut changed = false;
+                    if t.task.connectivity.is_some() && t.task.connectivity != Some(want) {
+                        t.task.connectivity = Some(want);
+                        t.task.connectivity_at = Some(now);
+                        changed = true;
+                    }
+                    if !connected && now - last_seen > lost_after {
+                        if t.desired_status() != "STOPPED" {
+                            t.task.desired_status = Some("STOPPED".into());
+                            t.task.stop_code.get_or_insert(TaskStopCode::ServiceSchedulerInitiated);
+                            t.task.stopped_reason.get_or_insert_with(|| format!("Task stopped because its container instance {arn} was lost (no agent contact)."));
+                            t.task.stopping_at.get_or_insert(now);
+                            changed = true;
+                        }
+                        if now - t.task.stopping_at.unwrap_or(now) > grace {
+                            let old = t.last_status().to_string();
+                            t.task.last_status = Some("STOPPED".into());
+                            t.task.stopped_at = Some(now);
+                            let snapshot = t.clone();
+                            st.tally(&snapshot, &old, -1);
+                            txn = put(txn, keys::task(&tid), &snapshot);
+                            continue;
+                        }
+                    }
+                    if changed {
+                        let t = t.clone();
+                        txn = put(txn, keys::task(&tid), &t);
+                    }
+                }
+            }
+            Ok(((), txn))
+        })
+        .await
 }
 
 fn short(arn: &str) -> &str {

@@ -329,6 +329,8 @@ impl State {
         for kv in store.range("instances/").await?.0 {
             let mut r: InstanceRecord = parse(&kv.key, &kv.value)?;
             r.revision = 1;
+            // Agents get a full timeout to come back after a restart of the server.
+            r.last_seen = crate::now_secs();
             st.instances.insert(r.id.clone(), r);
         }
         for kv in store.range("tasks/").await?.0 {

@@ -106,6 +106,12 @@ struct ServerTiming {
     /// The service throttle's longest backoff
     #[arg(long, env = "GANTRY_THROTTLE_CAP", default_value = "15m", value_parser = parse_duration)]
     throttle_cap: Duration,
+    /// An agent silent this long is lost: its tasks are stopped and services replace them
+    #[arg(long, env = "GANTRY_LOST_HOST_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    lost_host_timeout: Duration,
+    /// Tasks stopped on a lost host count as STOPPED after this long without the agent's word
+    #[arg(long, env = "GANTRY_LOST_TASK_GRACE", default_value = "1m", value_parser = parse_duration)]
+    lost_task_grace: Duration,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
@@ -293,6 +299,8 @@ async fn serve(
     cfg.healthy_after = timing.healthy_after;
     cfg.throttle_base = timing.throttle_base;
     cfg.throttle_cap = timing.throttle_cap;
+    cfg.lost_timeout = timing.lost_host_timeout;
+    cfg.lost_grace = timing.lost_task_grace;
     let server = Server::new(cfg, store.clone())
         .await
         .context("loading the state")?;

@@ -26,33 +26,37 @@ struct Env {
     agents: Vec<AgentProcess>,
     server: GantryProcess,
     instances: Vec<String>,
+    /// The instance each agent registered, by agent index.
+    agent_instances: Vec<String>,
     dir: std::path::PathBuf,
 }
 
 impl Env {
     async fn start(name: &str, agents: usize) -> Env {
+        Self::start_with(name, agents, &[]).await
+    }
+
+    async fn start_with(name: &str, agents: usize, extra: &[&str]) -> Env {
         ensure_busybox_image();
         let dir = temp_dir(name);
-        let server = GantryProcess::start_with(
-            BIN.as_ref(),
-            &dir.join("server"),
-            &[
-                "--healthy-after",
-                "1s",
-                "--service-interval",
-                "200ms",
-                "--throttle-base",
-                "1s",
-                "--throttle-cap",
-                "4s",
-            ],
-        )
-        .await;
+        let mut args = vec![
+            "--healthy-after",
+            "1s",
+            "--service-interval",
+            "200ms",
+            "--throttle-base",
+            "1s",
+            "--throttle-cap",
+            "4s",
+        ];
+        args.extend_from_slice(extra);
+        let server = GantryProcess::start_with(BIN.as_ref(), &dir.join("server"), &args).await;
         assert_eq!(server.call("CreateCluster", "{}").await.0, 200);
         let mut env = Env {
             agents: Vec::new(),
             server,
             instances: Vec::new(),
+            agent_instances: Vec::new(),
             dir,
         };
         for i in 0..agents {
@@ -74,6 +78,7 @@ impl Env {
         );
         self.agents.push(agent);
         let want = self.agents.len();
+        let before = self.instances.clone();
         self.instances = wait_for("agents to register", Duration::from_secs(30), || async {
             let (_, v) = self.server.call("ListContainerInstances", "{}").await;
             let arns: Vec<String> = v["containerInstanceArns"]
@@ -84,6 +89,13 @@ impl Env {
             (arns.len() == want).then_some(arns)
         })
         .await;
+        let new = self
+            .instances
+            .iter()
+            .find(|a| !before.contains(a))
+            .cloned()
+            .unwrap_or_default();
+        self.agent_instances.push(new);
     }
 
     async fn call(&self, op: &str, body: Value) -> Value {
@@ -141,6 +153,10 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // Agents first: otherwise services replace what is removed below.
+        for a in &mut self.agents {
+            a.kill9();
+        }
         for arn in &self.instances {
             let ids = docker(&[
                 "ps",
@@ -495,4 +511,91 @@ async fn a_daemon_service_follows_instances() {
         !running.contains(&drained),
         "a daemon task runs on the DRAINING instance"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_of_a_lost_host_are_replaced() {
+    let _l = ONE_AT_A_TIME.lock().await;
+    let mut env = Env::start_with(
+        "svc-lost",
+        2,
+        &[
+            "--agent-timeout",
+            "1s",
+            "--lost-host-timeout",
+            "3s",
+            "--lost-task-grace",
+            "2s",
+        ],
+    )
+    .await;
+    let td = env.register("lost", sleeper(3600)).await;
+    env.call(
+        "CreateService",
+        json!({"serviceName": "lost", "taskDefinition": td, "desiredCount": 2}),
+    )
+    .await;
+    env.stable("lost", Duration::from_secs(60)).await;
+    let tasks = env.running_tasks("lost").await;
+    let lost_instance = env.agent_instances[0].clone();
+    let on_lost: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| t["containerInstanceArn"] == lost_instance.as_str())
+        .collect();
+    assert_eq!(on_lost.len(), 1, "spread should put one task on each host");
+    let lost_task = on_lost[0]["taskArn"].as_str().unwrap().to_string();
+    let lost_container = on_lost[0]["containers"][0]["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The host's agent goes away for longer than the lost-host timeout.
+    env.agents[0].kill9();
+    let t = wait_for(
+        "the lost task to be STOPPED",
+        Duration::from_secs(30),
+        || async {
+            let d = env
+                .call("DescribeTasks", json!({"tasks": [lost_task]}))
+                .await;
+            let t = d["tasks"][0].clone();
+            (t["lastStatus"] == "STOPPED").then_some(t)
+        },
+    )
+    .await;
+    assert_eq!(t["stopCode"], "ServiceSchedulerInitiated");
+    assert!(
+        t["stoppedReason"]
+            .as_str()
+            .unwrap()
+            .contains(&lost_instance),
+        "{t}"
+    );
+    // The service replaced it on the other host.
+    let s = env.stable("lost", Duration::from_secs(30)).await;
+    assert_eq!(s["runningCount"], 2);
+    let running = env.running_tasks("lost").await;
+    assert!(running
+        .iter()
+        .all(|t| t["containerInstanceArn"] != lost_instance.as_str()));
+    // The container outlived its agent; when the agent returns it stops it.
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Running}}", &lost_container]),
+        "true"
+    );
+    env.agents[0].restart();
+    wait_for(
+        "the returning agent to stop the orphaned container",
+        Duration::from_secs(30),
+        || async {
+            let out = std::process::Command::new("docker")
+                .args(["inspect", "-f", "{{.State.Running}}", &lost_container])
+                .output()
+                .ok()?;
+            // Stopped, or stopped and removed.
+            (!out.status.success() || String::from_utf8_lossy(&out.stdout).trim() == "false")
+                .then_some(())
+        },
+    )
+    .await;
 }
