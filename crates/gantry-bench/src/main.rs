@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 mod placement;
 mod run_task;
 mod scale;
+mod service;
 
 #[derive(Parser)]
 #[command(about = "Benchmarks of gantry, each side by side with a baseline in the same run.")]
@@ -37,6 +38,8 @@ enum Cli {
     Placement(placement::Args),
     /// RunTask tasks/s end to end at 1,000 simulated instances, against moto_server
     Scale(scale::Args),
+    /// A 20-replica service from nothing, against docker run and Docker Swarm; 1,000 services
+    Service(service::Args),
 }
 
 #[derive(clap::Args)]
@@ -194,6 +197,7 @@ async fn main() -> anyhow::Result<()> {
         Cli::RunTask(args) => run_task::run(args).await,
         Cli::Placement(args) => placement::run(args),
         Cli::Scale(args) => scale::run(args).await,
+        Cli::Service(args) => service::run(args).await,
     }
 }
 

@@ -128,17 +128,24 @@ fn has_health_check(st: &State, t: &TaskRecord) -> bool {
     let Some(arn) = t.task.task_definition_arn.as_deref() else {
         return false;
     };
-    st.families
-        .values()
-        .flat_map(|f| f.revisions.values())
-        .any(|r| {
-            r.task_definition.task_definition_arn.as_deref() == Some(arn)
-                && r.task_definition
-                    .container_definitions
-                    .iter()
-                    .flatten()
-                    .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
-        })
+    let Some((family, rev)) = arn
+        .rsplit_once("task-definition/")
+        .and_then(|(_, fr)| fr.rsplit_once(':'))
+    else {
+        return false;
+    };
+    let Some(r) = rev
+        .parse::<i32>()
+        .ok()
+        .and_then(|rev| st.families.get(family)?.revisions.get(&rev))
+    else {
+        return false;
+    };
+    r.task_definition
+        .container_definitions
+        .iter()
+        .flatten()
+        .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
 }
 
 /// One round for one service.
@@ -155,12 +162,7 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
             let Some(rec) = st.services.get(&key2).cloned() else { return Ok((Vec::new(), Txn::new())) };
             let mut rec = rec;
             let mut txn = Txn::new();
-            let service_tasks: Vec<String> = st
-                .tasks
-                .values()
-                .filter(|t| t.cluster == rec.cluster && t.service.as_ref().is_some_and(|(s, _)| *s == rec.name))
-                .map(|t| t.id.clone())
-                .collect();
+            let service_tasks: Vec<String> = st.service_tasks(&rec.cluster, &rec.name).map(|t| t.id.clone()).collect();
             let primary = rec
                 .service
                 .deployments

@@ -223,6 +223,8 @@ pub struct State {
     pub instances: BTreeMap<String, InstanceRecord>,
     /// Tasks by id.
     pub tasks: BTreeMap<String, TaskRecord>,
+    /// Task ids by the service they belong to: (cluster, service name).
+    pub tasks_by_service: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
     /// Task ids by the instance they are on.
     pub tasks_by_instance: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// RunTask idempotency: (cluster, clientToken) → task ids.
@@ -406,6 +408,12 @@ impl State {
     pub fn index_task(&mut self, t: &TaskRecord) {
         self.tally(t, t.last_status(), 1);
         self.mark_dirty(&t.instance);
+        if let Some((svc, _)) = &t.service {
+            self.tasks_by_service
+                .entry((t.cluster.clone(), svc.clone()))
+                .or_default()
+                .insert(t.id.clone());
+        }
         self.tasks_by_instance
             .entry(t.instance.clone())
             .or_default()
@@ -422,6 +430,14 @@ impl State {
     pub fn remove_task(&mut self, id: &str) -> Option<TaskRecord> {
         let t = self.tasks.remove(id)?;
         self.tally(&t, t.last_status(), -1);
+        if let Some((svc, _)) = &t.service {
+            if let Some(set) = self
+                .tasks_by_service
+                .get_mut(&(t.cluster.clone(), svc.clone()))
+            {
+                set.remove(id);
+            }
+        }
         if let Some(set) = self.tasks_by_instance.get_mut(&t.instance) {
             set.remove(id);
         }
@@ -429,6 +445,19 @@ impl State {
             self.client_tokens.remove(&(t.cluster.clone(), tok.clone()));
         }
         Some(t)
+    }
+
+    /// The tasks of a service.
+    pub fn service_tasks<'a>(
+        &'a self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Iterator<Item = &'a TaskRecord> + 'a {
+        self.tasks_by_service
+            .get(&(cluster.to_string(), service.to_string()))
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.tasks.get(id))
     }
 
     /// The tasks placed on an instance.

@@ -143,9 +143,8 @@ pub fn view(st: &State, rec: &ServiceRecord, with_tags: bool) -> Service {
     let mut pending = 0;
     let mut per_deployment: std::collections::HashMap<&str, (i32, i32)> = Default::default();
     for t in st
-        .tasks
-        .values()
-        .filter(|t| t.cluster == rec.cluster && !t.is_stopped())
+        .service_tasks(&rec.cluster, &rec.name)
+        .filter(|t| !t.is_stopped())
     {
         let Some((svc, dep)) = &t.service else {
             continue;
