@@ -73,7 +73,7 @@ async fn wait_running(
     }
 }
 
-async fn gantry_round(bin: &PathBuf, replicas: usize, round: usize) -> anyhow::Result<f64> {
+async fn gantry_round(bin: &std::path::Path, replicas: usize, round: usize) -> anyhow::Result<f64> {
     let dir = temp_dir(&format!("bench-svc-{round}"));
     let server =
         GantryProcess::start_with(bin, &dir.join("server"), &["--service-interval", "200ms"]).await;
@@ -229,7 +229,7 @@ fn swarm_round(replicas: usize, round: usize) -> anyhow::Result<f64> {
 }
 
 async fn many_services(
-    bin: &PathBuf,
+    bin: &std::path::Path,
     services: usize,
     instances: usize,
 ) -> anyhow::Result<(f64, f64)> {
