@@ -41,10 +41,10 @@ def test_boto3_sees_request_id(ecs):
 
 def test_unimplemented_model_operation_is_unsupported_feature(ecs):
     with pytest.raises(botocore.exceptions.ClientError) as ei:
-        ecs.list_services(cluster="default")
+        ecs.describe_capacity_providers()
     err = ei.value.response["Error"]
     assert err["Code"] == "UnsupportedFeatureException"
-    assert "ListServices" in err["Message"]
+    assert "DescribeCapacityProviders" in err["Message"]
     assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
