@@ -72,7 +72,7 @@ def test_tag_missing_task_definition(ecs, gantry, unique):
     [
         "arn:aws:ecs:eu-west-1:000000000000:cluster/x",  # another region
         "arn:aws:ecs:us-east-1:111111111111:cluster/x",  # another account
-        "arn:aws:ecs:us-east-1:000000000000:service/x/y",  # not taggable here
+        "arn:aws:ecs:us-east-1:000000000000:capacity-provider/x",  # not taggable here
         "not-an-arn",
     ],
 )
@@ -98,3 +98,22 @@ def test_tag_validation(ecs, unique):
     assert error_of(ei)[0] == "InvalidParameterException"
     # The refused calls changed nothing.
     assert tags_of(ecs, arn) == {}
+
+
+def test_tasks_services_and_instances_take_tags_too(ecs, unique):
+    cluster = unique("tagc")
+    ecs.create_cluster(clusterName=cluster)
+    ci = ecs.register_container_instance(
+        cluster=cluster,
+        totalResources=[{"name": "CPU", "type": "INTEGER", "integerValue": 1024},
+                        {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}],
+    )["containerInstance"]["containerInstanceArn"]
+    ecs.tag_resource(resourceArn=ci, tags=[{"key": "rack", "value": "r1"}])
+    assert ecs.list_tags_for_resource(resourceArn=ci)["tags"] == [{"key": "rack", "value": "r1"}]
+    family = unique("tagf")
+    ecs.register_task_definition(family=family, containerDefinitions=[{"name": "c", "image": "x", "memory": 16}])
+    svc = ecs.create_service(cluster=cluster, serviceName=unique("tags"), taskDefinition=family, desiredCount=0)["service"]
+    ecs.tag_resource(resourceArn=svc["serviceArn"], tags=[{"key": "team", "value": "web"}])
+    assert ecs.list_tags_for_resource(resourceArn=svc["serviceArn"])["tags"] == [{"key": "team", "value": "web"}]
+    ecs.untag_resource(resourceArn=svc["serviceArn"], tagKeys=["team"])
+    assert ecs.list_tags_for_resource(resourceArn=svc["serviceArn"])["tags"] == []

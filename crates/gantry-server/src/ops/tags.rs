@@ -1,4 +1,5 @@
-//! TagResource, UntagResource, ListTagsForResource on clusters and task definitions.
+//! TagResource, UntagResource, ListTagsForResource on clusters, task definitions, tasks,
+//! services and container instances.
 
 use crate::state::{keys, put, State};
 use crate::Server;
@@ -12,15 +13,37 @@ use gantry_store::Txn;
 enum Resource {
     Cluster(String),
     TaskDefinition(String, i32),
+    /// By task id.
+    Task(String),
+    /// By (cluster, name).
+    Service(String, String),
+    /// By instance id.
+    ContainerInstance(String),
 }
 
 fn parse(server: &Server, arn: &str) -> Result<Resource, ApiError> {
     let bad = || {
-        ApiError::invalid(format!("Invalid 'resourceArn' {arn:?}: expected the ARN of a cluster or task definition of this endpoint."))
+        ApiError::invalid(format!("Invalid 'resourceArn' {arn:?}: expected the ARN of a cluster, task definition, task, service or container instance of this endpoint."))
     };
     let resource = server.arns.resource(arn).ok_or_else(bad)?;
     if let Some(name) = resource.strip_prefix("cluster/") {
         return Ok(Resource::Cluster(name.to_string()));
+    }
+    if let Some(rest) = resource.strip_prefix("task/") {
+        return Ok(Resource::Task(
+            rest.rsplit('/').next().unwrap_or_default().to_string(),
+        ));
+    }
+    if let Some((cluster, name)) = resource
+        .strip_prefix("service/")
+        .and_then(|r| r.split_once('/'))
+    {
+        return Ok(Resource::Service(cluster.to_string(), name.to_string()));
+    }
+    if let Some(rest) = resource.strip_prefix("container-instance/") {
+        return Ok(Resource::ContainerInstance(
+            rest.rsplit('/').next().unwrap_or_default().to_string(),
+        ));
     }
     if resource.starts_with("task-definition/") {
         let r = TaskDefRef::parse(&server.arns, arn)?;
@@ -69,6 +92,33 @@ async fn modify(
                 f(&mut tags)?;
                 rec.tags = tags;
                 Ok(((), put(Txn::new(), keys::task_def(&family, rev), &*rec)))
+            }
+            Resource::Task(id) => {
+                let t = st.tasks.get_mut(&id).ok_or_else(missing)?;
+                let mut tags = t.task.tags.clone().unwrap_or_default();
+                f(&mut tags)?;
+                t.task.tags = Some(tags);
+                Ok(((), put(Txn::new(), keys::task(&id), &*t)))
+            }
+            Resource::Service(cluster, name) => {
+                let rec = st
+                    .services
+                    .get_mut(&(cluster.clone(), name.clone()))
+                    .filter(|s| s.status() != "INACTIVE")
+                    .ok_or_else(|| {
+                        ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
+                    })?;
+                let mut tags = rec.service.tags.clone().unwrap_or_default();
+                f(&mut tags)?;
+                rec.service.tags = Some(tags);
+                Ok(((), put(Txn::new(), keys::service(&cluster, &name), &*rec)))
+            }
+            Resource::ContainerInstance(id) => {
+                let rec = st.instances.get_mut(&id).ok_or_else(missing)?;
+                let mut tags = rec.instance.tags.clone().unwrap_or_default();
+                f(&mut tags)?;
+                rec.instance.tags = Some(tags);
+                Ok(((), put(Txn::new(), keys::instance(&id), &*rec)))
             }
         })
         .await
@@ -126,6 +176,23 @@ pub async fn list(
             .get(&family)
             .and_then(|f| f.revisions.get(&rev))
             .map(|r| r.tags.clone())
+            .ok_or_else(missing),
+        Resource::Task(id) => st
+            .tasks
+            .get(&id)
+            .map(|t| t.task.tags.clone().unwrap_or_default())
+            .ok_or_else(missing),
+        Resource::Service(cluster, name) => st
+            .services
+            .get(&(cluster, name))
+            .map(|s| s.service.tags.clone().unwrap_or_default())
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
+            }),
+        Resource::ContainerInstance(id) => st
+            .instances
+            .get(&id)
+            .map(|i| i.instance.tags.clone().unwrap_or_default())
             .ok_or_else(missing),
     })??;
     Ok(ListTagsForResourceResponse { tags: Some(tags) })

@@ -32,6 +32,17 @@ pub async fn register(
     who: &Identity,
 ) -> Result<RegisterTaskDefinitionResponse, ApiError> {
     let mut td = taskdef::build(&req)?;
+    // memberOf expressions must parse now, not fail every later RunTask.
+    for c in td.placement_constraints.iter().flatten() {
+        if let Some(e) = c.expression.as_deref() {
+            super::placement::expression(e).map_err(|e| {
+                ApiError::client(format!(
+                    "Invalid 'placementConstraints.expression': {}",
+                    e.message
+                ))
+            })?;
+        }
+    }
     let tags = req.tags.unwrap_or_default();
     let family = req.family;
     td.registered_at = Some(now_secs());

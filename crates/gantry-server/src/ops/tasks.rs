@@ -186,7 +186,16 @@ fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64
         attachments: Some(Vec::new()),
         attributes: Some(vec![Attribute {
             name: "ecs.cpu-architecture".into(),
-            value: Some(std::env::consts::ARCH.replace("aarch64", "arm64")),
+            value: inst
+                .and_then(|i| {
+                    i.instance
+                        .attributes
+                        .iter()
+                        .flatten()
+                        .find(|a| a.name == "ecs.cpu-architecture")
+                })
+                .and_then(|a| a.value.clone())
+                .or_else(|| Some(std::env::consts::ARCH.replace("aarch64", "arm64"))),
             ..Attribute::default()
         }]),
         availability_zone: az,
