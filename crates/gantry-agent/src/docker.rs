@@ -100,6 +100,40 @@ impl DockerRuntime {
     }
 }
 
+/// The image that holds awsvpc tasks' network namespaces, built locally from the embedded pause
+/// program (no registry involved).
+pub const PAUSE_IMAGE: &str = "gantry/pause:1";
+
+const PAUSE_BINARY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/pause"));
+
+/// A tar archive (ustar) of `(name, mode, content)` entries: a Docker build context.
+fn tar(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, mode, data) in entries {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name.as_bytes());
+        let field = |h: &mut [u8; 512], at: usize, len: usize, v: String| {
+            h[at..at + v.len().min(len)].copy_from_slice(&v.as_bytes()[..v.len().min(len)])
+        };
+        field(&mut h, 100, 8, format!("{mode:07o}\0"));
+        field(&mut h, 108, 8, "0000000\0".into());
+        field(&mut h, 116, 8, "0000000\0".into());
+        field(&mut h, 124, 12, format!("{:011o}\0", data.len()));
+        field(&mut h, 136, 12, "00000000000\0".into());
+        h[156] = b'0';
+        field(&mut h, 257, 6, "ustar\0".into());
+        field(&mut h, 263, 2, "00".into());
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|b| u32::from(*b)).sum();
+        field(&mut h, 148, 8, format!("{sum:06o}\0 "));
+        out.extend_from_slice(&h);
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.resize(out.len() + 1024, 0);
+    out
+}
+
 fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
@@ -167,6 +201,76 @@ impl ContainerRuntime for DockerRuntime {
             Err(e) if is_not_found(&e) => Ok(()),
             Err(e) => Err(err(e)),
         }
+    }
+
+    async fn ensure_network(&self, name: &str, subnet: &str, gateway: &str) -> Result<()> {
+        if self
+            .docker
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let body = bollard::models::NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some("bridge".into()),
+            ipam: Some(bollard::models::Ipam {
+                config: Some(vec![bollard::models::IpamConfig {
+                    subnet: Some(subnet.to_string()),
+                    gateway: Some(gateway.to_string()),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            labels: Some(HashMap::from([(
+                "gantry.subnet".to_string(),
+                name.to_string(),
+            )])),
+            ..Default::default()
+        };
+        match self.docker.create_network(body).await {
+            Ok(_) => Ok(()),
+            // Another agent made it meanwhile.
+            Err(_) if self.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok() => Ok(()),
+            Err(e) => Err(RuntimeError(format!(
+                "Docker refused to create the network {name} for {subnet} (does another network, perhaps another gantry installation's, use that range?): {e}"
+            ))),
+        }
+    }
+
+    async fn ensure_pause_image(&self) -> Result<String> {
+        if self.image_present(PAUSE_IMAGE).await? {
+            return Ok(PAUSE_IMAGE.to_string());
+        }
+        if PAUSE_BINARY.is_empty() {
+            return Err(RuntimeError(
+                "this agent was built without the pause program (no static C toolchain)".into(),
+            ));
+        }
+        let dockerfile = b"FROM scratch\nCOPY pause /pause\nENTRYPOINT [\"/pause\"]\n";
+        let context = tar(&[
+            ("Dockerfile", 0o644, dockerfile),
+            ("pause", 0o755, PAUSE_BINARY),
+        ]);
+        let opts = bollard::query_parameters::BuildImageOptions {
+            t: Some(PAUSE_IMAGE.to_string()),
+            rm: true,
+            ..Default::default()
+        };
+        let mut stream =
+            self.docker
+                .build_image(opts, None, Some(bollard::body_full(context.into())));
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(err)?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(RuntimeError(e));
+            }
+        }
+        Ok(PAUSE_IMAGE.to_string())
     }
 
     async fn create(&self, s: &ContainerSpec) -> Result<String> {
@@ -249,6 +353,19 @@ impl ContainerRuntime for DockerRuntime {
             open_stdin: s.open_stdin.then_some(true),
             tty: s.tty.then_some(true),
             host_config: Some(host_config),
+            mac_address: s.mac.clone(),
+            networking_config: s.ipv4.as_ref().map(|ip| bollard::models::NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    s.network_mode.clone(),
+                    bollard::models::EndpointSettings {
+                        ipam_config: Some(bollard::models::EndpointIpamConfig {
+                            ipv4_address: Some(ip.clone()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    },
+                )])),
+            }),
             ..Default::default()
         };
         let opts = CreateContainerOptions {

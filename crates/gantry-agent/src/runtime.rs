@@ -87,6 +87,9 @@ pub struct ContainerSpec {
     pub open_stdin: bool,
     pub tty: bool,
     pub log_driver: Option<(String, HashMap<String, String>)>,
+    /// On a user-defined network: the address and MAC to take.
+    pub ipv4: Option<String>,
+    pub mac: Option<String>,
 }
 
 /// A host port Docker bound for a container port.
@@ -132,6 +135,15 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         labels: &HashMap<String, String>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Creates a bridge network with this subnet (`10.213.0.0/24`) and gateway if it does not exist.
+    fn ensure_network(
+        &self,
+        name: &str,
+        subnet: &str,
+        gateway: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Makes sure the image of the pause container exists; returns its name.
+    fn ensure_pause_image(&self) -> impl Future<Output = Result<String>> + Send;
     /// Creates a container; returns its id.
     fn create(&self, spec: &ContainerSpec) -> impl Future<Output = Result<String>> + Send;
     fn start(&self, id: &str) -> impl Future<Output = Result<()>> + Send;

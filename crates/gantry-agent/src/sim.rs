@@ -86,6 +86,14 @@ impl ContainerRuntime for SimRuntime {
         Ok(())
     }
 
+    async fn ensure_network(&self, _name: &str, _subnet: &str, _gateway: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn ensure_pause_image(&self) -> Result<String> {
+        Ok(crate::docker::PAUSE_IMAGE.to_string())
+    }
+
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
         let id = format!("sim{:016x}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let bindings = if spec.network_mode == "bridge" {

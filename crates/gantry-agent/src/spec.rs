@@ -22,6 +22,84 @@ pub mod labels {
     pub const ECS_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
 }
 
+/// The label value (gantry.container) of an awsvpc task's pause container.
+pub const PAUSE_CONTAINER: &str = "~internal~ecs~pause";
+
+/// An awsvpc task's interface, from its ElasticNetworkInterface attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Eni {
+    /// The Docker network of the subnet.
+    pub network: String,
+    /// `10.213.0.0/24`
+    pub subnet: String,
+    /// `10.213.0.1`
+    pub gateway: String,
+    pub ip: String,
+    pub mac: String,
+}
+
+/// The task's interface, when it is an awsvpc task.
+pub fn eni(a: &AssignedTask) -> Option<Eni> {
+    let att = a
+        .task
+        .attachments
+        .iter()
+        .flatten()
+        .find(|x| x.r#type.as_deref() == Some("ElasticNetworkInterface"))?;
+    let d = |n: &str| {
+        att.details
+            .iter()
+            .flatten()
+            .find(|k| k.name.as_deref() == Some(n))
+            .and_then(|k| k.value.clone())
+    };
+    let gw = d("subnetGatewayIpv4Address")?;
+    let (gateway, bits) = gw.split_once('/')?;
+    let prefix = gateway.rsplit_once('.')?.0;
+    Some(Eni {
+        network: format!("gantry-{}", d("subnetId")?),
+        subnet: format!("{prefix}.0/{bits}"),
+        gateway: gateway.to_string(),
+        ip: d("privateIPv4Address")?,
+        mac: d("macAddress")?,
+    })
+}
+
+/// The Docker name of an awsvpc task's pause container ('.' cannot occur in container names).
+pub fn pause_name(a: &AssignedTask) -> String {
+    let td = &a.task_definition;
+    let id = task_id(a.task.task_arn.as_deref().unwrap_or_default());
+    format!(
+        "gantry-{}-{}.pause-{}",
+        td.family.as_deref().unwrap_or("task"),
+        td.revision.unwrap_or(0),
+        &id[..id.len().min(12)]
+    )
+}
+
+/// The pause container that holds an awsvpc task's network namespace.
+pub fn pause(a: &AssignedTask, owner: &Owner, eni: &Eni, image: &str) -> ContainerSpec {
+    let task_arn = a.task.task_arn.clone().unwrap_or_default();
+    let labels = HashMap::from([
+        (labels::INSTALLATION.to_string(), owner.installation.clone()),
+        (labels::INSTANCE.to_string(), owner.instance_arn.clone()),
+        (labels::TASK.to_string(), task_arn.clone()),
+        (labels::CONTAINER.to_string(), PAUSE_CONTAINER.to_string()),
+        (labels::ECS_TASK_ARN.to_string(), task_arn),
+    ]);
+    ContainerSpec {
+        name: pause_name(a),
+        image: image.to_string(),
+        labels,
+        cpu_shares: 2,
+        network_mode: eni.network.clone(),
+        hostname: Some(format!("ip-{}", eni.ip.replace('.', "-"))),
+        ipv4: Some(eni.ip.clone()),
+        mac: Some(eni.mac.clone()),
+        ..ContainerSpec::default()
+    }
+}
+
 /// A volume to create before the task's containers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeSpec {
@@ -278,7 +356,7 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
         }
     });
 
-    ContainerSpec {
+    let mut spec = ContainerSpec {
         name: docker_name(a, &name),
         image: c.image.clone().unwrap_or_default(),
         entrypoint: c.entry_point.clone(),
@@ -355,7 +433,20 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
         open_stdin: c.interactive == Some(true),
         tty: c.pseudo_terminal == Some(true),
         log_driver,
+        ipv4: None,
+        mac: None,
+    };
+    if mode == NetworkMode::Awsvpc {
+        // Every container joins the pause container's namespace: the task's interface.
+        spec.network_mode = format!("container:{}", pause_name(a));
+        spec.ports.clear();
+        spec.hostname = None;
+        spec.links.clear();
+        spec.dns.clear();
+        spec.dns_search.clear();
+        spec.extra_hosts.clear();
     }
+    spec
 }
 
 #[cfg(test)]

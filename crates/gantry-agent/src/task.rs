@@ -119,6 +119,8 @@ pub struct TaskWorker<R: ContainerRuntime> {
     execution_stopped_at: Option<f64>,
     pending_since: Instant,
     last_report: Option<TaskReport>,
+    /// An awsvpc task's pause container (holding its network namespace).
+    pause: Option<String>,
 }
 
 impl<R: ContainerRuntime> TaskWorker<R> {
@@ -148,6 +150,13 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             })
             .collect();
         let any_adopted = !adopted.is_empty();
+        let pause = adopted
+            .iter()
+            .find(|o| {
+                o.labels.get(spec::labels::CONTAINER).map(String::as_str)
+                    == Some(spec::PAUSE_CONTAINER)
+            })
+            .map(|o| o.id.clone());
         for o in adopted {
             if let Some(c) = containers
                 .iter_mut()
@@ -179,6 +188,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             execution_stopped_at: None,
             pending_since: Instant::now(),
             last_report: None,
+            pause,
         }
     }
 
@@ -341,8 +351,49 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 return;
             }
         }
+        if let Some(eni) = spec::eni(a) {
+            match self.ensure_pause(a, &eni).await {
+                Ok(id) => self.pause = Some(id),
+                Err(e) => {
+                    self.fail(
+                        TaskStopCode::TaskFailedToStart,
+                        format!("CannotCreateNetworkInterfaceError: {e}"),
+                    );
+                    return;
+                }
+            }
+        }
         self.pull_stopped_at = Some(now_secs());
         self.pulled = true;
+    }
+
+    /// The task's network namespace: the subnet's network, and a pause container on it with the
+    /// task's address (reused when it exists already).
+    async fn ensure_pause(&self, a: &AssignedTask, eni: &spec::Eni) -> Result<String, String> {
+        let image = self.rt.ensure_pause_image().await.map_err(|e| e.0)?;
+        self.rt
+            .ensure_network(&eni.network, &eni.subnet, &eni.gateway)
+            .await
+            .map_err(|e| e.0)?;
+        let found = self
+            .rt
+            .list(&[
+                (spec::labels::TASK, self.task_arn.as_str()),
+                (spec::labels::CONTAINER, spec::PAUSE_CONTAINER),
+            ])
+            .await
+            .map_err(|e| e.0)?;
+        let id = match found.into_iter().next() {
+            Some(o) if o.running => return Ok(o.id),
+            Some(o) => o.id,
+            None => self
+                .rt
+                .create(&spec::pause(a, &self.settings.owner, eni, &image))
+                .await
+                .map_err(|e| e.0)?,
+        };
+        self.rt.start(&id).await.map_err(|e| e.0)?;
+        Ok(id)
     }
 
     async fn pull_one(&self, image: &str) -> Result<(), String> {
@@ -532,6 +583,11 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 return;
             }
         }
+        if let Some(p) = &self.pause {
+            if let Err(e) = self.rt.stop(p, 1).await {
+                tracing::warn!(task = %self.task_arn, error = %e, "stopping the pause container failed");
+            }
+        }
         self.status = "STOPPED";
         self.execution_stopped_at.get_or_insert_with(now_secs);
     }
@@ -641,6 +697,9 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                     tracing::warn!(task = %self.task_arn, error = %e, "removing a container failed");
                 }
             }
+        }
+        if let Some(p) = &self.pause {
+            let _ = self.rt.remove(p).await;
         }
         let a = self.desired.borrow().clone();
         for v in spec::volumes(&a).into_iter().filter(|v| v.task_scoped) {

@@ -506,7 +506,7 @@ fn service_input(
     task_definition: &str,
     count: usize,
 ) -> Result<LaunchInput, ApiError> {
-    let (strategy, constraints, launch_type, tags, propagate) = server.read(|st| {
+    let (strategy, constraints, launch_type, tags, propagate, network) = server.read(|st| {
         st.services
             .get(key)
             .map(|r| {
@@ -519,6 +519,7 @@ fn service_input(
                     r.service.launch_type,
                     r.service.tags.clone(),
                     r.service.propagate_tags,
+                    r.service.network_configuration.clone(),
                 )
             })
             .unwrap_or_default()
@@ -540,6 +541,7 @@ fn service_input(
         cluster: Some(key.0.clone()),
         task_definition: task_definition.to_string(),
         launch_type,
+        network_configuration: network,
         started_by: Some(deployment.to_string()),
         group: Some(format!("service:{}", key.1)),
         tags: if propagate == Some(PropagateTags::Service) {

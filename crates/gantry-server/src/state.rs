@@ -197,6 +197,19 @@ impl ServiceRecord {
     }
 }
 
+/// An awsvpc subnet: a /24 of gantry's pool (10.213.<octet>.0/24).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubnetRecord {
+    pub id: String,
+    pub octet: u8,
+}
+
+impl SubnetRecord {
+    pub fn address(&self, host: u8) -> String {
+        format!("{}.{}.{host}", crate::ops::network::POOL_PREFIX, self.octet)
+    }
+}
+
 /// The resources, ports and groups an instance's unstopped tasks hold.
 #[derive(Debug, Clone, Default)]
 pub struct Usage {
@@ -217,6 +230,8 @@ pub struct State {
     pub families: BTreeMap<String, Family>,
     /// Keyed by (principal ARN or "" for the account default, setting name).
     pub settings: BTreeMap<(String, SettingName), SettingRecord>,
+    /// awsvpc subnets by id.
+    pub subnets: BTreeMap<String, SubnetRecord>,
     /// Services by (cluster, name), ACTIVE, DRAINING and INACTIVE.
     pub services: BTreeMap<(String, String), ServiceRecord>,
     /// Container instances by id (ids are unique across clusters).
@@ -254,6 +269,9 @@ pub mod keys {
     }
     pub fn service(cluster: &str, name: &str) -> String {
         format!("services/{cluster}/{name}")
+    }
+    pub fn subnet(id: &str) -> String {
+        format!("subnets/{id}")
     }
     pub fn instance(id: &str) -> String {
         format!("instances/{id}")
@@ -339,6 +357,10 @@ impl State {
             let r: TaskRecord = parse(&kv.key, &kv.value)?;
             st.index_task(&r);
             st.tasks.insert(r.id.clone(), r);
+        }
+        for kv in store.range("subnets/").await?.0 {
+            let r: SubnetRecord = parse(&kv.key, &kv.value)?;
+            st.subnets.insert(r.id.clone(), r);
         }
         for kv in store.range("services/").await?.0 {
             let r: ServiceRecord = parse(&kv.key, &kv.value)?;

@@ -111,6 +111,7 @@ impl Drop for Env {
 }
 
 fn remove_containers_of(instance: &str) {
+    // Pause containers go last (others share their namespace); `rm -f` handles that order.
     let ids = docker(&[
         "ps",
         "-aq",
@@ -757,4 +758,91 @@ async fn stopped_tasks_are_cleaned_up_and_expire() {
         },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn awsvpc_tasks_get_their_own_interface() {
+    let _l = lock().await;
+    let env = Env::start("awsvpc").await;
+    let td = env
+        .register(json!({"family": "vpc", "networkMode": "awsvpc", "containerDefinitions": [
+            {"name": "web", "image": BUSYBOX_IMAGE, "memory": 32, "portMappings": [{"containerPort": 8080}],
+             "command": ["sh", "-c", "mkdir /www && echo hello-vpc > /www/index.html && exec httpd -f -p 8080 -h /www"]},
+            {"name": "client", "image": BUSYBOX_IMAGE, "memory": 16, "essential": false,
+             "command": ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://localhost:8080/ && exit 0; sleep 0.3; done; exit 1"],
+             "dependsOn": [{"containerName": "web", "condition": "START"}]}]}))
+        .await;
+    // networkConfiguration is required, and validated.
+    let (status, e) = env
+        .server
+        .call("RunTask", &json!({"taskDefinition": td}).to_string())
+        .await;
+    assert_eq!(
+        (status, e["__type"].as_str()),
+        (400, Some("InvalidParameterException")),
+        "{e}"
+    );
+    let subnet = format!("subnet-t{}", std::process::id());
+    let v = env
+        .call("RunTask", json!({"taskDefinition": td, "networkConfiguration": {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": ["sg-1"]}}}))
+        .await;
+    let task = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = env
+        .wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
+    let att = &t["attachments"][0];
+    assert_eq!(att["type"], "ElasticNetworkInterface");
+    let detail = |n: &str| {
+        att["details"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == n)
+            .unwrap()["value"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(detail("subnetId"), subnet);
+    let ip = detail("privateIPv4Address");
+    assert!(ip.starts_with("10.213."), "{ip}");
+    assert!(detail("networkInterfaceId").starts_with("eni-"));
+    assert_eq!(
+        container_named(&t, "web")["networkInterfaces"][0]["privateIpv4Address"],
+        ip.as_str()
+    );
+    // The task's address answers from the host, on the container port (no host port involved).
+    let body = wait_for(
+        "the task's address to answer",
+        Duration::from_secs(10),
+        || async { reqwest_get(&format!("http://{ip}:8080/index.html")).await },
+    )
+    .await;
+    assert_eq!(body.trim(), "hello-vpc");
+    // Its containers share the namespace: the client reached the web server on localhost.
+    let t = wait_for("the client to finish", Duration::from_secs(20), || async {
+        let t = env.describe(&task).await;
+        (container_named(&t, "client")["exitCode"].is_i64()).then_some(t)
+    })
+    .await;
+    assert_eq!(
+        container_named(&t, "client")["exitCode"],
+        0,
+        "the client could not reach localhost:8080"
+    );
+    // Both containers run in the pause container's namespace, on the subnet's network.
+    let web_id = container_named(&t, "web")["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &web_id])
+            .starts_with("container:")
+    );
+    env.call("StopTask", json!({"task": task})).await;
+    env.wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
+    let _ = std::process::Command::new("docker")
+        .args(["network", "rm", &format!("gantry-{subnet}")])
+        .output();
 }

@@ -5,6 +5,7 @@ mod account_settings;
 mod clusters;
 pub(crate) use clusters::create as create_cluster;
 pub(crate) mod instances;
+pub(crate) mod network;
 pub(crate) mod placement;
 pub(crate) mod services;
 mod tags;

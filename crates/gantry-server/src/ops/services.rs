@@ -82,12 +82,6 @@ fn resolve_td(server: &Server, st: &State, ident: &str) -> Result<String, ApiErr
         )));
     }
     let td = &rec.task_definition;
-    if td.network_mode == Some(NetworkMode::Awsvpc) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "The awsvpc network mode is not supported by gantry yet; use bridge, host or none.",
-        ));
-    }
     Ok(td.task_definition_arn.clone().unwrap_or_default())
 }
 
@@ -286,6 +280,9 @@ pub async fn create(
                 .map(|r| r.task_definition.clone())
                 .unwrap_or_default();
             placement::constraints(req.placement_constraints.as_deref(), &td)?;
+            if td.network_mode == Some(NetworkMode::Awsvpc) {
+                super::network::validate(req.network_configuration.as_ref())?;
+            }
             let key = (cluster.clone(), req.service_name.clone());
             if let Some(existing) = st.services.get(&key).filter(|s| s.status() != "INACTIVE") {
                 return Err(ApiError::invalid(format!(
@@ -315,6 +312,7 @@ pub async fn create(
                 created_at: Some(now),
                 placement_constraints: Some(req.placement_constraints.clone().unwrap_or_default()),
                 placement_strategy: Some(req.placement_strategy.clone().unwrap_or_default()),
+                network_configuration: req.network_configuration.clone(),
                 health_check_grace_period_seconds: req.health_check_grace_period_seconds,
                 scheduling_strategy: Some(if daemon {
                     SchedulingStrategy::Daemon
@@ -427,6 +425,10 @@ pub async fn update(
             }
             if let Some(c) = &req.placement_constraints {
                 rec.service.placement_constraints = Some(c.clone());
+            }
+            if let Some(n) = &req.network_configuration {
+                super::network::validate(Some(n))?;
+                rec.service.network_configuration = Some(n.clone());
             }
             if let Some(s) = &req.placement_strategy {
                 rec.service.placement_strategy = Some(s.clone());

@@ -128,6 +128,7 @@ struct Launch {
     client_token: Option<String>,
     request: Request,
     service: Option<(String, String)>,
+    awsvpc: Option<AwsVpcConfiguration>,
 }
 
 fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64) -> TaskRecord {
@@ -310,17 +311,11 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
             launch_type.as_str()
         )));
     }
-    if td.network_mode == Some(NetworkMode::Awsvpc) {
-        if network_configuration.is_none() {
-            return Err(ApiError::invalid(
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-            ));
-        }
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "The awsvpc network mode is not supported by gantry yet; use bridge, host or none.",
-        ));
-    }
+    let awsvpc = if td.network_mode == Some(NetworkMode::Awsvpc) {
+        Some(super::network::validate(network_configuration)?)
+    } else {
+        None
+    };
     let overrides = overrides.unwrap_or_default();
     check_overrides(&td, &overrides)?;
     let demand = demand_of(&td, &overrides)?;
@@ -370,6 +365,7 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
         client_token,
         request,
         service,
+        awsvpc,
     })
 }
 
@@ -406,7 +402,30 @@ fn commit_placements(
             });
             continue;
         }
-        let t = new_task(server, st, l, id, now);
+        let mut t = new_task(server, st, l, id, now);
+        if let Some(c) = &l.awsvpc {
+            match super::network::allocate(st, c, &mut txn) {
+                Ok(eni) => {
+                    let ip = super::network::detail(&eni, "privateIPv4Address");
+                    for c in t.task.containers.iter_mut().flatten() {
+                        c.network_interfaces = Some(vec![NetworkInterface {
+                            attachment_id: eni.id.clone(),
+                            private_ipv4_address: ip.clone(),
+                            ipv6_address: None,
+                        }]);
+                    }
+                    t.task.attachments = Some(vec![eni]);
+                }
+                Err(e) => {
+                    failures.push(Failure {
+                        arn: Some(view.id.clone()),
+                        reason: Some(format!("RESOURCE:ENI ({})", e.message)),
+                        detail: None,
+                    });
+                    continue;
+                }
+            }
+        }
         txn = put(txn, keys::task(&t.id), &t);
         created.push(describe_view(&t, true));
         st.index_task(&t);
