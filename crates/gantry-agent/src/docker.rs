@@ -326,6 +326,7 @@ impl ContainerRuntime for DockerRuntime {
             extra_hosts: (!s.extra_hosts.is_empty()).then(|| s.extra_hosts.clone()),
             security_opt: (!s.security_opt.is_empty()).then(|| s.security_opt.clone()),
             sysctls: (!s.sysctls.is_empty()).then(|| s.sysctls.clone()),
+            cgroup_parent: s.cgroup_parent.clone(),
             log_config: s.log_driver.as_ref().map(|(t, c)| HostConfigLogConfig {
                 typ: Some(t.clone()),
                 config: Some(c.clone()),

@@ -6,6 +6,7 @@
 //! autonomous: when the control plane is away, tasks keep running and reports wait; when the
 //! agent restarts, it re-adopts its containers by their labels and starts nothing twice.
 
+pub mod cgroups;
 pub mod docker;
 pub mod runtime;
 pub mod sim;
@@ -39,6 +40,8 @@ pub struct AgentConfig {
     pub availability_zone: String,
     /// Shown as the instance's `ec2InstanceId` (default: the host name).
     pub hostname: Option<String>,
+    /// What the host serves: `ec2`, `fargate` or `both`.
+    pub capacity: String,
     pub attributes: Vec<(String, Option<String>)>,
     pub reserved_ports: Vec<u16>,
     pub pull_policy: PullPolicy,
@@ -67,6 +70,7 @@ impl AgentConfig {
             memory_mib: None,
             availability_zone: "local-1a".into(),
             hostname: None,
+            capacity: "ec2".into(),
             attributes: Vec::new(),
             reserved_ports: vec![22, 2375, 2376, 51678, 51679, 51680],
             pull_policy: PullPolicy::Default,
@@ -305,6 +309,7 @@ impl<R: ContainerRuntime> Agent<R> {
             },
             attributes,
             hostname: self.cfg.hostname.clone().unwrap_or_else(hostname),
+            capacity: self.cfg.capacity.clone(),
         }
     }
 

@@ -90,6 +90,8 @@ pub struct ContainerSpec {
     /// On a user-defined network: the address and MAC to take.
     pub ipv4: Option<String>,
     pub mac: Option<String>,
+    /// The cgroup the container joins (a FARGATE task's, with the task's limits).
+    pub cgroup_parent: Option<String>,
 }
 
 /// A host port Docker bound for a container port.

@@ -435,6 +435,7 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
         log_driver,
         ipv4: None,
         mac: None,
+        cgroup_parent: None,
     };
     if mode == NetworkMode::Awsvpc {
         // Every container joins the pause container's namespace: the task's interface.

@@ -121,6 +121,8 @@ pub struct TaskWorker<R: ContainerRuntime> {
     last_report: Option<TaskReport>,
     /// An awsvpc task's pause container (holding its network namespace).
     pause: Option<String>,
+    /// A FARGATE task's cgroup, with the task's cpu and memory limits.
+    cgroup: Option<crate::cgroups::TaskCgroup>,
 }
 
 impl<R: ContainerRuntime> TaskWorker<R> {
@@ -189,6 +191,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             pending_since: Instant::now(),
             last_report: None,
             pause,
+            cgroup: None,
         }
     }
 
@@ -351,6 +354,20 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 return;
             }
         }
+        if a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate) {
+            let cpu = a.task.cpu.as_deref().and_then(|c| c.parse::<u64>().ok());
+            let mem = a.task.memory.as_deref().and_then(|m| m.parse::<u64>().ok());
+            match crate::cgroups::create(spec::task_id(&self.task_arn), cpu, mem) {
+                Ok(cg) => self.cgroup = Some(cg),
+                Err(e) => {
+                    self.fail(
+                        TaskStopCode::TaskFailedToStart,
+                        format!("CannotCreateTaskCgroupError: {e}"),
+                    );
+                    return;
+                }
+            }
+        }
         if let Some(eni) = spec::eni(a) {
             match self.ensure_pause(a, &eni).await {
                 Ok(id) => self.pause = Some(id),
@@ -386,11 +403,11 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         let id = match found.into_iter().next() {
             Some(o) if o.running => return Ok(o.id),
             Some(o) => o.id,
-            None => self
-                .rt
-                .create(&spec::pause(a, &self.settings.owner, eni, &image))
-                .await
-                .map_err(|e| e.0)?,
+            None => {
+                let mut spec = spec::pause(a, &self.settings.owner, eni, &image);
+                spec.cgroup_parent = self.cgroup.as_ref().map(|c| c.parent.clone());
+                self.rt.create(&spec).await.map_err(|e| e.0)?
+            }
         };
         self.rt.start(&id).await.map_err(|e| e.0)?;
         Ok(id)
@@ -488,7 +505,8 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 }
                 Ok(true) => {}
             }
-            let spec = spec::container(a, &self.containers[i].def, &self.settings.owner);
+            let mut spec = spec::container(a, &self.containers[i].def, &self.settings.owner);
+            spec.cgroup_parent = self.cgroup.as_ref().map(|c| c.parent.clone());
             let name = self.containers[i].name.clone();
             let id = match self.rt.create(&spec).await {
                 Ok(id) => id,
@@ -700,6 +718,9 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         }
         if let Some(p) = &self.pause {
             let _ = self.rt.remove(p).await;
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.remove();
         }
         let a = self.desired.borrow().clone();
         for v in spec::volumes(&a).into_iter().filter(|v| v.task_scoped) {

@@ -27,6 +27,14 @@ pub struct RegisterRequest {
     pub attributes: Vec<Attribute>,
     /// Shown as `ec2InstanceId`.
     pub hostname: String,
+    /// What the host serves: `ec2` (a container instance), `fargate` (capacity for FARGATE
+    /// tasks only, never listed as a container instance) or `both`.
+    #[serde(default = "default_capacity")]
+    pub capacity: String,
+}
+
+fn default_capacity() -> String {
+    "ec2".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

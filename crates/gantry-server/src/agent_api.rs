@@ -77,6 +77,11 @@ async fn register_inner(
 ) -> Result<RegisterResponse, ApiError> {
     authorize(server, headers)?;
     let req: RegisterRequest = decode(body)?;
+    if !matches!(req.capacity.as_str(), "ec2" | "fargate" | "both") {
+        return Err(ApiError::invalid(
+            "Invalid 'capacity': use ec2, fargate or both.",
+        ));
+    }
     let mut attributes = req.attributes;
     attributes.push(Attribute {
         name: "ecs.capability.gantry-agent".into(),
@@ -94,6 +99,7 @@ async fn register_inner(
             hostname: Some(req.hostname),
             tags: Vec::new(),
             has_agent: true,
+            capacity: req.capacity,
         },
     )
     .await?;

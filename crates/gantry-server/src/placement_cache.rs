@@ -21,6 +21,9 @@ struct ClusterCache {
     index: HashMap<String, usize>,
 }
 
+/// The pseudo-cluster of every host that serves FARGATE tasks (of any cluster).
+pub const FARGATE_POOL: &str = "\u{0}fargate";
+
 #[derive(Default)]
 pub struct PlacementCache {
     clusters: HashMap<String, ClusterCache>,
@@ -43,7 +46,14 @@ impl PlacementCache {
             let ids: Vec<String> = st
                 .instances
                 .values()
-                .filter(|r| r.cluster == cluster && r.status() != "INACTIVE")
+                .filter(|r| r.status() != "INACTIVE")
+                .filter(|r| {
+                    if cluster == FARGATE_POOL {
+                        r.fargate
+                    } else {
+                        r.cluster == cluster && !r.fargate_only
+                    }
+                })
                 .map(|r| r.id.clone())
                 .collect();
             let views = ids

@@ -64,6 +64,12 @@ pub struct InstanceRecord {
     /// Registered by an agent (false: through the public RegisterContainerInstance call).
     #[serde(default)]
     pub has_agent: bool,
+    /// Serves FARGATE tasks (of any cluster).
+    #[serde(default)]
+    pub fargate: bool,
+    /// Serves only FARGATE tasks: not a container instance of its cluster.
+    #[serde(default)]
+    pub fargate_only: bool,
     /// When the agent was last heard from (seconds since the epoch).
     #[serde(skip)]
     pub last_seen: f64,

@@ -139,6 +139,11 @@ struct AgentTuning {
     /// The ecs.availability-zone attribute
     #[arg(long, default_value = "local-1a")]
     availability_zone: String,
+    /// What this host serves: ec2 (a container instance of the cluster), fargate (capacity for
+    /// FARGATE tasks of any cluster, not listed as a container instance) or both [default: ec2;
+    /// both under `gantry up`]
+    #[arg(long, value_parser = ["ec2", "fargate", "both"])]
+    capacity: Option<String>,
     /// A custom attribute, `name` or `name=value` (repeatable)
     #[arg(long = "attribute")]
     attributes: Vec<String>,
@@ -258,8 +263,14 @@ fn agent_config(
     cluster: String,
     data_dir: PathBuf,
     t: &AgentTuning,
-    default_pull: PullPolicy,
+    up: bool,
 ) -> AgentConfig {
+    // `gantry up` defaults to local images and to serving FARGATE tasks too.
+    let default_pull = if up {
+        PullPolicy::PreferCached
+    } else {
+        PullPolicy::Default
+    };
     let mut cfg = AgentConfig::new(server, token, cluster, data_dir);
     cfg.pull_policy = t.pull_behavior.unwrap_or(default_pull);
     cfg.default_stop_timeout = t.stop_timeout;
@@ -268,6 +279,10 @@ fn agent_config(
     cfg.cpu = t.cpu;
     cfg.memory_mib = t.memory;
     cfg.availability_zone = t.availability_zone.clone();
+    cfg.capacity = t
+        .capacity
+        .clone()
+        .unwrap_or_else(|| if up { "both".into() } else { "ec2".into() });
     cfg.attributes = parse_attributes(&t.attributes);
     cfg
 }
@@ -326,7 +341,7 @@ async fn serve(
                     "default".into(),
                     settings.data_dir.join("agent"),
                     tuning,
-                    PullPolicy::PreferCached,
+                    true,
                 );
                 tracing::info!(docker = %docker.version, api = %docker.api_version, "running an agent on the local Docker");
                 let version = docker.version.clone();
@@ -440,7 +455,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
             args.cluster,
             data_dir,
             &args.tuning,
-            PullPolicy::Default,
+            false,
         );
         tracing::warn!("running a simulated agent: hollow containers, no Docker");
         let rt = Arc::new(gantry_agent::sim::SimRuntime::new());
@@ -459,7 +474,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         args.cluster,
         data_dir,
         &args.tuning,
-        PullPolicy::Default,
+        false,
     );
     let version = docker.version.clone();
     Agent::new(cfg, Arc::new(docker), version)

@@ -846,3 +846,153 @@ async fn awsvpc_tasks_get_their_own_interface() {
         .args(["network", "rm", &format!("gantry-{subnet}")])
         .output();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fargate_tasks_run_without_container_instances_within_their_limits() {
+    let _l = lock().await;
+    ensure_busybox_image();
+    let dir = temp_dir("fargate");
+    let server = GantryProcess::start(BIN.as_ref(), &dir.join("server")).await;
+    for c in [r#"{}"#, r#"{"clusterName":"empty"}"#] {
+        assert_eq!(server.call("CreateCluster", c).await.0, 200);
+    }
+    let mut args = AGENT_ARGS.to_vec();
+    args.extend(["--capacity", "fargate"]);
+    let _agent = AgentProcess::start(BIN.as_ref(), &server, "default", &dir.join("agent"), &args);
+    // Invalid Fargate sizes are refused at registration, as on ECS.
+    let (status, e) = server
+        .call("RegisterTaskDefinition", &json!({"family": "bad", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+            "cpu": "256", "memory": "4096", "containerDefinitions": [{"name": "m", "image": BUSYBOX_IMAGE}]}).to_string())
+        .await;
+    assert_eq!(
+        (status, e["__type"].as_str()),
+        (400, Some("ClientException")),
+        "{e}"
+    );
+    let (_, v) = server
+        .call("RegisterTaskDefinition", &json!({"family": "fg", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+            "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "m", "image": BUSYBOX_IMAGE, "command": ["sleep", "300"]}]}).to_string())
+        .await;
+    let td = v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet = format!("subnet-f{}", std::process::id());
+    let body = json!({"cluster": "empty", "launchType": "FARGATE", "taskDefinition": td,
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": [subnet], "assignPublicIp": "ENABLED"}}});
+    let task = wait_for("Fargate capacity", Duration::from_secs(30), || async {
+        let (status, v) = server.call("RunTask", &body.to_string()).await;
+        (status == 200).then(|| v["tasks"][0]["taskArn"].as_str().unwrap().to_string())
+    })
+    .await;
+    let t = wait_for(
+        "the Fargate task to run",
+        Duration::from_secs(30),
+        || async {
+            let (_, d) = server
+                .call(
+                    "DescribeTasks",
+                    &json!({"cluster": "empty", "tasks": [task]}).to_string(),
+                )
+                .await;
+            let t = d["tasks"][0].clone();
+            (t["lastStatus"] == "RUNNING").then_some(t)
+        },
+    )
+    .await;
+    assert_eq!(t["launchType"], "FARGATE");
+    assert_eq!(t["capacityProviderName"], "FARGATE");
+    assert_eq!(t["platformFamily"], "Linux");
+    assert!(t["platformVersion"].is_string() && t["ephemeralStorage"]["sizeInGiB"] == 20);
+    assert!(t.get("containerInstanceArn").is_none(), "{t}");
+    // The host is capacity, not a container instance, in any cluster.
+    for c in ["default", "empty"] {
+        let (_, v) = server
+            .call("ListContainerInstances", &json!({"cluster": c}).to_string())
+            .await;
+        assert_eq!(v["containerInstanceArns"], json!([]));
+    }
+    // The task's limits, on its cgroup, seen from the host.
+    let id = task.rsplit('/').next().unwrap();
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .ok()
+    };
+    let (mem, cpu) = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        (
+            read(&format!("/sys/fs/cgroup/gantry/{id}/memory.max")),
+            read(&format!("/sys/fs/cgroup/gantry/{id}/cpu.max"))
+                .map(|s| s.split(' ').next().unwrap_or_default().to_string()),
+        )
+    } else {
+        (
+            read(&format!(
+                "/sys/fs/cgroup/memory/gantry/{id}/memory.limit_in_bytes"
+            )),
+            read(&format!("/sys/fs/cgroup/cpu/gantry/{id}/cpu.cfs_quota_us")),
+        )
+    };
+    assert_eq!(
+        mem.as_deref(),
+        Some("536870912"),
+        "512 MiB on the task's cgroup"
+    );
+    assert_eq!(
+        cpu.as_deref(),
+        Some("25000"),
+        "256 units: a quarter of a CPU"
+    );
+    let runtime = container_named(&t, "m")["runtimeId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &runtime]),
+        format!("/gantry/{id}")
+    );
+    // EC2 on the same definition is refused only if it is not EC2-compatible; Fargate refuses privileged.
+    let (status, e) = server
+        .call("RegisterTaskDefinition", &json!({"family": "priv", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+            "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "m", "image": BUSYBOX_IMAGE, "privileged": true}]}).to_string())
+        .await;
+    assert_eq!(
+        (status, e["__type"].as_str()),
+        (400, Some("ClientException")),
+        "{e}"
+    );
+    server
+        .call(
+            "StopTask",
+            &json!({"cluster": "empty", "task": task}).to_string(),
+        )
+        .await;
+    wait_for(
+        "the Fargate task to stop",
+        Duration::from_secs(30),
+        || async {
+            let (_, d) = server
+                .call(
+                    "DescribeTasks",
+                    &json!({"cluster": "empty", "tasks": [task]}).to_string(),
+                )
+                .await;
+            (d["tasks"][0]["lastStatus"] == "STOPPED").then_some(())
+        },
+    )
+    .await;
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label=gantry.task={task}"),
+    ]);
+    for cid in ids.split_whitespace() {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", cid])
+            .output();
+    }
+    let _ = std::process::Command::new("docker")
+        .args(["network", "rm", &format!("gantry-{subnet}")])
+        .output();
+}

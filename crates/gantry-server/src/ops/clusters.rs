@@ -179,7 +179,7 @@ fn with_counts(st: &State, mut c: Cluster) -> Cluster {
     c.registered_container_instances_count = Some(
         st.instances
             .values()
-            .filter(|i| i.cluster == name && i.status() != "INACTIVE")
+            .filter(|i| i.cluster == name && !i.fargate_only && i.status() != "INACTIVE")
             .count() as i32,
     );
     let tasks: Vec<_> = st.tasks.values().filter(|t| t.cluster == name).collect();
@@ -342,7 +342,7 @@ pub async fn delete(
     let c = server
         .write(move |st| {
             let name = active(server, st, Some(&req.cluster))?.cluster_name.clone().unwrap_or_default();
-            if st.instances.values().any(|i| i.cluster == name && i.status() != "INACTIVE") {
+            if st.instances.values().any(|i| i.cluster == name && !i.fargate_only && i.status() != "INACTIVE") {
                 return Err(ApiError::new(
                     ErrorCode::ClusterContainsContainerInstancesException,
                     "The Cluster cannot be deleted while Container Instances are active or draining.",

@@ -136,6 +136,8 @@ pub struct Registration {
     pub hostname: Option<String>,
     pub tags: Vec<Tag>,
     pub has_agent: bool,
+    /// `ec2`, `fargate` or `both`.
+    pub capacity: String,
 }
 
 fn resource_int(rs: &[Resource], name: &str) -> Option<i64> {
@@ -262,6 +264,8 @@ pub async fn register_instance(
                 ..ContainerInstance::default()
             };
             let rec = InstanceRecord {
+                fargate: reg.capacity != "ec2",
+                fargate_only: reg.capacity == "fargate",
                 cluster: cluster_name,
                 id: id.clone(),
                 instance,
@@ -295,6 +299,7 @@ pub async fn register(
             hostname: None,
             tags: req.tags.unwrap_or_default(),
             has_agent: false,
+            capacity: "ec2".into(),
         },
     )
     .await?;
@@ -311,7 +316,9 @@ pub fn find<'a>(
     ident: &str,
 ) -> Option<&'a InstanceRecord> {
     let id = server.arns.resource_id("container-instance", ident)?;
-    st.instances.get(id).filter(|r| r.cluster == cluster)
+    st.instances
+        .get(id)
+        .filter(|r| r.cluster == cluster && !r.fargate_only)
 }
 
 pub async fn deregister(
@@ -431,7 +438,7 @@ pub async fn list(
         let mut v: Vec<String> = st
             .instances
             .values()
-            .filter(|r| r.cluster == cluster)
+            .filter(|r| r.cluster == cluster && !r.fargate_only)
             .filter(|r| match &status {
                 Some(s) => r.status() == s,
                 None => r.status() != "INACTIVE",

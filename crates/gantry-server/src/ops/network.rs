@@ -16,7 +16,10 @@ use std::collections::BTreeSet;
 pub const POOL_PREFIX: &str = "10.213";
 
 /// Checks `networkConfiguration` for a task of an awsvpc task definition.
-pub fn validate(nc: Option<&NetworkConfiguration>) -> Result<AwsVpcConfiguration, ApiError> {
+pub fn validate(
+    nc: Option<&NetworkConfiguration>,
+    fargate: bool,
+) -> Result<AwsVpcConfiguration, ApiError> {
     let Some(c) = nc.and_then(|n| n.awsvpc_configuration.clone()) else {
         return Err(ApiError::invalid(
             "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
@@ -51,7 +54,7 @@ pub fn validate(nc: Option<&NetworkConfiguration>) -> Result<AwsVpcConfiguration
             )));
         }
     }
-    if c.assign_public_ip == Some(AssignPublicIp::Enabled) {
+    if c.assign_public_ip == Some(AssignPublicIp::Enabled) && !fargate {
         return Err(ApiError::invalid(
             "Assign public IP is not supported for this launch type.",
         ));
@@ -146,16 +149,16 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert!(validate(None).is_err());
-        assert!(validate(Some(&cfg(&[]))).is_err());
-        assert!(validate(Some(&cfg(&["subnet-1"]))).is_ok());
-        assert!(validate(Some(&cfg(&["net-1"]))).is_err());
+        assert!(validate(None, false).is_err());
+        assert!(validate(Some(&cfg(&[])), false).is_err());
+        assert!(validate(Some(&cfg(&["subnet-1"])), false).is_ok());
+        assert!(validate(Some(&cfg(&["net-1"])), false).is_err());
     }
 
     #[test]
     fn subnets_and_addresses() {
         let mut st = State::default();
-        let c = validate(Some(&cfg(&["subnet-a"]))).unwrap();
+        let c = validate(Some(&cfg(&["subnet-a"])), false).unwrap();
         let mut txn = Txn::new();
         let a = allocate(&mut st, &c, &mut txn).unwrap();
         assert_eq!(
@@ -167,7 +170,7 @@ mod tests {
             Some("10.213.0.1/24")
         );
         assert!(!txn.ops.is_empty());
-        let c2 = validate(Some(&cfg(&["subnet-b"]))).unwrap();
+        let c2 = validate(Some(&cfg(&["subnet-b"])), false).unwrap();
         let b = allocate(&mut st, &c2, &mut Txn::new()).unwrap();
         assert_eq!(
             detail(&b, "privateIPv4Address").as_deref(),

@@ -226,7 +226,10 @@ pub async fn create(
         }
     }
     let launch_type = req.launch_type.unwrap_or(LaunchType::Ec2);
-    if !matches!(launch_type, LaunchType::Ec2 | LaunchType::External) {
+    if !matches!(
+        launch_type,
+        LaunchType::Ec2 | LaunchType::External | LaunchType::Fargate
+    ) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedFeatureException,
             format!(
@@ -281,7 +284,10 @@ pub async fn create(
                 .unwrap_or_default();
             placement::constraints(req.placement_constraints.as_deref(), &td)?;
             if td.network_mode == Some(NetworkMode::Awsvpc) {
-                super::network::validate(req.network_configuration.as_ref())?;
+                super::network::validate(
+                    req.network_configuration.as_ref(),
+                    launch_type == LaunchType::Fargate,
+                )?;
             }
             let key = (cluster.clone(), req.service_name.clone());
             if let Some(existing) = st.services.get(&key).filter(|s| s.status() != "INACTIVE") {
@@ -427,7 +433,10 @@ pub async fn update(
                 rec.service.placement_constraints = Some(c.clone());
             }
             if let Some(n) = &req.network_configuration {
-                super::network::validate(Some(n))?;
+                super::network::validate(
+                    Some(n),
+                    rec.service.launch_type == Some(LaunchType::Fargate),
+                )?;
                 rec.service.network_configuration = Some(n.clone());
             }
             if let Some(s) = &req.placement_strategy {

@@ -220,6 +220,15 @@ fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64
         version: Some(1),
         ..Task::default()
     };
+    let mut task = task;
+    if l.launch_type == LaunchType::Fargate {
+        // Fargate tasks run on capacity gantry manages: no container instance to show.
+        task.container_instance_arn = None;
+        task.capacity_provider_name = Some("FARGATE".into());
+        task.platform_version = Some("1.4.0".into());
+        task.platform_family = Some("Linux".into());
+        task.ephemeral_storage = Some(EphemeralStorage { size_in_gi_b: 20 });
+    }
     TaskRecord {
         cluster: l.cluster.clone(),
         id,
@@ -288,22 +297,20 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
     }
     let launch_type = launch_type.unwrap_or(LaunchType::Ec2);
     match launch_type {
-        LaunchType::Ec2 | LaunchType::External => {}
-        other => {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedFeatureException,
-                format!(
-                    "The {} launch type is not supported by gantry yet; use EC2 or EXTERNAL.",
-                    other.as_str()
-                ),
-            ))
-        }
+        LaunchType::Ec2 | LaunchType::External | LaunchType::Fargate => {}
+        other => return Err(ApiError::new(
+            ErrorCode::UnsupportedFeatureException,
+            format!(
+                "The {} launch type is not supported by gantry yet; use EC2, EXTERNAL or FARGATE.",
+                other.as_str()
+            ),
+        )),
     }
     let compat = td.compatibilities.as_deref().unwrap_or_default();
-    let needed = if launch_type == LaunchType::External {
-        Compatibility::External
-    } else {
-        Compatibility::Ec2
+    let needed = match launch_type {
+        LaunchType::External => Compatibility::External,
+        LaunchType::Fargate => Compatibility::Fargate,
+        _ => Compatibility::Ec2,
     };
     if !compat.contains(&needed) {
         return Err(ApiError::invalid(format!(
@@ -312,7 +319,10 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
         )));
     }
     let awsvpc = if td.network_mode == Some(NetworkMode::Awsvpc) {
-        Some(super::network::validate(network_configuration)?)
+        Some(super::network::validate(
+            network_configuration,
+            launch_type == LaunchType::Fargate,
+        )?)
     } else {
         None
     };
@@ -340,11 +350,18 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
     if group.is_empty() || group.len() > 255 {
         return Err(ApiError::invalid("Invalid 'group': 1 to 255 characters."));
     }
+    let fargate = launch_type == LaunchType::Fargate;
+    // Fargate ignores strategies and constraints: its tasks spread over zones.
     let strategies = match placement::strategies(placement_strategy.as_deref())? {
+        _ if fargate => gantry_scheduler::default_strategies(),
         s if s.is_empty() => gantry_scheduler::default_strategies(),
         s => s,
     };
-    let constraints = placement::constraints(placement_constraints.as_deref(), &td)?;
+    let constraints = if fargate {
+        Vec::new()
+    } else {
+        placement::constraints(placement_constraints.as_deref(), &td)?
+    };
     let request = Request {
         demand: demand.clone(),
         count,
@@ -440,6 +457,7 @@ pub async fn run(
     req: RunTaskRequest,
     _: &Identity,
 ) -> Result<RunTaskResponse, ApiError> {
+    let req_launch_type = req.launch_type;
     let count = req.count.unwrap_or(1);
     if !(1..=10).contains(&count) {
         return Err(ApiError::invalid(
@@ -476,6 +494,9 @@ pub async fn run(
     )
     .await?;
     if tasks.is_empty() && failures.iter().any(|f| f.arn.is_none()) {
+        if req_launch_type == Some(LaunchType::Fargate) {
+            return Err(ApiError::new(ErrorCode::ServerException, "No Fargate capacity is available: start an agent with --capacity fargate or both (gantry up does)."));
+        }
         return Err(ApiError::invalid(
             "No Container Instances were found in your cluster.",
         ));
@@ -506,7 +527,12 @@ pub(crate) async fn launch(
         }
         let now = now_secs();
         let mut cache = server.placement_cache();
-        let (snap, ids) = cache.snapshot(server, st, &l.cluster, now);
+        let pool = if l.launch_type == LaunchType::Fargate {
+            crate::placement_cache::FARGATE_POOL
+        } else {
+            l.cluster.as_str()
+        };
+        let (snap, ids) = cache.snapshot(server, st, pool, now);
         let plan = snap.place(&l.request);
         let targets: Vec<String> = plan
             .placements
