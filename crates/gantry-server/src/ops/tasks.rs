@@ -298,13 +298,15 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
     let launch_type = launch_type.unwrap_or(LaunchType::Ec2);
     match launch_type {
         LaunchType::Ec2 | LaunchType::External | LaunchType::Fargate => {}
-        other => return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            format!(
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedFeatureException,
+                format!(
                 "The {} launch type is not supported by gantry yet; use EC2, EXTERNAL or FARGATE.",
                 other.as_str()
             ),
-        )),
+            ))
+        }
     }
     let compat = td.compatibilities.as_deref().unwrap_or_default();
     let needed = match launch_type {
