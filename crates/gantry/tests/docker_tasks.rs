@@ -882,7 +882,8 @@ async fn fargate_tasks_run_without_container_instances_within_their_limits() {
         "networkConfiguration": {"awsvpcConfiguration": {"subnets": [subnet], "assignPublicIp": "ENABLED"}}});
     let task = wait_for("Fargate capacity", Duration::from_secs(30), || async {
         let (status, v) = server.call("RunTask", &body.to_string()).await;
-        (status == 200).then(|| v["tasks"][0]["taskArn"].as_str().unwrap().to_string())
+        assert_eq!(status, 200, "{v}");
+        v["tasks"][0]["taskArn"].as_str().map(String::from)
     })
     .await;
     let t = wait_for(

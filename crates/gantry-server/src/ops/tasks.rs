@@ -497,7 +497,16 @@ pub async fn run(
     .await?;
     if tasks.is_empty() && failures.iter().any(|f| f.arn.is_none()) {
         if req_launch_type == Some(LaunchType::Fargate) {
-            return Err(ApiError::new(ErrorCode::ServerException, "No Fargate capacity is available: start an agent with --capacity fargate or both (gantry up does)."));
+            // ECS's answer when Fargate has no room; here: no agent offers Fargate capacity.
+            let failure = Failure {
+                arn: None,
+                reason: Some("Capacity is unavailable at this time. Please try again later or in a different availability zone".into()),
+                detail: Some("No host offers Fargate capacity: start an agent with --capacity fargate or both (gantry up does).".into()),
+            };
+            return Ok(RunTaskResponse {
+                tasks: Some(Vec::new()),
+                failures: Some(vec![failure]),
+            });
         }
         return Err(ApiError::invalid(
             "No Container Instances were found in your cluster.",
