@@ -21,6 +21,8 @@ pub struct DockerRuntime {
     /// "Docker version 20.10.24" style string, for the instance's versionInfo.
     pub version: String,
     pub api_version: String,
+    /// The OCI runtimes the engine offers (`runc`, and `runsc` when gVisor is set up).
+    pub runtimes: Vec<String>,
 }
 
 fn err(e: impl std::fmt::Display) -> RuntimeError {
@@ -36,9 +38,18 @@ impl DockerRuntime {
         let docker = Docker::connect_with_local_defaults().map_err(err)?;
         let docker = docker.negotiate_version().await.map_err(err)?;
         let v = docker.version().await.map_err(err)?;
+        let mut runtimes: Vec<String> = docker
+            .info()
+            .await
+            .ok()
+            .and_then(|i| i.runtimes)
+            .map(|r| r.into_keys().collect())
+            .unwrap_or_default();
+        runtimes.sort();
         Ok(DockerRuntime {
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
+            runtimes,
             docker,
         })
     }
@@ -327,6 +338,7 @@ impl ContainerRuntime for DockerRuntime {
             security_opt: (!s.security_opt.is_empty()).then(|| s.security_opt.clone()),
             sysctls: (!s.sysctls.is_empty()).then(|| s.sysctls.clone()),
             cgroup_parent: s.cgroup_parent.clone(),
+            runtime: s.runtime.clone(),
             log_config: s.log_driver.as_ref().map(|(t, c)| HostConfigLogConfig {
                 typ: Some(t.clone()),
                 config: Some(c.clone()),

@@ -42,6 +42,8 @@ pub struct AgentConfig {
     pub hostname: Option<String>,
     /// What the host serves: `ec2`, `fargate` or `both`.
     pub capacity: String,
+    /// The runtime for FARGATE tasks (`runsc` when the engine has gVisor).
+    pub fargate_runtime: Option<String>,
     pub attributes: Vec<(String, Option<String>)>,
     pub reserved_ports: Vec<u16>,
     pub pull_policy: PullPolicy,
@@ -71,6 +73,7 @@ impl AgentConfig {
             availability_zone: "local-1a".into(),
             hostname: None,
             capacity: "ec2".into(),
+            fargate_runtime: None,
             attributes: Vec::new(),
             reserved_ports: vec![22, 2375, 2376, 51678, 51679, 51680],
             pull_policy: PullPolicy::Default,
@@ -272,6 +275,18 @@ impl<R: ContainerRuntime> Agent<R> {
                 ..Attribute::default()
             });
         }
+        if self.cfg.capacity != "ec2" {
+            let isolation = if self.cfg.fargate_runtime.as_deref() == Some("runsc") {
+                "gvisor"
+            } else {
+                "shared-kernel"
+            };
+            attributes.push(Attribute {
+                name: "gantry.fargate-isolation".into(),
+                value: Some(isolation.into()),
+                ..Attribute::default()
+            });
+        }
         for (k, v) in &self.cfg.attributes {
             attributes.retain(|a| &a.name != k);
             attributes.push(Attribute {
@@ -383,6 +398,7 @@ impl<R: ContainerRuntime> Agent<R> {
                 default_stop_timeout: self.cfg.default_stop_timeout,
                 tick: self.cfg.tick,
                 cleanup_wait: self.cfg.cleanup_wait,
+                fargate_runtime: self.cfg.fargate_runtime.clone(),
             });
             let req = PollRequest {
                 container_instance_arn: arn.clone(),

@@ -92,6 +92,8 @@ pub struct ContainerSpec {
     pub mac: Option<String>,
     /// The cgroup the container joins (a FARGATE task's, with the task's limits).
     pub cgroup_parent: Option<String>,
+    /// The OCI runtime (`runsc` for gVisor); the engine's default when absent.
+    pub runtime: Option<String>,
 }
 
 /// A host port Docker bound for a container port.

@@ -436,6 +436,7 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
         ipv4: None,
         mac: None,
         cgroup_parent: None,
+        runtime: None,
     };
     if mode == NetworkMode::Awsvpc {
         // Every container joins the pause container's namespace: the task's interface.

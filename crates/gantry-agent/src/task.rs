@@ -58,6 +58,8 @@ pub struct WorkerSettings {
     /// How long the containers of a STOPPED task are kept before removal
     /// (ECS_ENGINE_TASK_CLEANUP_WAIT_DURATION).
     pub cleanup_wait: Duration,
+    /// The runtime FARGATE tasks' containers use (`runsc`: their own gVisor kernel).
+    pub fargate_runtime: Option<String>,
 }
 
 /// Images this agent pulled (for the `once` policy).
@@ -507,6 +509,9 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             }
             let mut spec = spec::container(a, &self.containers[i].def, &self.settings.owner);
             spec.cgroup_parent = self.cgroup.as_ref().map(|c| c.parent.clone());
+            if a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate) {
+                spec.runtime = self.settings.fargate_runtime.clone();
+            }
             let name = self.containers[i].name.clone();
             let id = match self.rt.create(&spec).await {
                 Ok(id) => id,

@@ -344,6 +344,8 @@ async fn serve(
                     true,
                 );
                 tracing::info!(docker = %docker.version, api = %docker.api_version, "running an agent on the local Docker");
+                let mut cfg = cfg;
+                set_fargate_runtime(&mut cfg, &docker);
                 let version = docker.version.clone();
                 let agent = Agent::new(cfg, Arc::new(docker), version);
                 let mut rx = stop_rx.clone();
@@ -380,6 +382,19 @@ async fn serve(
     tracing::info!("shutting down; running tasks keep running");
     store.close();
     Ok(())
+}
+
+/// FARGATE tasks get their own gVisor kernel when the engine has the runsc runtime.
+fn set_fargate_runtime(cfg: &mut AgentConfig, docker: &DockerRuntime) {
+    if cfg.capacity == "ec2" {
+        return;
+    }
+    if docker.runtimes.iter().any(|r| r == "runsc") {
+        cfg.fargate_runtime = Some("runsc".into());
+        tracing::info!("FARGATE tasks run under gVisor (runsc)");
+    } else {
+        tracing::warn!("the Docker engine has no runsc runtime: FARGATE tasks share the host kernel (see the README's Fargate isolation)");
+    }
 }
 
 fn parse_attributes(list: &[String]) -> Vec<(String, Option<String>)> {
@@ -468,7 +483,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("Docker is not reachable: {e}"))?;
     tracing::info!(docker = %docker.version, api = %docker.api_version, server = %args.server, cluster = %args.cluster, "agent starting");
-    let cfg = agent_config(
+    let mut cfg = agent_config(
         args.server,
         args.join_token,
         args.cluster,
@@ -476,6 +491,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         &args.tuning,
         false,
     );
+    set_fargate_runtime(&mut cfg, &docker);
     let version = docker.version.clone();
     Agent::new(cfg, Arc::new(docker), version)
         .run(shutdown_signal())

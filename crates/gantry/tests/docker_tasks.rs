@@ -952,6 +952,26 @@ async fn fargate_tasks_run_without_container_instances_within_their_limits() {
         docker(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", &runtime]),
         format!("/gantry/{id}")
     );
+    // With gVisor on the engine, the task has its own kernel; without it, it shares the host's.
+    let gvisor = docker(&["info", "-f", "{{json .Runtimes}}"]).contains("runsc");
+    let inside = docker(&["exec", &runtime, "cat", "/proc/version"]);
+    let host = std::fs::read_to_string("/proc/version").unwrap();
+    if gvisor {
+        assert_eq!(
+            docker(&["inspect", "-f", "{{.HostConfig.Runtime}}", &runtime]),
+            "runsc"
+        );
+        assert_ne!(
+            inside.trim(),
+            host.trim(),
+            "a Fargate task under gVisor saw the host kernel"
+        );
+    } else {
+        eprintln!(
+            "runsc is not set up on this engine: the gVisor check is skipped (.ci/run sets it up)"
+        );
+        assert_eq!(inside.trim(), host.trim());
+    }
     // EC2 on the same definition is refused only if it is not EC2-compatible; Fargate refuses privileged.
     let (status, e) = server
         .call("RegisterTaskDefinition", &json!({"family": "priv", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
