@@ -253,6 +253,19 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
+    async fn set_firewall(
+        &self,
+        task_id: &str,
+        ip: &str,
+        fw: Option<&gantry_api::agent::Firewall>,
+    ) -> Result<()> {
+        let (task_id, ip, fw) = (task_id.to_string(), ip.to_string(), fw.cloned());
+        tokio::task::spawn_blocking(move || crate::firewall::apply(&task_id, &ip, fw.as_ref()))
+            .await
+            .map_err(err)?
+            .map_err(RuntimeError)
+    }
+
     async fn ensure_pause_image(&self) -> Result<String> {
         if self.image_present(PAUSE_IMAGE).await? {
             return Ok(PAUSE_IMAGE.to_string());

@@ -8,6 +8,7 @@
 
 pub mod cgroups;
 pub mod docker;
+pub mod firewall;
 pub mod runtime;
 pub mod sim;
 pub mod spec;

@@ -146,6 +146,13 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         subnet: &str,
         gateway: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Admits only `fw`'s traffic to the task at `ip` (`None`: removes the task's rules).
+    fn set_firewall(
+        &self,
+        task_id: &str,
+        ip: &str,
+        fw: Option<&gantry_api::agent::Firewall>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Makes sure the image of the pause container exists; returns its name.
     fn ensure_pause_image(&self) -> impl Future<Output = Result<String>> + Send;
     /// Creates a container; returns its id.

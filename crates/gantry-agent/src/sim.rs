@@ -90,6 +90,15 @@ impl ContainerRuntime for SimRuntime {
         Ok(())
     }
 
+    async fn set_firewall(
+        &self,
+        _task_id: &str,
+        _ip: &str,
+        _fw: Option<&gantry_api::agent::Firewall>,
+    ) -> Result<()> {
+        Ok(())
+    }
+
     async fn ensure_pause_image(&self) -> Result<String> {
         Ok(crate::docker::PAUSE_IMAGE.to_string())
     }

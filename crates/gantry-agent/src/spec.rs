@@ -458,6 +458,7 @@ mod tests {
 
     fn assigned(td: serde_json::Value, task: serde_json::Value) -> AssignedTask {
         AssignedTask {
+            firewall: None,
             task: serde_json::from_value::<Task>(task).unwrap(),
             task_definition: serde_json::from_value::<TaskDefinition>(td).unwrap(),
         }

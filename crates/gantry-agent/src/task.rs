@@ -125,6 +125,8 @@ pub struct TaskWorker<R: ContainerRuntime> {
     pause: Option<String>,
     /// A FARGATE task's cgroup, with the task's cpu and memory limits.
     cgroup: Option<crate::cgroups::TaskCgroup>,
+    /// The security group rules installed for an awsvpc task, and its address.
+    firewall: Option<(String, gantry_api::agent::Firewall)>,
 }
 
 impl<R: ContainerRuntime> TaskWorker<R> {
@@ -194,6 +196,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             last_report: None,
             pause,
             cgroup: None,
+            firewall: None,
         }
     }
 
@@ -263,6 +266,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 return;
             }
         }
+        self.sync_firewall(a).await;
         self.start_ready(a).await;
         if self.stop.is_some() {
             self.stop_all().await;
@@ -445,6 +449,24 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         }
     }
 
+    /// Keeps the task's security group rules in step with what the control plane sends.
+    async fn sync_firewall(&mut self, a: &AssignedTask) {
+        let Some(eni) = spec::eni(a) else { return };
+        let want = a.firewall.clone();
+        let have = self.firewall.as_ref().map(|(_, f)| f.clone());
+        if want == have {
+            return;
+        }
+        let id = spec::task_id(&self.task_arn).to_string();
+        tracing::debug!(task = %self.task_arn, ip = %eni.ip, rules = ?want, "applying security groups");
+        match self.rt.set_firewall(&id, &eni.ip, want.as_ref()).await {
+            Ok(()) => self.firewall = want.map(|f| (eni.ip.clone(), f)),
+            Err(e) => {
+                tracing::warn!(task = %self.task_arn, error = %e, "applying the security groups failed")
+            }
+        }
+    }
+
     /// Whether container `i`'s dependencies allow it to start now; `Err` when they never will.
     fn ready(&self, i: usize) -> Result<bool, String> {
         let c = &self.containers[i];
@@ -609,6 +631,13 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         if let Some(p) = &self.pause {
             if let Err(e) = self.rt.stop(p, 1).await {
                 tracing::warn!(task = %self.task_arn, error = %e, "stopping the pause container failed");
+            }
+        }
+        // The address goes back to the subnet: so do its rules.
+        if let Some((ip, _)) = self.firewall.take() {
+            let id = spec::task_id(&self.task_arn).to_string();
+            if let Err(e) = self.rt.set_firewall(&id, &ip, None).await {
+                tracing::warn!(task = %self.task_arn, error = %e, "removing the security group rules failed");
             }
         }
         self.status = "STOPPED";

@@ -59,6 +59,61 @@ pub struct PollRequest {
 pub struct AssignedTask {
     pub task: Task,
     pub task_definition: TaskDefinition,
+    /// For an awsvpc task in security groups: the traffic its interface admits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<Firewall>,
+}
+
+/// What an awsvpc task's interface admits; everything else arriving from other tasks or
+/// networks is dropped (replies to its own connections pass).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Firewall {
+    pub allow: Vec<Allow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Allow {
+    /// `tcp`, `udp` or `all`.
+    pub protocol: String,
+    pub from_port: u16,
+    pub to_port: u16,
+    /// A CIDR (`10.213.0.5/32` for one task).
+    pub source: String,
+}
+
+/// A security group, managed with `gantry security-group` (gantry's own API).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityGroup {
+    pub group_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub ingress: Vec<IngressRule>,
+}
+
+/// Traffic a group admits, besides its own members (always admitted).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressRule {
+    /// `tcp`, `udp` or `all`.
+    pub protocol: String,
+    #[serde(default)]
+    pub from_port: u16,
+    #[serde(default = "max_port")]
+    pub to_port: u16,
+    /// Members of this group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_group: Option<String>,
+    /// Or addresses in this CIDR.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<String>,
+}
+
+fn max_port() -> u16 {
+    65535
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -168,6 +168,7 @@ async fn poll_inner(
                         Some(AssignedTask {
                             task: t.task.clone(),
                             task_definition: td,
+                            firewall: crate::ops::security_groups::firewall(st, t),
                         })
                     })
                     .collect();

@@ -136,6 +136,17 @@ async fn handle(server: &Server, req: Request) -> (Option<Operation>, Result<Vec
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
+    if let Some(own) = target
+        .strip_prefix(crate::ops::security_groups::PREFIX)
+        .and_then(|t| t.strip_prefix('.'))
+    {
+        if parts.method == Method::POST && parts.uri.path() == "/" {
+            return (
+                None,
+                crate::ops::security_groups::dispatch(server, own, &body).await,
+            );
+        }
+    }
     let op = target
         .strip_prefix(TARGET_PREFIX)
         .and_then(|t| t.strip_prefix('.'))

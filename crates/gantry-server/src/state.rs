@@ -148,6 +148,9 @@ pub struct TaskRecord {
     pub demand_ports: Vec<(u16, Proto)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_token: Option<String>,
+    /// An awsvpc task's security groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
     /// The service and deployment id of a service's task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<(String, String)>,
@@ -236,6 +239,8 @@ pub struct State {
     pub families: BTreeMap<String, Family>,
     /// Keyed by (principal ARN or "" for the account default, setting name).
     pub settings: BTreeMap<(String, SettingName), SettingRecord>,
+    /// Security groups by id (gantry's own API).
+    pub security_groups: BTreeMap<String, gantry_api::agent::SecurityGroup>,
     /// awsvpc subnets by id.
     pub subnets: BTreeMap<String, SubnetRecord>,
     /// Services by (cluster, name), ACTIVE, DRAINING and INACTIVE.
@@ -278,6 +283,9 @@ pub mod keys {
     }
     pub fn subnet(id: &str) -> String {
         format!("subnets/{id}")
+    }
+    pub fn security_group(id: &str) -> String {
+        format!("security-groups/{id}")
     }
     pub fn instance(id: &str) -> String {
         format!("instances/{id}")
@@ -363,6 +371,10 @@ impl State {
             let r: TaskRecord = parse(&kv.key, &kv.value)?;
             st.index_task(&r);
             st.tasks.insert(r.id.clone(), r);
+        }
+        for kv in store.range("security-groups/").await?.0 {
+            let r: gantry_api::agent::SecurityGroup = parse(&kv.key, &kv.value)?;
+            st.security_groups.insert(r.group_id.clone(), r);
         }
         for kv in store.range("subnets/").await?.0 {
             let r: SubnetRecord = parse(&kv.key, &kv.value)?;

@@ -27,15 +27,26 @@ impl EcsClient {
         }
     }
 
-    /// Calls an operation; an ECS error becomes an `Err` naming its `__type`.
+    /// Calls an ECS operation; an ECS error becomes an `Err` naming its `__type`.
     pub async fn call(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
+        self.call_target("AmazonEC2ContainerServiceV20141113", operation, body)
+            .await
+    }
+
+    /// Calls an operation under another target prefix (gantry's own: `GantryV1`).
+    pub async fn call_target(
+        &self,
+        prefix: &str,
+        operation: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
         let body = serde_json::to_vec(&body)?;
         let host = self
             .endpoint
             .trim_start_matches("http://")
             .trim_end_matches('/')
             .to_string();
-        let target = format!("AmazonEC2ContainerServiceV20141113.{operation}");
+        let target = format!("{prefix}.{operation}");
         let headers = [
             ("host", host.as_str()),
             ("content-type", "application/x-amz-json-1.1"),

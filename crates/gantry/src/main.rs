@@ -56,6 +56,14 @@ enum Command {
     /// Run many simulated ("hollow") agents in one process, for scale work: they register,
     /// poll, run hollow containers and report like real agents, without Docker.
     Sim(SimArgs),
+    /// Manage the security groups of awsvpc tasks: a task admits traffic from its groups'
+    /// members and what their ingress rules allow.
+    SecurityGroup {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        #[command(subcommand)]
+        action: SgAction,
+    },
     /// Print the `export ...` line for the admin credentials of a data directory.
     Credentials {
         #[command(flatten)]
@@ -80,6 +88,87 @@ enum Command {
         #[arg(long, default_value = "Stopped by gantry stop-all-tasks")]
         reason: String,
     },
+}
+
+#[derive(Subcommand)]
+enum SgAction {
+    /// Create or replace a group: `gantry security-group put sg-web --ingress tcp:8080:sg-client`
+    Put {
+        /// The group id, `sg-` and letters or digits
+        group_id: String,
+        /// A rule `PROTOCOL:PORTS:SOURCE`: protocol tcp, udp or all; ports `80` or `8000-8100` (or
+        /// `*`); source a group (`sg-…`) or a CIDR (`10.0.0.0/8`). Repeatable.
+        #[arg(long = "ingress")]
+        ingress: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Print the groups as JSON
+    List,
+    /// Delete a group
+    Delete { group_id: String },
+}
+
+fn parse_rule(s: &str) -> anyhow::Result<serde_json::Value> {
+    let parts: Vec<&str> = s.splitn(3, ':').collect();
+    let [protocol, ports, source] = parts[..] else {
+        anyhow::bail!("invalid rule {s:?}: use PROTOCOL:PORTS:SOURCE, e.g. tcp:8080:sg-client");
+    };
+    let (from, to) = match ports {
+        "*" | "" => (0u16, 65535u16),
+        p => match p.split_once('-') {
+            Some((a, b)) => (a.parse()?, b.parse()?),
+            None => (p.parse()?, p.parse()?),
+        },
+    };
+    let mut rule = serde_json::json!({"protocol": protocol, "fromPort": from, "toPort": to});
+    if source.starts_with("sg-") {
+        rule["sourceGroup"] = source.into();
+    } else {
+        rule["cidr"] = source.into();
+    }
+    Ok(rule)
+}
+
+async fn security_group(settings: Settings, action: SgAction) -> anyhow::Result<()> {
+    let (admin, _) = settings.admin_key()?;
+    let c = client::EcsClient::new(
+        settings.endpoint(),
+        admin.access_key_id,
+        admin.secret_access_key,
+        settings.region.clone(),
+    );
+    let v = match action {
+        SgAction::Put {
+            group_id,
+            ingress,
+            description,
+        } => {
+            let rules = ingress
+                .iter()
+                .map(|r| parse_rule(r))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut body = serde_json::json!({"groupId": group_id, "ingress": rules});
+            if let Some(d) = description {
+                body["description"] = d.into();
+            }
+            c.call_target("GantryV1", "PutSecurityGroup", body).await?
+        }
+        SgAction::List => {
+            c.call_target("GantryV1", "DescribeSecurityGroups", serde_json::json!({}))
+                .await?
+        }
+        SgAction::Delete { group_id } => {
+            c.call_target(
+                "GantryV1",
+                "DeleteSecurityGroup",
+                serde_json::json!({"groupId": group_id}),
+            )
+            .await?
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
 }
 
 /// Control-plane timings (ECS's values by default; tests set them small).
@@ -240,6 +329,9 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", s.export_line(&admin));
             }
             Ok(())
+        }
+        Command::SecurityGroup { settings, action } => {
+            rt.block_on(security_group(Settings::resolve(settings)?, action))
         }
         Command::JoinToken { settings } => {
             println!("{}", Settings::resolve(settings)?.join_token()?);

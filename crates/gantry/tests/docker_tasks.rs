@@ -123,6 +123,10 @@ fn remove_containers_of(instance: &str) {
             .args(["rm", "-f", id])
             .output();
     }
+    // Subnet networks left unused (by this or an earlier, failed run) go too.
+    let _ = std::process::Command::new("docker")
+        .args(["network", "prune", "-f", "--filter", "label=gantry.subnet"])
+        .output();
 }
 
 async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
@@ -1016,4 +1020,91 @@ async fn fargate_tasks_run_without_container_instances_within_their_limits() {
     let _ = std::process::Command::new("docker")
         .args(["network", "rm", &format!("gantry-{subnet}")])
         .output();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_groups_admit_only_what_their_rules_allow() {
+    let _l = lock().await;
+    let env = Env::start("secgroups").await;
+    let pid = std::process::id();
+    // sg-srv admits TCP 8080 from members of sg-good only.
+    let out = std::process::Command::new(BIN)
+        .args(["security-group", "--data-dir"])
+        .arg(&env.server.data_dir)
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{}", env.server.port),
+            "put",
+            "sg-srv",
+            "--ingress",
+            "tcp:8080:sg-good",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let web = env
+        .register(json!({"family": "sgweb", "networkMode": "awsvpc", "containerDefinitions": [{"name": "web", "image": BUSYBOX_IMAGE, "memory": 32,
+            "command": ["sh", "-c", "mkdir /www && echo through > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}))
+        .await;
+    let net = |subnet: &str, group: &str| json!({"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}});
+    let v = env.call("RunTask", json!({"taskDefinition": web, "networkConfiguration": net(&format!("subnet-s{pid}"), "sg-srv")})).await;
+    let server_task = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let t = env
+        .wait_status(&server_task, "RUNNING", Duration::from_secs(30))
+        .await;
+    let ip = container_named(&t, "web")["networkInterfaces"][0]["privateIpv4Address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Clients in another subnet: one in sg-good, one in sg-bad.
+    let client = env
+        .register(json!({"family": "sgclient", "networkMode": "awsvpc", "containerDefinitions": [{"name": "c", "image": BUSYBOX_IMAGE, "memory": 16,
+            "command": ["sh", "-c", format!("for i in 1 2 3 4 5; do timeout 2 wget -q -O- http://{ip}:8080/ && exit 0; sleep 0.5; done; exit 1")]}]}))
+        .await;
+    let mut exits = Vec::new();
+    for group in ["sg-good", "sg-bad"] {
+        let v = env.call("RunTask", json!({"taskDefinition": client, "networkConfiguration": net(&format!("subnet-c{pid}"), group)})).await;
+        let task = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+        let t = env
+            .wait_status(&task, "STOPPED", Duration::from_secs(60))
+            .await;
+        exits.push(container_named(&t, "c")["exitCode"].as_i64());
+    }
+    assert_eq!(
+        exits,
+        vec![Some(0), Some(1)],
+        "sg-good must get through (across subnets), sg-bad must not"
+    );
+    // The host still reaches the task.
+    assert_eq!(
+        reqwest_get(&format!("http://{ip}:8080/"))
+            .await
+            .as_deref()
+            .map(str::trim),
+        Some("through")
+    );
+    env.call("StopTask", json!({"task": server_task})).await;
+    env.wait_status(&server_task, "STOPPED", Duration::from_secs(30))
+        .await;
+    // Its rules went with it.
+    let rules = std::process::Command::new("iptables")
+        .args(["-S", "DOCKER-USER"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&rules.stdout).contains(&format!("{ip}/32")),
+        "stale rules for {ip}"
+    );
+    for s in [
+        format!("gantry-subnet-s{pid}"),
+        format!("gantry-subnet-c{pid}"),
+    ] {
+        let _ = std::process::Command::new("docker")
+            .args(["network", "rm", &s])
+            .output();
+    }
 }

@@ -7,6 +7,7 @@ pub(crate) use clusters::create as create_cluster;
 pub(crate) mod instances;
 pub(crate) mod network;
 pub(crate) mod placement;
+pub(crate) mod security_groups;
 pub(crate) mod services;
 mod tags;
 mod task_definitions;

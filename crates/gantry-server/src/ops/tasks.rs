@@ -237,6 +237,11 @@ fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64
         demand_cpu: l.demand.cpu,
         demand_memory: l.demand.memory,
         demand_gpu: l.demand.gpu,
+        security_groups: l
+            .awsvpc
+            .as_ref()
+            .and_then(|c| c.security_groups.clone())
+            .unwrap_or_default(),
         service: l.service.clone(),
         healthy_at: None,
         counted: false,
@@ -434,6 +439,8 @@ fn commit_placements(
                         }]);
                     }
                     t.task.attachments = Some(vec![eni]);
+                    // Members changed: every firewalled task's rules may change.
+                    super::security_groups::bump_firewalled(st);
                 }
                 Err(e) => {
                     failures.push(Failure {
@@ -932,6 +939,9 @@ pub fn apply_report(
     }
     task.version = Some(task.version.unwrap_or(1) + 1);
     let t = t.clone();
+    if t.is_stopped() && old_status != "STOPPED" && !t.security_groups.is_empty() {
+        super::security_groups::bump_firewalled(st);
+    }
     if old_status != t.last_status() {
         st.tally(&t, &old_status, -1);
         st.tally(&t, t.last_status(), 1);
