@@ -439,18 +439,18 @@ def test_readme_walkthrough_runs_a_task(gantry_up, aws_bin, tmp_path):
     assert port == str(binding["hostPort"]), context
 
     # curl reached busybox httpd inside the task through that port.
-    (curl,) = find_steps(steps, r"^curl ")
+    (curl,) = find_steps(steps, r"^curl \S+ http://127\.0\.0\.1")
     assert curl.command.endswith(f" http://127.0.0.1:{port}/"), context
     assert curl.output == "hello from gantry\n", context
 
     # stop-task answered with the task on its way down, by the user.
-    (stop,) = find_steps(steps, r"^aws ecs stop-task ")
+    (stop,) = find_steps(steps, r"^aws ecs stop-task (?!.*--cluster serverless)")
     stopping = json.loads(stop.output)["task"]
     assert (stopping["taskArn"], stopping["desiredStatus"]) == (task_arn, "STOPPED"), context
     assert stopping["stopCode"] == "UserInitiated", context
 
     # After wait tasks-stopped, the last describe-tasks prints STOPPED and UserInitiated.
-    last = find_steps(steps, r"^aws ecs describe-tasks ")[-1]
+    last = find_steps(steps, r"^aws ecs describe-tasks (?!.*--cluster serverless)")[-1]
     assert last is not running_step
     assert last.output.rstrip("\n").split("\t") == ["STOPPED", "UserInitiated", "Task stopped by user"], context
 
@@ -480,6 +480,10 @@ def test_readme_walkthrough_runs_a_task(gantry_up, aws_bin, tmp_path):
     assert td.endswith(":task-definition/hello:2"), context
     (ev,) = find_steps(steps, r"^aws ecs describe-services --services hello-svc --query 'services\[0\]\.events")
     assert ev.output.strip() == "(service hello-svc) has reached a steady state.", context
+
+    # The seed's web server as a FARGATE task, on a cluster without instances.
+    (fcurl,) = find_steps(steps, r"^curl \S+ http://10\.213\.")
+    assert fcurl.output.strip() == "hello from Fargate", context
 
 
 def test_readme_walkthrough_transcripts(gantry_up, aws_bin, tmp_path):
