@@ -76,6 +76,26 @@ pub fn create(
 }
 
 impl TaskCgroup {
+    /// How many times the kernel's OOM killer acted in the task's cgroup.
+    pub fn oom_kills(&self) -> u64 {
+        for d in &self.dirs {
+            for (file, key) in [
+                ("memory.events", "oom_kill"),
+                ("memory.oom_control", "oom_kill"),
+            ] {
+                if let Ok(text) = std::fs::read_to_string(d.join(file)) {
+                    if let Some(n) = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix(key).map(str::trim))
+                        .and_then(|n| n.parse().ok())
+                    {
+                        return n;
+                    }
+                }
+            }
+        }
+        0
+    }
     /// Removes the directories (after the task's containers are gone).
     pub fn remove(&self) {
         for d in &self.dirs {

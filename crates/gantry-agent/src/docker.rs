@@ -145,6 +145,51 @@ fn tar(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
     out
 }
 
+impl DockerRuntime {
+    /// Removes gantry subnet networks that use `subnet` but serve no container (left by an
+    /// earlier installation or run); returns how many went.
+    async fn remove_stale_networks(&self, subnet: &str) -> usize {
+        let Ok(nets) = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+        else {
+            return 0;
+        };
+        let mut removed = 0;
+        for n in nets {
+            let ours = n
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key("gantry.subnet"));
+            let same = n
+                .ipam
+                .as_ref()
+                .and_then(|i| i.config.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.subnet.as_deref() == Some(subnet)));
+            let Some(name) = n.name.clone() else { continue };
+            if !(ours && same) {
+                continue;
+            }
+            let busy = self
+                .docker
+                .inspect_network(
+                    &name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+                .ok()
+                .and_then(|i| i.containers)
+                .is_some_and(|c| !c.is_empty());
+            if !busy && self.docker.remove_network(&name).await.is_ok() {
+                tracing::info!(network = %name, %subnet, "removed an unused network that held the subnet's range");
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
 fn is_not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
@@ -243,7 +288,14 @@ impl ContainerRuntime for DockerRuntime {
             )])),
             ..Default::default()
         };
-        match self.docker.create_network(body).await {
+        let first = self.docker.create_network(body.clone()).await;
+        let first = match first {
+            Err(_) if self.remove_stale_networks(subnet).await > 0 => {
+                self.docker.create_network(body).await
+            }
+            other => other,
+        };
+        match first {
             Ok(_) => Ok(()),
             // Another agent made it meanwhile.
             Err(_) if self.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok() => Ok(()),

@@ -292,7 +292,12 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                             wake.notify_one();
                         });
                     }
-                    if o.oom_killed && c.reason.is_none() {
+                    // Docker sees OOM kills in the container's own cgroup; a FARGATE task's limit is
+                    // on the task's cgroup, whose counter tells.
+                    let task_oom = !o.running
+                        && o.exit_code == Some(137)
+                        && self.cgroup.as_ref().is_some_and(|cg| cg.oom_kills() > 0);
+                    if (o.oom_killed || task_oom) && c.reason.is_none() {
                         c.reason = Some(
                             "OutOfMemoryError: Container killed due to memory usage".to_string(),
                         );

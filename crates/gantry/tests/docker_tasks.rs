@@ -986,6 +986,47 @@ async fn fargate_tasks_run_without_container_instances_within_their_limits() {
         (400, Some("ClientException")),
         "{e}"
     );
+    // A container that takes more than the task's 512 MiB is killed for it, and the task stops.
+    let (_, v) = server
+        .call("RegisterTaskDefinition", &json!({"family": "hog", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+            "cpu": "256", "memory": "512", "containerDefinitions": [{"name": "m", "image": BUSYBOX_IMAGE,
+            "command": ["awk", "BEGIN{s=\"x\"; while(1){s=s s}}"]}]}).to_string())
+        .await;
+    let hog_td = v["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut hog_body = body.clone();
+    hog_body["taskDefinition"] = hog_td.into();
+    let (_, v) = server.call("RunTask", &hog_body.to_string()).await;
+    let hog = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    let h = wait_for("the hog to be stopped", Duration::from_secs(60), || async {
+        let (_, d) = server
+            .call(
+                "DescribeTasks",
+                &json!({"cluster": "empty", "tasks": [hog]}).to_string(),
+            )
+            .await;
+        let t = d["tasks"][0].clone();
+        (t["lastStatus"] == "STOPPED").then_some(t)
+    })
+    .await;
+    assert_eq!(
+        h["stoppedReason"], "Essential container in task exited",
+        "{h}"
+    );
+    assert_eq!(
+        container_named(&h, "m")["reason"],
+        "OutOfMemoryError: Container killed due to memory usage",
+        "{h}"
+    );
+    assert_eq!(container_named(&h, "m")["exitCode"], 137);
+    let ids = docker(&["ps", "-aq", "--filter", &format!("label=gantry.task={hog}")]);
+    for cid in ids.split_whitespace() {
+        let _ = std::process::Command::new("docker")
+            .args(["rm", "-f", cid])
+            .output();
+    }
     server
         .call(
             "StopTask",
