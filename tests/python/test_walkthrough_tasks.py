@@ -256,6 +256,8 @@ def _stop_everything(up: Up) -> list[str]:
                      check=False).stdout.split()
         if ids:
             docker("rm", "-f", *ids, check=False)
+    # Subnet networks of awsvpc tasks outlive them; leave the engine as found.
+    docker("network", "prune", "-f", "--filter", "label=gantry.subnet", check=False)
     return problems
 
 
