@@ -252,10 +252,14 @@ def test_reserved_tag_prefix_is_refused(ecs, unique):
     assert "aws:" in msg
 
 
-def test_capacity_providers_are_unsupported(ecs, unique):
+def test_clusters_take_capacity_providers(ecs, unique):
+    c = ecs.create_cluster(clusterName=unique("cl"), capacityProviders=["FARGATE", "FARGATE_SPOT"],
+                           defaultCapacityProviderStrategy=[{"capacityProvider": "FARGATE", "weight": 1}])["cluster"]
+    assert c["capacityProviders"] == ["FARGATE", "FARGATE_SPOT"]
+    assert c["defaultCapacityProviderStrategy"][0]["capacityProvider"] == "FARGATE"
     with pytest.raises(ClientError) as ei:
-        ecs.create_cluster(clusterName=unique("cl"), capacityProviders=["FARGATE"])
-    assert error_of(ei)[0] == "UnsupportedFeatureException"
+        ecs.create_cluster(clusterName=unique("cl"), capacityProviders=["no-such-provider"])
+    assert error_of(ei)[0] == "InvalidParameterException"
 
 
 @pytest.mark.parametrize("kwargs", [{"maxResults": 101}, {"maxResults": 0}, {"nextToken": "!!not-a-token!!"}])

@@ -41,10 +41,10 @@ def test_boto3_sees_request_id(ecs):
 
 def test_unimplemented_model_operation_is_unsupported_feature(ecs):
     with pytest.raises(botocore.exceptions.ClientError) as ei:
-        ecs.describe_capacity_providers()
+        ecs.describe_task_sets(cluster="default", service="none")
     err = ei.value.response["Error"]
     assert err["Code"] == "UnsupportedFeatureException"
-    assert "DescribeCapacityProviders" in err["Message"]
+    assert "DescribeTaskSets" in err["Message"]
     assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 

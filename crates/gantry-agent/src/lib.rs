@@ -45,6 +45,8 @@ pub struct AgentConfig {
     pub capacity: String,
     /// The runtime for FARGATE tasks (`runsc` when the engine has gVisor).
     pub fargate_runtime: Option<String>,
+    /// The capacity provider this host stands for.
+    pub capacity_provider: Option<String>,
     pub attributes: Vec<(String, Option<String>)>,
     pub reserved_ports: Vec<u16>,
     pub pull_policy: PullPolicy,
@@ -75,6 +77,7 @@ impl AgentConfig {
             hostname: None,
             capacity: "ec2".into(),
             fargate_runtime: None,
+            capacity_provider: None,
             attributes: Vec::new(),
             reserved_ports: vec![22, 2375, 2376, 51678, 51679, 51680],
             pull_policy: PullPolicy::Default,
@@ -326,6 +329,7 @@ impl<R: ContainerRuntime> Agent<R> {
             attributes,
             hostname: self.cfg.hostname.clone().unwrap_or_else(hostname),
             capacity: self.cfg.capacity.clone(),
+            capacity_provider: self.cfg.capacity_provider.clone(),
         }
     }
 

@@ -31,6 +31,9 @@ pub struct RegisterRequest {
     /// tasks only, never listed as a container instance) or `both`.
     #[serde(default = "default_capacity")]
     pub capacity: String,
+    /// The capacity provider this host stands for (`--capacity-provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<String>,
 }
 
 fn default_capacity() -> String {

@@ -100,6 +100,7 @@ async fn register_inner(
             tags: Vec::new(),
             has_agent: true,
             capacity: req.capacity,
+            capacity_provider: req.capacity_provider,
         },
     )
     .await?;

@@ -24,6 +24,16 @@ struct ClusterCache {
 /// The pseudo-cluster of every host that serves FARGATE tasks (of any cluster).
 pub const FARGATE_POOL: &str = "\u{0}fargate";
 
+/// The pool of a cluster's instances that stand for one capacity provider.
+pub fn provider_pool_key(cluster: &str, provider: &str) -> String {
+    format!("\u{0}cp\u{0}{cluster}\u{0}{provider}")
+}
+
+fn provider_pool(key: &str) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix("\u{0}cp\u{0}")?;
+    rest.split_once('\u{0}')
+}
+
 #[derive(Default)]
 pub struct PlacementCache {
     clusters: HashMap<String, ClusterCache>,
@@ -47,12 +57,14 @@ impl PlacementCache {
                 .instances
                 .values()
                 .filter(|r| r.status() != "INACTIVE")
-                .filter(|r| {
-                    if cluster == FARGATE_POOL {
-                        r.fargate
-                    } else {
-                        r.cluster == cluster && !r.fargate_only
+                .filter(|r| match provider_pool(cluster) {
+                    Some((c, p)) => {
+                        r.cluster == c
+                            && !r.fargate_only
+                            && r.capacity_provider.as_deref() == Some(p)
                     }
+                    None if cluster == FARGATE_POOL => r.fargate,
+                    None => r.cluster == cluster && !r.fargate_only,
                 })
                 .map(|r| r.id.clone())
                 .collect();

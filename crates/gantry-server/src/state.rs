@@ -70,6 +70,9 @@ pub struct InstanceRecord {
     /// Serves only FARGATE tasks: not a container instance of its cluster.
     #[serde(default)]
     pub fargate_only: bool,
+    /// The capacity provider the agent stands for (`--capacity-provider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity_provider: Option<String>,
     /// When the agent was last heard from (seconds since the epoch).
     #[serde(skip)]
     pub last_seen: f64,
@@ -239,6 +242,8 @@ pub struct State {
     pub families: BTreeMap<String, Family>,
     /// Keyed by (principal ARN or "" for the account default, setting name).
     pub settings: BTreeMap<(String, SettingName), SettingRecord>,
+    /// Capacity providers the user created, by name (FARGATE and FARGATE_SPOT are built in).
+    pub capacity_providers: BTreeMap<String, gantry_api::model::CapacityProvider>,
     /// Security groups by id (gantry's own API).
     pub security_groups: BTreeMap<String, gantry_api::agent::SecurityGroup>,
     /// awsvpc subnets by id.
@@ -286,6 +291,9 @@ pub mod keys {
     }
     pub fn security_group(id: &str) -> String {
         format!("security-groups/{id}")
+    }
+    pub fn capacity_provider(name: &str) -> String {
+        format!("capacity-providers/{name}")
     }
     pub fn instance(id: &str) -> String {
         format!("instances/{id}")
@@ -371,6 +379,11 @@ impl State {
             let r: TaskRecord = parse(&kv.key, &kv.value)?;
             st.index_task(&r);
             st.tasks.insert(r.id.clone(), r);
+        }
+        for kv in store.range("capacity-providers/").await?.0 {
+            let r: gantry_api::model::CapacityProvider = parse(&kv.key, &kv.value)?;
+            st.capacity_providers
+                .insert(r.name.clone().unwrap_or_default(), r);
         }
         for kv in store.range("security-groups/").await?.0 {
             let r: gantry_api::agent::SecurityGroup = parse(&kv.key, &kv.value)?;

@@ -154,3 +154,132 @@ async fn the_agent_endpoint_refuses_a_wrong_token() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capacity_provider_strategies_split_by_base_and_weight() {
+    let g = Arc::new(InProcess::new().await);
+    for name in ["spot-pool", "steady-pool"] {
+        let (status, v) = g
+            .call("CreateCapacityProvider", json!({"name": name}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+    }
+    let (status, v) = g
+        .call(
+            "CreateCluster",
+            json!({"capacityProviders": ["spot-pool", "steady-pool"],
+            "defaultCapacityProviderStrategy": [{"capacityProvider": "steady-pool", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let mut by_provider = std::collections::BTreeMap::new();
+    for (host, provider) in [("h1", "spot-pool"), ("h2", "steady-pool")] {
+        let (status, v) = g
+            .agent("/agent/v1/register", json!({"cluster": "default", "hostname": host, "attributes": [], "versionInfo": {},
+                "capacityProvider": provider,
+                "totalResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 4096}, {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}]}))
+            .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["containerInstance"]["capacityProviderName"], provider);
+        by_provider.insert(
+            provider,
+            v["containerInstance"]["containerInstanceArn"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let (_, td) = g.call("RegisterTaskDefinition", json!({"family": "f", "containerDefinitions": [{"name": "c", "image": "x", "memory": 10}]})).await;
+    let td = td["taskDefinition"]["taskDefinitionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, v) = g
+        .call("RunTask", json!({"taskDefinition": td, "count": 10, "capacityProviderStrategy": [
+            {"capacityProvider": "steady-pool", "base": 2, "weight": 1}, {"capacityProvider": "spot-pool", "weight": 3}]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let tasks = v["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 10);
+    let count = |p: &str| {
+        tasks
+            .iter()
+            .filter(|t| t["capacityProviderName"] == p)
+            .count()
+    };
+    assert_eq!(
+        (count("steady-pool"), count("spot-pool")),
+        (4, 6),
+        "base 2, then 1:3 of the other 8"
+    );
+    for t in tasks {
+        let p = t["capacityProviderName"].as_str().unwrap();
+        assert_eq!(
+            t["containerInstanceArn"],
+            by_provider[p].as_str(),
+            "a {p} task on another provider's host"
+        );
+    }
+    // Neither launchType nor strategy: the cluster's default strategy.
+    let (_, v) = g
+        .call("RunTask", json!({"taskDefinition": td, "count": 2}))
+        .await;
+    assert!(
+        v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["capacityProviderName"] == "steady-pool"),
+        "{v}"
+    );
+    // Both at once, unknown providers, mixing Fargate and others: refused.
+    for bad in [
+        json!({"taskDefinition": td, "launchType": "EC2", "capacityProviderStrategy": [{"capacityProvider": "spot-pool", "weight": 1}]}),
+        json!({"taskDefinition": td, "capacityProviderStrategy": [{"capacityProvider": "nope", "weight": 1}]}),
+        json!({"taskDefinition": td, "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}, {"capacityProvider": "spot-pool", "weight": 1}]}),
+    ] {
+        let (status, e) = g.call("RunTask", bad).await;
+        assert_eq!(
+            (status, e["__type"].as_str()),
+            (400, Some("InvalidParameterException")),
+            "{e}"
+        );
+    }
+    // Describe lists the built-in providers too; a provider in use cannot be deleted.
+    let (_, d) = g.call("DescribeCapacityProviders", json!({})).await;
+    let names: Vec<&str> = d["capacityProviders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    for n in ["FARGATE", "FARGATE_SPOT", "spot-pool", "steady-pool"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let (status, e) = g
+        .call(
+            "DeleteCapacityProvider",
+            json!({"capacityProvider": "spot-pool"}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["__type"].as_str()),
+        (400, Some("ResourceInUseException"))
+    );
+    let (status, _) = g
+        .call(
+            "PutClusterCapacityProviders",
+            json!({"cluster": "default", "capacityProviders": ["steady-pool"],
+        "defaultCapacityProviderStrategy": [{"capacityProvider": "steady-pool", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, v) = g
+        .call(
+            "DeleteCapacityProvider",
+            json!({"capacityProvider": "spot-pool"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["capacityProvider"]["status"], "INACTIVE");
+}

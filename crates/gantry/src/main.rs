@@ -233,6 +233,9 @@ struct AgentTuning {
     /// both under `gantry up`]
     #[arg(long, value_parser = ["ec2", "fargate", "both"])]
     capacity: Option<String>,
+    /// The capacity provider (CreateCapacityProvider) this host stands for
+    #[arg(long)]
+    capacity_provider: Option<String>,
     /// A custom attribute, `name` or `name=value` (repeatable)
     #[arg(long = "attribute")]
     attributes: Vec<String>,
@@ -375,6 +378,7 @@ fn agent_config(
         .capacity
         .clone()
         .unwrap_or_else(|| if up { "both".into() } else { "ec2".into() });
+    cfg.capacity_provider = t.capacity_provider.clone();
     cfg.attributes = parse_attributes(&t.attributes);
     cfg
 }

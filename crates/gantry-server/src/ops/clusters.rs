@@ -72,16 +72,6 @@ pub async fn create(
     }
     validate_tags(req.tags.as_deref().unwrap_or_default())?;
     validate_settings(req.settings.as_deref().unwrap_or_default())?;
-    if req
-        .capacity_providers
-        .as_ref()
-        .is_some_and(|c| !c.is_empty())
-    {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "Capacity providers are not supported by gantry yet; create the cluster without them.",
-        ));
-    }
     let principal = server.principal_arn(who);
     let arn = server.arns.cluster(&name);
     let cluster = server
@@ -93,6 +83,20 @@ pub async fn create(
             {
                 // As in ECS, creating an existing cluster returns it unchanged.
                 return Ok((c.clone(), Txn::new()));
+            }
+            for p in req.capacity_providers.iter().flatten() {
+                if !super::capacity_providers::exists(st, p) {
+                    return Err(ApiError::invalid(format!(
+                        "The specified capacity provider {p} does not exist."
+                    )));
+                }
+            }
+            if let Some(s) = req
+                .default_capacity_provider_strategy
+                .as_ref()
+                .filter(|s| !s.is_empty())
+            {
+                super::capacity_providers::check_strategy(st, s)?;
             }
             let insights = effective_value(st, &principal, SettingName::ContainerInsights);
             let mut settings = vec![ClusterSetting {
@@ -112,8 +116,12 @@ pub async fn create(
                 statistics: Some(Vec::new()),
                 tags: Some(req.tags.unwrap_or_default()),
                 settings: Some(settings),
-                capacity_providers: Some(Vec::new()),
-                default_capacity_provider_strategy: Some(Vec::new()),
+                capacity_providers: Some(req.capacity_providers.clone().unwrap_or_default()),
+                default_capacity_provider_strategy: Some(
+                    req.default_capacity_provider_strategy
+                        .clone()
+                        .unwrap_or_default(),
+                ),
                 ..Cluster::default()
             };
             st.clusters.insert(name.clone(), c.clone());

@@ -138,6 +138,7 @@ pub struct Registration {
     pub has_agent: bool,
     /// `ec2`, `fargate` or `both`.
     pub capacity: String,
+    pub capacity_provider: Option<String>,
 }
 
 fn resource_int(rs: &[Resource], name: &str) -> Option<i64> {
@@ -263,7 +264,10 @@ pub async fn register_instance(
                 attachments: Some(Vec::new()),
                 ..ContainerInstance::default()
             };
+            let mut instance = instance;
+            instance.capacity_provider_name = reg.capacity_provider.clone();
             let rec = InstanceRecord {
+                capacity_provider: reg.capacity_provider.clone(),
                 fargate: reg.capacity != "ec2",
                 fargate_only: reg.capacity == "fargate",
                 cluster: cluster_name,
@@ -300,6 +304,7 @@ pub async fn register(
             tags: req.tags.unwrap_or_default(),
             has_agent: false,
             capacity: "ec2".into(),
+            capacity_provider: None,
         },
     )
     .await?;

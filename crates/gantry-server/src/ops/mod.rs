@@ -2,6 +2,7 @@
 //! encodes its output shape.
 
 mod account_settings;
+pub(crate) mod capacity_providers;
 mod clusters;
 pub(crate) use clusters::create as create_cluster;
 pub(crate) mod instances;
@@ -72,6 +73,11 @@ pub async fn dispatch(
         O::ListContainerInstances => call!(server, body, who, instances::list),
         O::UpdateContainerInstancesState => call!(server, body, who, instances::update_state),
         O::PutAttributes => call!(server, body, who, instances::put_attributes),
+        O::CreateCapacityProvider => call!(server, body, who, capacity_providers::create),
+        O::DescribeCapacityProviders => call!(server, body, who, capacity_providers::describe),
+        O::UpdateCapacityProvider => call!(server, body, who, capacity_providers::update),
+        O::DeleteCapacityProvider => call!(server, body, who, capacity_providers::delete),
+        O::PutClusterCapacityProviders => call!(server, body, who, capacity_providers::put_cluster),
         O::DeleteAttributes => call!(server, body, who, instances::delete_attributes),
         O::ListAttributes => call!(server, body, who, instances::list_attributes),
         O::RunTask => call!(server, body, who, tasks::run),

@@ -129,6 +129,7 @@ struct Launch {
     request: Request,
     service: Option<(String, String)>,
     awsvpc: Option<AwsVpcConfiguration>,
+    capacity_provider: Option<String>,
 }
 
 fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64) -> TaskRecord {
@@ -221,10 +222,15 @@ fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64
         ..Task::default()
     };
     let mut task = task;
+    task.capacity_provider_name = l.capacity_provider.clone();
     if l.launch_type == LaunchType::Fargate {
         // Fargate tasks run on capacity gantry manages: no container instance to show.
         task.container_instance_arn = None;
-        task.capacity_provider_name = Some("FARGATE".into());
+        task.capacity_provider_name = Some(
+            l.capacity_provider
+                .clone()
+                .unwrap_or_else(|| "FARGATE".into()),
+        );
         task.platform_version = Some("1.4.0".into());
         task.platform_family = Some("Linux".into());
         task.ephemeral_storage = Some(EphemeralStorage { size_in_gi_b: 20 });
@@ -267,6 +273,8 @@ pub(crate) struct LaunchInput {
     pub(crate) count: usize,
     /// The service and deployment id the tasks belong to.
     pub(crate) service: Option<(String, String)>,
+    /// The capacity provider the tasks go to.
+    pub(crate) capacity_provider: Option<String>,
 }
 
 fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, ApiError> {
@@ -284,6 +292,7 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
         placement_constraints,
         count,
         service,
+        capacity_provider,
     } = input;
     let task_definition = task_definition.as_str();
     let network_configuration = network_configuration.as_ref();
@@ -390,6 +399,7 @@ fn prepare(server: &Server, st: &State, input: LaunchInput) -> Result<Launch, Ap
         request,
         service,
         awsvpc,
+        capacity_provider,
     })
 }
 
@@ -473,15 +483,67 @@ pub async fn run(
             "Invalid 'count': between 1 and 10 tasks can be run at once.",
         ));
     }
-    if req
+    let given = req
         .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|c| !c.is_empty())
-    {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "Capacity provider strategies are not supported by gantry yet; use launchType.",
+        .clone()
+        .filter(|s| !s.is_empty());
+    if given.is_some() && req.launch_type.is_some() {
+        return Err(ApiError::invalid(
+            "Specify either a launchType or a capacityProviderStrategy, not both.",
         ));
+    }
+    // Without either, the cluster's default strategy applies (when it has one).
+    let strategy = match (given, req.launch_type) {
+        (Some(s), _) => Some(s),
+        (None, Some(_)) => None,
+        (None, None) => server.read(|st| {
+            let name = server
+                .arns
+                .cluster_name(req.cluster.as_deref())
+                .unwrap_or_default();
+            st.clusters
+                .get(&name)
+                .and_then(|c| c.default_capacity_provider_strategy.clone())
+                .filter(|s| !s.is_empty())
+        })?,
+    };
+    if let Some(strategy) = strategy {
+        server.read(|st| super::capacity_providers::check_strategy(st, &strategy))??;
+        let mut tasks = Vec::new();
+        let mut failures = Vec::new();
+        for (provider, n) in super::capacity_providers::split(&strategy, count as usize) {
+            let fargate = provider == super::capacity_providers::FARGATE
+                || provider == super::capacity_providers::FARGATE_SPOT;
+            let (t, f) = launch(
+                server,
+                LaunchInput {
+                    cluster: req.cluster.clone(),
+                    task_definition: req.task_definition.clone(),
+                    overrides: req.overrides.clone(),
+                    launch_type: Some(if fargate {
+                        LaunchType::Fargate
+                    } else {
+                        LaunchType::Ec2
+                    }),
+                    network_configuration: req.network_configuration.clone(),
+                    started_by: req.started_by.clone(),
+                    group: req.group.clone(),
+                    tags: req.tags.clone(),
+                    placement_strategy: req.placement_strategy.clone(),
+                    placement_constraints: req.placement_constraints.clone(),
+                    count: n,
+                    capacity_provider: Some(provider),
+                    ..LaunchInput::default()
+                },
+            )
+            .await?;
+            tasks.extend(t);
+            failures.extend(f);
+        }
+        return Ok(RunTaskResponse {
+            tasks: Some(tasks),
+            failures: Some(failures),
+        });
     }
     let (tasks, failures) = launch(
         server,
@@ -545,12 +607,12 @@ pub(crate) async fn launch(
         }
         let now = now_secs();
         let mut cache = server.placement_cache();
-        let pool = if l.launch_type == LaunchType::Fargate {
-            crate::placement_cache::FARGATE_POOL
-        } else {
-            l.cluster.as_str()
+        let pool = match (&l.capacity_provider, l.launch_type) {
+            (_, LaunchType::Fargate) => crate::placement_cache::FARGATE_POOL.to_string(),
+            (Some(p), _) => crate::placement_cache::provider_pool_key(&l.cluster, p),
+            (None, _) => l.cluster.clone(),
         };
-        let (snap, ids) = cache.snapshot(server, st, pool, now);
+        let (snap, ids) = cache.snapshot(server, st, &pool, now);
         let plan = snap.place(&l.request);
         let targets: Vec<String> = plan
             .placements
