@@ -115,6 +115,8 @@ enum Launch {
         deployment: String,
         task_definition: String,
         count: usize,
+        /// The capacity provider these tasks are for, when the service has a strategy.
+        provider: Option<String>,
     },
     Daemon {
         deployment: String,
@@ -360,7 +362,21 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                 let room = max_total.saturating_sub(total);
                 let n = want.min(room);
                 if n > 0 && !primary_failed && now >= rec.next_launch_at {
-                    launches.push(Launch::Replica { deployment: primary_id.clone(), task_definition: primary_td.clone(), count: n });
+                    match rec.service.capacity_provider_strategy.as_deref().filter(|s| !s.is_empty()) {
+                        // With a strategy, launch what each provider lacks of its share.
+                        Some(strategy) => {
+                            let mut left = n;
+                            for (provider, share) in crate::ops::capacity_providers::split(strategy, desired as usize) {
+                                let have = primary_live.iter().filter(|t| t.task.capacity_provider_name.as_deref() == Some(provider.as_str())).count();
+                                let k = share.saturating_sub(have).min(left);
+                                if k > 0 {
+                                    left -= k;
+                                    launches.push(Launch::Replica { deployment: primary_id.clone(), task_definition: primary_td.clone(), count: k, provider: Some(provider) });
+                                }
+                            }
+                        }
+                        None => launches.push(Launch::Replica { deployment: primary_id.clone(), task_definition: primary_td.clone(), count: n, provider: None }),
+                    }
                 }
             }
             // Stop what must go.
@@ -438,13 +454,20 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                 deployment,
                 task_definition,
                 count,
+                provider,
             } => {
                 let mut tasks = Vec::new();
                 let mut failures = Vec::new();
                 let mut left = count;
                 while left > 0 {
                     let batch = left.min(10);
-                    let input = service_input(server, key, &deployment, &task_definition, batch)?;
+                    let mut input =
+                        service_input(server, key, &deployment, &task_definition, batch)?;
+                    if let Some(p) = &provider {
+                        input.launch_type =
+                            Some(crate::ops::capacity_providers::launch_type_for(p));
+                        input.capacity_provider = Some(p.clone());
+                    }
                     let (t, f) = launch(server, input).await?;
                     let placed = t.len();
                     tasks.extend(t);

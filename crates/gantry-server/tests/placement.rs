@@ -232,6 +232,31 @@ async fn capacity_provider_strategies_split_by_base_and_weight() {
             .all(|t| t["capacityProviderName"] == "steady-pool"),
         "{v}"
     );
+    // So does CreateService; a DAEMON service takes no strategy.
+    let (status, v) = g
+        .call(
+            "CreateService",
+            json!({"serviceName": "s", "taskDefinition": td, "desiredCount": 0}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["service"]["capacityProviderStrategy"][0]["capacityProvider"],
+        "steady-pool"
+    );
+    assert!(v["service"]["launchType"].is_null(), "{v}");
+    let (status, e) = g
+        .call(
+            "CreateService",
+            json!({"serviceName": "d", "taskDefinition": td, "schedulingStrategy": "DAEMON",
+            "capacityProviderStrategy": [{"capacityProvider": "spot-pool", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, e["__type"].as_str()),
+        (400, Some("InvalidParameterException")),
+        "{e}"
+    );
     // Both at once, unknown providers, mixing Fargate and others: refused.
     for bad in [
         json!({"taskDefinition": td, "launchType": "EC2", "capacityProviderStrategy": [{"capacityProvider": "spot-pool", "weight": 1}]}),

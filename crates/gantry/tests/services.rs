@@ -66,9 +66,14 @@ impl Env {
     }
 
     async fn add_agent(&mut self, i: usize) {
+        self.add_agent_with(i, &[]).await
+    }
+
+    async fn add_agent_with(&mut self, i: usize, extra: &[&str]) {
         let zone = format!("local-1{}", (b'a' + i as u8) as char);
         let mut args: Vec<&str> = AGENT.to_vec();
         args.extend(["--availability-zone", zone.as_str()]);
+        args.extend_from_slice(extra);
         let agent = AgentProcess::start(
             BIN.as_ref(),
             &self.server,
@@ -594,6 +599,89 @@ async fn tasks_of_a_lost_host_are_replaced() {
                 .ok()?;
             // Stopped, or stopped and removed.
             (!out.status.success() || String::from_utf8_lossy(&out.stdout).trim() == "false")
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capacity_provider_strategy_splits_a_service_and_moves_it() {
+    let _l = ONE_AT_A_TIME.lock().await;
+    let mut env = Env::start("svc-providers", 0).await;
+    for name in ["steady-pool", "spot-pool"] {
+        env.call("CreateCapacityProvider", json!({"name": name}))
+            .await;
+    }
+    env.call(
+        "PutClusterCapacityProviders",
+        json!({"cluster": "default", "capacityProviders": ["steady-pool", "spot-pool"],
+               "defaultCapacityProviderStrategy": []}),
+    )
+    .await;
+    env.add_agent_with(0, &["--capacity-provider", "steady-pool"])
+        .await;
+    env.add_agent_with(1, &["--capacity-provider", "spot-pool"])
+        .await;
+    let host = |p: &str| {
+        let i = if p == "steady-pool" { 0 } else { 1 };
+        env.agent_instances[i].clone()
+    };
+    let td = env.register("cp", sleeper(3600)).await;
+    let v = env
+        .call(
+            "CreateService",
+            json!({"serviceName": "cp", "taskDefinition": td, "desiredCount": 5,
+                   "capacityProviderStrategy": [
+                       {"capacityProvider": "steady-pool", "base": 1, "weight": 1},
+                       {"capacityProvider": "spot-pool", "weight": 1}]}),
+        )
+        .await;
+    assert_eq!(v["service"]["capacityProviderStrategy"][0]["base"], 1);
+    assert!(v["service"]["launchType"].is_null(), "{v}");
+    env.stable("cp", Duration::from_secs(60)).await;
+    let count = |tasks: &[Value], p: &str| {
+        tasks
+            .iter()
+            .filter(|t| t["capacityProviderName"] == p)
+            .inspect(|t| assert_eq!(t["containerInstanceArn"].as_str(), Some(host(p).as_str())))
+            .count()
+    };
+    let tasks = env.running_tasks("cp").await;
+    assert_eq!(
+        (count(&tasks, "steady-pool"), count(&tasks, "spot-pool")),
+        (3, 2),
+        "base 1 on steady-pool, the other 4 split 1:1"
+    );
+    // An unknown provider is refused and changes nothing.
+    let (status, e) = env
+        .server
+        .call(
+            "UpdateService",
+            &json!({"service": "cp", "capacityProviderStrategy": [{"capacityProvider": "nope", "weight": 1}]})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(
+        (status, e["__type"].as_str()),
+        (400, Some("InvalidParameterException")),
+        "{e}"
+    );
+    // A new strategy rolls the service onto spot-pool alone.
+    env.call(
+        "UpdateService",
+        json!({"service": "cp", "capacityProviderStrategy": [{"capacityProvider": "spot-pool", "weight": 1}]}),
+    )
+    .await;
+    wait_for(
+        "all tasks on spot-pool",
+        Duration::from_secs(60),
+        || async {
+            let s = env.service("cp").await;
+            let tasks = env.running_tasks("cp").await;
+            (s["deployments"].as_array().map(|d| d.len()) == Some(1)
+                && tasks.len() == 5
+                && count(&tasks, "spot-pool") == 5)
                 .then_some(())
         },
     )

@@ -82,6 +82,30 @@ pub fn split(strategy: &[CapacityProviderStrategyItem], count: usize) -> Vec<(St
     out.into_iter().filter(|(_, n)| *n > 0).collect()
 }
 
+/// The cluster's default strategy, when it has one: what applies without a launch type or a
+/// strategy of one's own.
+pub fn cluster_default(
+    server: &Server,
+    cluster: Option<&str>,
+) -> Result<Option<Vec<CapacityProviderStrategyItem>>, ApiError> {
+    server.read(|st| {
+        let name = server.arns.cluster_name(cluster).unwrap_or_default();
+        st.clusters
+            .get(&name)
+            .and_then(|c| c.default_capacity_provider_strategy.clone())
+            .filter(|s| !s.is_empty())
+    })
+}
+
+/// The launch type tasks placed with `provider` run as.
+pub fn launch_type_for(provider: &str) -> gantry_api::model::LaunchType {
+    if provider == FARGATE || provider == FARGATE_SPOT {
+        gantry_api::model::LaunchType::Fargate
+    } else {
+        gantry_api::model::LaunchType::Ec2
+    }
+}
+
 /// Checks a strategy as ECS does.
 pub fn check_strategy(
     st: &crate::state::State,

@@ -201,16 +201,27 @@ pub async fn create(
             ))
         }
     };
-    if req
+    let strategy = req
         .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|c| !c.is_empty())
-    {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "Capacity providers are not supported by gantry yet; use launchType.",
+        .clone()
+        .filter(|s| !s.is_empty());
+    if strategy.is_some() && req.launch_type.is_some() {
+        return Err(ApiError::invalid(
+            "Specify either a launchType or a capacityProviderStrategy, not both.",
         ));
     }
+    // Without either, the cluster's default strategy applies (when it has one).
+    let strategy = match (strategy, req.launch_type, daemon) {
+        (Some(_), _, true) => {
+            return Err(ApiError::invalid(
+                "Invalid 'capacityProviderStrategy': a DAEMON service takes none.",
+            ))
+        }
+        (None, None, false) => {
+            super::capacity_providers::cluster_default(server, req.cluster.as_deref())?
+        }
+        (s, _, _) => s,
+    };
     if req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(ApiError::new(
             ErrorCode::UnsupportedFeatureException,
@@ -225,7 +236,17 @@ pub async fn create(
             ));
         }
     }
-    let launch_type = req.launch_type.unwrap_or(LaunchType::Ec2);
+    let fargate_strategy = strategy.as_ref().is_some_and(|s| {
+        s.iter().all(|i| {
+            i.capacity_provider == super::capacity_providers::FARGATE
+                || i.capacity_provider == super::capacity_providers::FARGATE_SPOT
+        })
+    });
+    let launch_type = req.launch_type.unwrap_or(if fargate_strategy {
+        LaunchType::Fargate
+    } else {
+        LaunchType::Ec2
+    });
     if !matches!(
         launch_type,
         LaunchType::Ec2 | LaunchType::External | LaunchType::Fargate
@@ -283,6 +304,9 @@ pub async fn create(
                 .map(|r| r.task_definition.clone())
                 .unwrap_or_default();
             placement::constraints(req.placement_constraints.as_deref(), &td)?;
+            if let Some(s) = &strategy {
+                super::capacity_providers::check_strategy(st, s)?;
+            }
             if td.network_mode == Some(NetworkMode::Awsvpc) {
                 super::network::validate(
                     req.network_configuration.as_ref(),
@@ -310,7 +334,12 @@ pub async fn create(
                 desired_count: Some(desired),
                 running_count: Some(0),
                 pending_count: Some(0),
-                launch_type: Some(launch_type),
+                launch_type: if strategy.is_some() {
+                    None
+                } else {
+                    Some(launch_type)
+                },
+                capacity_provider_strategy: strategy.clone(),
                 task_definition: Some(td_arn.clone()),
                 deployment_configuration: Some(dc),
                 deployments: Some(Vec::new()),
@@ -365,16 +394,10 @@ pub async fn update(
             "Invalid 'desiredCount': must not be negative.",
         ));
     }
-    if req
+    let strategy = req
         .capacity_provider_strategy
-        .as_ref()
-        .is_some_and(|c| !c.is_empty())
-    {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "Capacity providers are not supported by gantry yet.",
-        ));
-    }
+        .clone()
+        .filter(|c| !c.is_empty());
     if let Some(s) = &req.placement_strategy {
         placement::strategies(Some(s))?;
     }
@@ -395,6 +418,9 @@ pub async fn update(
                 Some(t) => Some(resolve_td(server, st, t)?),
                 None => None,
             };
+            if let Some(s) = &strategy {
+                super::capacity_providers::check_strategy(st, s)?;
+            }
             let Some(rec) = st.services.get_mut(&key) else {
                 return Err(ApiError::new(
                     ErrorCode::ServiceNotFoundException,
@@ -446,10 +472,24 @@ pub async fn update(
                 rec.service.health_check_grace_period_seconds =
                     req.health_check_grace_period_seconds;
             }
+            let mut redeploy = req.force_new_deployment == Some(true);
+            if let Some(s) = &strategy {
+                let had = rec.service.capacity_provider_strategy.as_ref();
+                if had.is_none() && !redeploy {
+                    return Err(ApiError::invalid(
+                        "Moving a service from a launch type to a capacity provider strategy needs forceNewDeployment.",
+                    ));
+                }
+                if had != Some(s) {
+                    rec.service.capacity_provider_strategy = Some(s.clone());
+                    rec.service.launch_type = None;
+                    redeploy = true;
+                }
+            }
             let current = rec.service.task_definition.clone().unwrap_or_default();
             match new_td {
                 Some(td) if td != current => deploy(rec, &td, now),
-                _ if req.force_new_deployment == Some(true) => deploy(rec, &current, now),
+                _ if redeploy => deploy(rec, &current, now),
                 _ => {}
             }
             let rec = rec.clone();

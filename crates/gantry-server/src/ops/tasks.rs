@@ -496,35 +496,20 @@ pub async fn run(
     let strategy = match (given, req.launch_type) {
         (Some(s), _) => Some(s),
         (None, Some(_)) => None,
-        (None, None) => server.read(|st| {
-            let name = server
-                .arns
-                .cluster_name(req.cluster.as_deref())
-                .unwrap_or_default();
-            st.clusters
-                .get(&name)
-                .and_then(|c| c.default_capacity_provider_strategy.clone())
-                .filter(|s| !s.is_empty())
-        })?,
+        (None, None) => super::capacity_providers::cluster_default(server, req.cluster.as_deref())?,
     };
     if let Some(strategy) = strategy {
         server.read(|st| super::capacity_providers::check_strategy(st, &strategy))??;
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
         for (provider, n) in super::capacity_providers::split(&strategy, count as usize) {
-            let fargate = provider == super::capacity_providers::FARGATE
-                || provider == super::capacity_providers::FARGATE_SPOT;
             let (t, f) = launch(
                 server,
                 LaunchInput {
                     cluster: req.cluster.clone(),
                     task_definition: req.task_definition.clone(),
                     overrides: req.overrides.clone(),
-                    launch_type: Some(if fargate {
-                        LaunchType::Fargate
-                    } else {
-                        LaunchType::Ec2
-                    }),
+                    launch_type: Some(super::capacity_providers::launch_type_for(&provider)),
                     network_configuration: req.network_configuration.clone(),
                     started_by: req.started_by.clone(),
                     group: req.group.clone(),
