@@ -2,6 +2,8 @@
 //!
 //! - `gantry-bench api`: RegisterTaskDefinition and DescribeTaskDefinition over HTTP with
 //!   SigV4-signed requests, against gantry and moto's server. Prints requests/s and p50/p99.
+//! - `gantry-bench awsvpc`: RunTask→RUNNING of one task definition in bridge mode, in awsvpc
+//!   mode with runc, and as a FARGATE task (awsvpc, runsc when the engine has it), in one run.
 //! - `gantry-bench run-task`: RunTask→RUNNING latency of a tiny container, against raw
 //!   `docker create` + `docker start` of the same image (through the Engine API and through the
 //!   docker CLI). Prints p50/p99 and gantry's overhead.
@@ -34,6 +36,8 @@ enum Cli {
     Api(Args),
     /// RunTask→RUNNING latency, against raw docker create + start
     RunTask(run_task::Args),
+    /// RunTask→RUNNING in bridge mode, awsvpc with runc, and awsvpc as FARGATE (runsc)
+    Awsvpc(run_task::AwsvpcArgs),
     /// Placements/s of the pure placement engine at 100, 1,000 and 10,000 instances
     Placement(placement::Args),
     /// RunTask tasks/s end to end at 1,000 simulated instances, against moto_server
@@ -195,6 +199,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Api(args) => api(args).await,
         Cli::RunTask(args) => run_task::run(args).await,
+        Cli::Awsvpc(args) => run_task::awsvpc(args).await,
         Cli::Placement(args) => placement::run(args),
         Cli::Scale(args) => scale::run(args).await,
         Cli::Service(args) => service::run(args).await,
