@@ -308,3 +308,59 @@ async fn capacity_provider_strategies_split_by_base_and_weight() {
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["capacityProvider"]["status"], "INACTIVE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_serving_ec2_and_fargate_keeps_one_ledger() {
+    let g = Arc::new(InProcess::new().await);
+    assert_eq!(g.call("CreateCluster", json!({})).await.0, 200);
+    let (status, v) = g
+        .agent("/agent/v1/register", json!({"cluster": "default", "hostname": "h1", "attributes": [], "versionInfo": {},
+            "capacity": "both",
+            "totalResources": [{"name": "CPU", "type": "INTEGER", "integerValue": 4096}, {"name": "MEMORY", "type": "INTEGER", "integerValue": 1024}]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = g
+        .call("RegisterTaskDefinition", json!({"family": "both", "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+            "requiresCompatibilities": ["EC2", "FARGATE"], "containerDefinitions": [{"name": "c", "image": "x"}]}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let td = v["taskDefinition"]["taskDefinitionArn"].clone();
+    let net = json!({"awsvpcConfiguration": {"subnets": ["subnet-a"]}});
+    let (status, v) = g
+        .call(
+            "RunTask",
+            json!({"taskDefinition": td, "launchType": "FARGATE", "networkConfiguration": net}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["tasks"].as_array().map(|t| t.len()), Some(1), "{v}");
+    // The Fargate task's 512 MiB count against the instance: only one EC2 task still fits.
+    let (status, v) = g
+        .call("RunTask", json!({"taskDefinition": td, "launchType": "EC2", "count": 2, "networkConfiguration": net}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["tasks"].as_array().map(|t| t.len()), Some(1), "{v}");
+    assert_eq!(v["failures"][0]["reason"], "RESOURCE:MEMORY", "{v}");
+    // And the host is full for Fargate too.
+    let (_, v) = g
+        .call(
+            "RunTask",
+            json!({"taskDefinition": td, "launchType": "FARGATE", "networkConfiguration": net}),
+        )
+        .await;
+    assert_eq!(v["tasks"], json!([]), "{v}");
+    let (_, d) = g.call("ListContainerInstances", json!({})).await;
+    let (_, d) = g
+        .call(
+            "DescribeContainerInstances",
+            json!({"containerInstances": d["containerInstanceArns"]}),
+        )
+        .await;
+    let remaining = d["containerInstances"][0]["remainingResources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "MEMORY")
+        .map(|r| r["integerValue"].clone());
+    assert_eq!(remaining, Some(json!(0)), "{d}");
+}
