@@ -25,6 +25,33 @@ pub fn cpu_quota_us(cpu_units: u64) -> u64 {
     (cpu_units * PERIOD_US / 1024).max(1000)
 }
 
+fn unified() -> bool {
+    Path::new(ROOT).join("cgroup.controllers").exists()
+}
+
+/// The directories of a task's cgroup: one on v2, the memory and cpu ones on v1.
+fn dirs(task_id: &str) -> Vec<PathBuf> {
+    let root = Path::new(ROOT);
+    if unified() {
+        vec![root.join("gantry").join(task_id)]
+    } else {
+        vec![
+            root.join("memory/gantry").join(task_id),
+            root.join("cpu/gantry").join(task_id),
+        ]
+    }
+}
+
+/// The cgroup an earlier run of the agent made for the task, if it is still there (a task
+/// adopted after a restart, or one being reaped).
+pub fn existing(task_id: &str) -> Option<TaskCgroup> {
+    let dirs: Vec<PathBuf> = dirs(task_id).into_iter().filter(|d| d.is_dir()).collect();
+    (!dirs.is_empty()).then(|| TaskCgroup {
+        parent: format!("/gantry/{task_id}"),
+        dirs,
+    })
+}
+
 /// Creates the task's cgroup with its limits.
 pub fn create(
     task_id: &str,
@@ -33,16 +60,16 @@ pub fn create(
 ) -> Result<TaskCgroup, String> {
     let parent = format!("/gantry/{task_id}");
     let root = Path::new(ROOT);
-    let mut dirs = Vec::new();
-    if root.join("cgroup.controllers").exists() {
+    let dirs = dirs(task_id);
+    if unified() {
         // v2: enable cpu and memory for gantry's subtree, then limit the task's group.
         let gantry = root.join("gantry");
         std::fs::create_dir_all(&gantry)
             .map_err(|e| format!("creating {}: {e}", gantry.display()))?;
         let _ = write(&root.join("cgroup.subtree_control"), "+cpu +memory");
         let _ = write(&gantry.join("cgroup.subtree_control"), "+cpu +memory");
-        let dir = gantry.join(task_id);
-        std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        let dir = &dirs[0];
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
         if let Some(m) = memory_mib {
             write(&dir.join("memory.max"), &(m * 1024 * 1024).to_string())?;
         }
@@ -52,11 +79,9 @@ pub fn create(
                 &format!("{} {PERIOD_US}", cpu_quota_us(c)),
             )?;
         }
-        dirs.push(dir);
     } else {
-        let memory = root.join("memory/gantry").join(task_id);
-        let cpu = root.join("cpu/gantry").join(task_id);
-        for d in [&memory, &cpu] {
+        let (memory, cpu) = (&dirs[0], &dirs[1]);
+        for d in [memory, cpu] {
             std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
         }
         if let Some(m) = memory_mib {
@@ -69,8 +94,6 @@ pub fn create(
             write(&cpu.join("cpu.cfs_period_us"), &PERIOD_US.to_string())?;
             write(&cpu.join("cpu.cfs_quota_us"), &cpu_quota_us(c).to_string())?;
         }
-        dirs.push(memory);
-        dirs.push(cpu);
     }
     Ok(TaskCgroup { parent, dirs })
 }

@@ -172,6 +172,15 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 c.observed = Some(o);
             }
         }
+        // An adopted FARGATE task keeps the cgroup the agent made before its restart.
+        let cgroup = (any_adopted
+            && a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate))
+        .then(|| {
+            crate::cgroups::existing(spec::task_id(
+                a.task.task_arn.as_deref().unwrap_or_default(),
+            ))
+        })
+        .flatten();
         let status = match a.task.last_status.as_deref() {
             Some("RUNNING") if any_adopted => "RUNNING",
             _ => "PENDING",
@@ -195,7 +204,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             pending_since: Instant::now(),
             last_report: None,
             pause,
-            cgroup: None,
+            cgroup,
             firewall: None,
         }
     }
@@ -776,10 +785,20 @@ pub async fn reap<R: ContainerRuntime>(rt: &R, containers: Vec<Observed>, stop_t
     for c in containers {
         by_id.insert(c.id.clone(), c);
     }
+    let mut tasks = std::collections::BTreeSet::new();
     for (id, c) in by_id {
         if c.running {
             let _ = rt.stop(&id, stop_timeout.as_secs() as u32).await;
         }
         let _ = rt.remove(&id).await;
+        if let Some(t) = c.labels.get(spec::labels::TASK) {
+            tasks.insert(t.clone());
+        }
+    }
+    // And a FARGATE task's cgroup, once its containers are gone.
+    for t in tasks {
+        if let Some(cg) = crate::cgroups::existing(spec::task_id(&t)) {
+            cg.remove();
+        }
     }
 }

@@ -1149,3 +1149,59 @@ async fn security_groups_admit_only_what_their_rules_allow() {
             .output();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_fargate_task_keeps_its_cgroup_until_cleanup() {
+    let _l = lock().await;
+    let env = Env::start_with(
+        "adopt-fargate",
+        &[],
+        &["--capacity", "both", "--cleanup-wait", "1s"],
+    )
+    .await;
+    let mut env = env;
+    let td = env
+        .register(
+            json!({"family": "afg", "requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc",
+            "cpu": "256", "memory": "512", "containerDefinitions": [container("m", "sleep 300")]}),
+        )
+        .await;
+    let subnet = format!("subnet-a{}", std::process::id());
+    let v = env
+        .call(
+            "RunTask",
+            json!({"taskDefinition": td, "launchType": "FARGATE",
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": [subnet]}}}),
+        )
+        .await;
+    let task = v["tasks"][0]["taskArn"].as_str().unwrap().to_string();
+    env.wait_status(&task, "RUNNING", Duration::from_secs(30))
+        .await;
+    let id = task.rsplit('/').next().unwrap();
+    let dir = if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        format!("/sys/fs/cgroup/gantry/{id}")
+    } else {
+        format!("/sys/fs/cgroup/memory/gantry/{id}")
+    };
+    assert!(std::path::Path::new(&dir).is_dir(), "no cgroup at {dir}");
+    env.agent.kill9();
+    env.agent.restart();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(env.describe(&task).await["lastStatus"], "RUNNING");
+    // The restarted agent stops the task, removes its containers after --cleanup-wait, and the
+    // task's cgroup with them.
+    env.call("StopTask", json!({"task": task})).await;
+    env.wait_status(&task, "STOPPED", Duration::from_secs(30))
+        .await;
+    wait_for(
+        "the task's cgroup to go",
+        Duration::from_secs(30),
+        || async {
+            (!std::path::Path::new(&dir).exists() && containers_of(&task).is_empty()).then_some(())
+        },
+    )
+    .await;
+    let _ = std::process::Command::new("docker")
+        .args(["network", "rm", &format!("gantry-{subnet}")])
+        .output();
+}
