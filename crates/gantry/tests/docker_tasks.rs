@@ -106,6 +106,10 @@ fn merge_flags<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
 
 impl Drop for Env {
     fn drop(&mut self) {
+        // The agent first, and a moment for Docker to finish what it asked for: otherwise a
+        // container may be created after the sweep below.
+        self.agent.kill9();
+        std::thread::sleep(std::time::Duration::from_millis(500));
         remove_containers_of(&self.instance);
     }
 }
