@@ -847,6 +847,16 @@ async fn awsvpc_tasks_get_their_own_interface() {
         docker(&["inspect", "-f", "{{.HostConfig.NetworkMode}}", &web_id])
             .starts_with("container:")
     );
+    // An EC2-launch task runs with the default runtime and shares the host's kernel (a FARGATE
+    // task under gVisor does not: see the FARGATE test).
+    assert_ne!(
+        docker(&["inspect", "-f", "{{.HostConfig.Runtime}}", &web_id]),
+        "runsc"
+    );
+    assert_eq!(
+        docker(&["exec", &web_id, "cat", "/proc/version"]).trim(),
+        std::fs::read_to_string("/proc/version").unwrap().trim()
+    );
     env.call("StopTask", json!({"task": task})).await;
     env.wait_status(&task, "STOPPED", Duration::from_secs(30))
         .await;
