@@ -257,10 +257,12 @@ async fn capacity_provider_strategies_split_by_base_and_weight() {
         (400, Some("InvalidParameterException")),
         "{e}"
     );
-    // Both at once, unknown providers, mixing Fargate and others: refused.
+    // Both at once, unknown providers, providers not attached to the cluster, mixing Fargate
+    // and others: refused.
     for bad in [
         json!({"taskDefinition": td, "launchType": "EC2", "capacityProviderStrategy": [{"capacityProvider": "spot-pool", "weight": 1}]}),
         json!({"taskDefinition": td, "capacityProviderStrategy": [{"capacityProvider": "nope", "weight": 1}]}),
+        json!({"taskDefinition": td, "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}]}),
         json!({"taskDefinition": td, "capacityProviderStrategy": [{"capacityProvider": "FARGATE", "weight": 1}, {"capacityProvider": "spot-pool", "weight": 1}]}),
     ] {
         let (status, e) = g.call("RunTask", bad).await;

@@ -106,6 +106,28 @@ pub fn launch_type_for(provider: &str) -> gantry_api::model::LaunchType {
     }
 }
 
+/// Checks a strategy given to RunTask or a service in `cluster`: valid, and every provider
+/// attached to the cluster (PutClusterCapacityProviders), as ECS requires.
+pub fn check_strategy_in(
+    st: &crate::state::State,
+    cluster: &str,
+    s: &[CapacityProviderStrategyItem],
+) -> Result<(), ApiError> {
+    check_strategy(st, s)?;
+    let attached = st
+        .clusters
+        .get(cluster)
+        .and_then(|c| c.capacity_providers.clone())
+        .unwrap_or_default();
+    match s.iter().find(|i| !attached.contains(&i.capacity_provider)) {
+        Some(i) => Err(ApiError::invalid(format!(
+            "The specified capacity provider strategy cannot contain a capacity provider that is not associated with the cluster: {} (see put-cluster-capacity-providers).",
+            i.capacity_provider
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Checks a strategy as ECS does.
 pub fn check_strategy(
     st: &crate::state::State,

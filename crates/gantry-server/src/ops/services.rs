@@ -305,7 +305,7 @@ pub async fn create(
                 .unwrap_or_default();
             placement::constraints(req.placement_constraints.as_deref(), &td)?;
             if let Some(s) = &strategy {
-                super::capacity_providers::check_strategy(st, s)?;
+                super::capacity_providers::check_strategy_in(st, &cluster, s)?;
             }
             if td.network_mode == Some(NetworkMode::Awsvpc) {
                 super::network::validate(
@@ -419,7 +419,7 @@ pub async fn update(
                 None => None,
             };
             if let Some(s) = &strategy {
-                super::capacity_providers::check_strategy(st, s)?;
+                super::capacity_providers::check_strategy_in(st, &cluster, s)?;
             }
             let Some(rec) = st.services.get_mut(&key) else {
                 return Err(ApiError::new(

@@ -499,7 +499,13 @@ pub async fn run(
         (None, None) => super::capacity_providers::cluster_default(server, req.cluster.as_deref())?,
     };
     if let Some(strategy) = strategy {
-        server.read(|st| super::capacity_providers::check_strategy(st, &strategy))??;
+        server.read(|st| {
+            let cluster = server
+                .arns
+                .cluster_name(req.cluster.as_deref())
+                .unwrap_or_default();
+            super::capacity_providers::check_strategy_in(st, &cluster, &strategy)
+        })??;
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
         for (provider, n) in super::capacity_providers::split(&strategy, count as usize) {
