@@ -82,27 +82,36 @@ pub fn split(strategy: &[CapacityProviderStrategyItem], count: usize) -> Vec<(St
     out.into_iter().filter(|(_, n)| *n > 0).collect()
 }
 
-/// The cluster's default strategy, when it has one: what applies without a launch type or a
-/// strategy of one's own.
-pub fn cluster_default(
+/// The strategy a RunTask or CreateService request runs with: its own (never together with a
+/// launch type), or, with neither, the cluster's default strategy when it has one.
+pub fn requested(
     server: &Server,
     cluster: Option<&str>,
+    given: Option<&Vec<CapacityProviderStrategyItem>>,
+    launch_type: Option<LaunchType>,
 ) -> Result<Option<Vec<CapacityProviderStrategyItem>>, ApiError> {
-    server.read(|st| {
-        let name = server.arns.cluster_name(cluster).unwrap_or_default();
-        st.clusters
-            .get(&name)
-            .and_then(|c| c.default_capacity_provider_strategy.clone())
-            .filter(|s| !s.is_empty())
-    })
+    match (given.filter(|s| !s.is_empty()), launch_type) {
+        (Some(_), Some(_)) => Err(ApiError::invalid(
+            "Specify either a launchType or a capacityProviderStrategy, not both.",
+        )),
+        (Some(s), None) => Ok(Some(s.clone())),
+        (None, Some(_)) => Ok(None),
+        (None, None) => server.read(|st| {
+            let name = server.arns.cluster_name(cluster).unwrap_or_default();
+            st.clusters
+                .get(&name)
+                .and_then(|c| c.default_capacity_provider_strategy.clone())
+                .filter(|s| !s.is_empty())
+        }),
+    }
 }
 
 /// The launch type tasks placed with `provider` run as.
-pub fn launch_type_for(provider: &str) -> gantry_api::model::LaunchType {
+pub fn launch_type_for(provider: &str) -> LaunchType {
     if provider == FARGATE || provider == FARGATE_SPOT {
-        gantry_api::model::LaunchType::Fargate
+        LaunchType::Fargate
     } else {
-        gantry_api::model::LaunchType::Ec2
+        LaunchType::Ec2
     }
 }
 

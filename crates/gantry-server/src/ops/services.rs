@@ -130,6 +130,23 @@ fn find<'a>(
     st.services.get(&(cluster.to_string(), name.to_string()))
 }
 
+fn not_found() -> ApiError {
+    ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
+}
+
+/// The key of the ACTIVE service `ident` in `cluster`, the one a change applies to.
+fn active_key(
+    server: &Server,
+    st: &State,
+    cluster: &str,
+    ident: &str,
+) -> Result<(String, String), ApiError> {
+    find(server, st, cluster, ident)
+        .filter(|s| s.status() == "ACTIVE")
+        .map(|s| (s.cluster.clone(), s.name.clone()))
+        .ok_or_else(not_found)
+}
+
 /// The service as DescribeServices shows it, with live counts.
 pub fn view(st: &State, rec: &ServiceRecord, with_tags: bool) -> Service {
     let mut s = rec.service.clone();
@@ -201,26 +218,26 @@ pub async fn create(
             ))
         }
     };
-    let strategy = req
-        .capacity_provider_strategy
-        .clone()
-        .filter(|s| !s.is_empty());
-    if strategy.is_some() && req.launch_type.is_some() {
-        return Err(ApiError::invalid(
-            "Specify either a launchType or a capacityProviderStrategy, not both.",
-        ));
-    }
-    // Without either, the cluster's default strategy applies (when it has one).
-    let strategy = match (strategy, req.launch_type, daemon) {
-        (Some(_), _, true) => {
+    let strategy = super::capacity_providers::requested(
+        server,
+        req.cluster.as_deref(),
+        req.capacity_provider_strategy.as_ref(),
+        req.launch_type,
+    )?;
+    // A DAEMON service runs on every instance: no strategy of its own, nor the cluster's.
+    let strategy = match (daemon, strategy) {
+        (true, Some(_))
+            if req
+                .capacity_provider_strategy
+                .as_ref()
+                .is_some_and(|s| !s.is_empty()) =>
+        {
             return Err(ApiError::invalid(
                 "Invalid 'capacityProviderStrategy': a DAEMON service takes none.",
             ))
         }
-        (None, None, false) => {
-            super::capacity_providers::cluster_default(server, req.cluster.as_deref())?
-        }
-        (s, _, _) => s,
+        (true, _) => None,
+        (false, s) => s,
     };
     if req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()) {
         return Err(ApiError::new(
@@ -238,8 +255,7 @@ pub async fn create(
     }
     let fargate_strategy = strategy.as_ref().is_some_and(|s| {
         s.iter().all(|i| {
-            i.capacity_provider == super::capacity_providers::FARGATE
-                || i.capacity_provider == super::capacity_providers::FARGATE_SPOT
+            super::capacity_providers::launch_type_for(&i.capacity_provider) == LaunchType::Fargate
         })
     });
     let launch_type = req.launch_type.unwrap_or(if fargate_strategy {
@@ -408,12 +424,7 @@ pub async fn update(
                 .cluster_name
                 .clone()
                 .unwrap_or_default();
-            let key = find(server, st, &cluster, &req.service)
-                .filter(|s| s.status() == "ACTIVE")
-                .map(|s| (s.cluster.clone(), s.name.clone()))
-                .ok_or_else(|| {
-                    ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found.")
-                })?;
+            let key = active_key(server, st, &cluster, &req.service)?;
             let new_td = match &req.task_definition {
                 Some(t) => Some(resolve_td(server, st, t)?),
                 None => None,
@@ -421,12 +432,7 @@ pub async fn update(
             if let Some(s) = &strategy {
                 super::capacity_providers::check_strategy_in(st, &cluster, s)?;
             }
-            let Some(rec) = st.services.get_mut(&key) else {
-                return Err(ApiError::new(
-                    ErrorCode::ServiceNotFoundException,
-                    "Service not found.",
-                ));
-            };
+            let rec = st.services.get_mut(&key).ok_or_else(not_found)?;
             let daemon = rec.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
             if let Some(n) = req.desired_count {
                 if daemon {
@@ -510,13 +516,8 @@ pub async fn delete(
     let s = server
         .write(move |st| {
             let cluster = clusters::active(server, st, req.cluster.as_deref())?.cluster_name.clone().unwrap_or_default();
-            let key = find(server, st, &cluster, &req.service)
-                .filter(|s| s.status() == "ACTIVE")
-                .map(|s| (s.cluster.clone(), s.name.clone()))
-                .ok_or_else(|| ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found."))?;
-            let Some(rec) = st.services.get_mut(&key) else {
-                return Err(ApiError::new(ErrorCode::ServiceNotFoundException, "Service not found."));
-            };
+            let key = active_key(server, st, &cluster, &req.service)?;
+            let rec = st.services.get_mut(&key).ok_or_else(not_found)?;
             let replica = rec.service.scheduling_strategy != Some(SchedulingStrategy::Daemon);
             if replica && rec.service.desired_count.unwrap_or(0) > 0 && !force {
                 return Err(ApiError::invalid(

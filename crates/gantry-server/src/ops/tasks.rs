@@ -483,21 +483,12 @@ pub async fn run(
             "Invalid 'count': between 1 and 10 tasks can be run at once.",
         ));
     }
-    let given = req
-        .capacity_provider_strategy
-        .clone()
-        .filter(|s| !s.is_empty());
-    if given.is_some() && req.launch_type.is_some() {
-        return Err(ApiError::invalid(
-            "Specify either a launchType or a capacityProviderStrategy, not both.",
-        ));
-    }
-    // Without either, the cluster's default strategy applies (when it has one).
-    let strategy = match (given, req.launch_type) {
-        (Some(s), _) => Some(s),
-        (None, Some(_)) => None,
-        (None, None) => super::capacity_providers::cluster_default(server, req.cluster.as_deref())?,
-    };
+    let strategy = super::capacity_providers::requested(
+        server,
+        req.cluster.as_deref(),
+        req.capacity_provider_strategy.as_ref(),
+        req.launch_type,
+    )?;
     if let Some(strategy) = strategy {
         server.read(|st| {
             let cluster = server
