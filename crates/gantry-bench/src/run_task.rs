@@ -14,7 +14,8 @@ use crate::{gantry_bin, percentile};
 use gantry_agent::docker::DockerRuntime;
 use gantry_agent::runtime::{ContainerRuntime, ContainerSpec};
 use gantry_testkit::{
-    docker, ensure_busybox_image, temp_dir, AgentProcess, GantryProcess, BUSYBOX_IMAGE,
+    docker, ensure_busybox_image, remove_labelled, temp_dir, AgentProcess, GantryProcess,
+    BUSYBOX_IMAGE,
 };
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -123,17 +124,7 @@ async fn time_to_running(
 /// Removes the containers of these tasks (pause containers included).
 fn remove_containers(tasks: &[String]) {
     for task in tasks {
-        let ids = docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=gantry.task={task}"),
-        ]);
-        for id in ids.split_whitespace() {
-            let _ = std::process::Command::new("docker")
-                .args(["rm", "-f", id])
-                .output();
-        }
+        remove_labelled("gantry.task", task);
     }
 }
 

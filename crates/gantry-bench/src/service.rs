@@ -6,7 +6,8 @@
 
 use crate::gantry_bin;
 use gantry_testkit::{
-    docker, ensure_busybox_image, temp_dir, AgentProcess, Background, GantryProcess, BUSYBOX_IMAGE,
+    docker, ensure_busybox_image, remove_labelled, temp_dir, AgentProcess, Background,
+    GantryProcess, BUSYBOX_IMAGE,
 };
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -35,16 +36,6 @@ pub struct Args {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
-fn remove_labelled(label: &str) {
-    let ids = docker(&["ps", "-aq", "--filter", &format!("label={label}")]);
-    let ids: Vec<&str> = ids.split_whitespace().collect();
-    if !ids.is_empty() {
-        let mut args = vec!["rm", "-f"];
-        args.extend(ids);
-        let _ = Command::new("docker").args(&args).output();
-    }
 }
 
 async fn call(g: &GantryProcess, op: &str, body: Value) -> anyhow::Result<Value> {
@@ -113,12 +104,13 @@ async fn gantry_round(bin: &std::path::Path, replicas: usize, round: usize) -> a
     let secs = started.elapsed().as_secs_f64();
     drop(agent);
     drop(server);
-    remove_labelled(&format!("gantry.container-instance={instance}"));
+    remove_labelled("gantry.container-instance", &instance);
     Ok(secs)
 }
 
 fn docker_run_round(replicas: usize, round: usize) -> anyhow::Result<f64> {
-    let label = format!("gantry-bench-raw={}-{round}", std::process::id());
+    let value = format!("{}-{round}", std::process::id());
+    let label = format!("gantry-bench-raw={value}");
     let started = Instant::now();
     let children: Vec<_> = (0..replicas)
         .map(|_| {
@@ -142,7 +134,7 @@ fn docker_run_round(replicas: usize, round: usize) -> anyhow::Result<f64> {
         anyhow::ensure!(c.wait()?.success(), "docker run failed");
     }
     let secs = started.elapsed().as_secs_f64();
-    remove_labelled(&label);
+    remove_labelled("gantry-bench-raw", &value);
     Ok(secs)
 }
 

@@ -312,6 +312,16 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// Removes (with `rm -f`) every container carrying the label `name=value`: the cleanup of tests
+/// and benchmarks. Failures to remove are ignored.
+pub fn remove_labelled(name: &str, value: &str) {
+    let ids = docker(&["ps", "-aq", "--filter", &format!("label={name}={value}")]);
+    let ids: Vec<&str> = ids.split_whitespace().collect();
+    if !ids.is_empty() {
+        let _ = Command::new("docker").args(["rm", "-f"]).args(ids).output();
+    }
+}
+
 /// The test image: `FROM scratch` with Debian's busybox-static, built locally once (no registry).
 pub const BUSYBOX_IMAGE: &str = "gantry-test/busybox:1";
 

@@ -3,7 +3,8 @@
 //! so timings on two cores stay sane; each uses its own server, agent and data directories.
 
 use gantry_testkit::{
-    docker, ensure_busybox_image, temp_dir, wait_for, AgentProcess, GantryProcess, BUSYBOX_IMAGE,
+    docker, ensure_busybox_image, remove_labelled, temp_dir, wait_for, AgentProcess, GantryProcess,
+    BUSYBOX_IMAGE,
 };
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -116,17 +117,7 @@ impl Drop for Env {
 
 fn remove_containers_of(instance: &str) {
     // Pause containers go last (others share their namespace); `rm -f` handles that order.
-    let ids = docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &format!("label=gantry.container-instance={instance}"),
-    ]);
-    for id in ids.split_whitespace() {
-        let _ = std::process::Command::new("docker")
-            .args(["rm", "-f", id])
-            .output();
-    }
+    remove_labelled("gantry.container-instance", instance);
     // Subnet networks left unused (by this or an earlier, failed run) go too.
     let _ = std::process::Command::new("docker")
         .args(["network", "prune", "-f", "--filter", "label=gantry.subnet"])
@@ -1035,12 +1026,7 @@ async fn fargate_tasks_run_without_container_instances_within_their_limits() {
         "{h}"
     );
     assert_eq!(container_named(&h, "m")["exitCode"], 137);
-    let ids = docker(&["ps", "-aq", "--filter", &format!("label=gantry.task={hog}")]);
-    for cid in ids.split_whitespace() {
-        let _ = std::process::Command::new("docker")
-            .args(["rm", "-f", cid])
-            .output();
-    }
+    remove_labelled("gantry.task", &hog);
     server
         .call(
             "StopTask",
@@ -1061,17 +1047,7 @@ async fn fargate_tasks_run_without_container_instances_within_their_limits() {
         },
     )
     .await;
-    let ids = docker(&[
-        "ps",
-        "-aq",
-        "--filter",
-        &format!("label=gantry.task={task}"),
-    ]);
-    for cid in ids.split_whitespace() {
-        let _ = std::process::Command::new("docker")
-            .args(["rm", "-f", cid])
-            .output();
-    }
+    remove_labelled("gantry.task", &task);
     let _ = std::process::Command::new("docker")
         .args(["network", "rm", &format!("gantry-{subnet}")])
         .output();

@@ -3,8 +3,8 @@
 //! strategy and constraint, observed through DescribeTasks.
 
 use gantry_testkit::{
-    docker, ensure_busybox_image, temp_dir, wait_for, AgentProcess, Background, GantryProcess,
-    BUSYBOX_IMAGE,
+    ensure_busybox_image, remove_labelled, temp_dir, wait_for, AgentProcess, Background,
+    GantryProcess, BUSYBOX_IMAGE,
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -54,17 +54,7 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         for arn in &self.real {
-            let ids = docker(&[
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=gantry.container-instance={arn}"),
-            ]);
-            for id in ids.split_whitespace() {
-                let _ = std::process::Command::new("docker")
-                    .args(["rm", "-f", id])
-                    .output();
-            }
+            remove_labelled("gantry.container-instance", arn);
         }
     }
 }

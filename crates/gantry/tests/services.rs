@@ -2,7 +2,8 @@
 //! Docker, images the tests build. One test at a time.
 
 use gantry_testkit::{
-    docker, ensure_busybox_image, temp_dir, wait_for, AgentProcess, GantryProcess, BUSYBOX_IMAGE,
+    docker, ensure_busybox_image, remove_labelled, temp_dir, wait_for, AgentProcess, GantryProcess,
+    BUSYBOX_IMAGE,
 };
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -163,17 +164,7 @@ impl Drop for Env {
             a.kill9();
         }
         for arn in &self.instances {
-            let ids = docker(&[
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=gantry.container-instance={arn}"),
-            ]);
-            for id in ids.split_whitespace() {
-                let _ = std::process::Command::new("docker")
-                    .args(["rm", "-f", id])
-                    .output();
-            }
+            remove_labelled("gantry.container-instance", arn);
         }
     }
 }
