@@ -542,80 +542,31 @@ fn target<'a>(
     })
 }
 
-pub async fn put_attributes(
+/// Put and Delete attributes: checks the request, resolves every target first (so that a bad
+/// one changes nothing), then applies `edit` to each target's attribute list in one commit.
+async fn change_attributes(
     server: &Server,
-    req: PutAttributesRequest,
-    _: &Identity,
-) -> Result<PutAttributesResponse, ApiError> {
-    if req.attributes.is_empty() || req.attributes.len() > 10 {
+    cluster: Option<String>,
+    attributes: Vec<Attribute>,
+    with_values: bool,
+    edit: fn(&mut Vec<Attribute>, &Attribute) -> Result<(), ApiError>,
+) -> Result<Vec<Attribute>, ApiError> {
+    if attributes.is_empty() || attributes.len() > 10 {
         return Err(ApiError::invalid(
             "Invalid 'attributes': give between 1 and 10 attributes.",
         ));
     }
-    for a in &req.attributes {
-        check_attribute(a, true)?;
+    for a in &attributes {
+        check_attribute(a, with_values)?;
     }
-    let attrs = server
+    server
         .write(move |st| {
-            let cluster = clusters::active(server, st, req.cluster.as_deref())?.cluster_name.clone().unwrap_or_default();
-            let mut updates: Vec<(String, Attribute)> = Vec::new();
-            for a in &req.attributes {
-                updates.push((target(server, st, &cluster, a)?.id.clone(), a.clone()));
-            }
-            let mut txn = Txn::new();
-            let mut out = Vec::new();
-            for (id, a) in updates {
-                let Some(rec) = st.instances.get_mut(&id) else { continue };
-                let list = rec.instance.attributes.get_or_insert_with(Vec::new);
-                match list.iter_mut().find(|x| x.name == a.name) {
-                    Some(x) => x.value = a.value.clone(),
-                    None => {
-                        if list.iter().filter(|x| !builtin(&x.name)).count() >= MAX_CUSTOM_ATTRIBUTES {
-                            return Err(ApiError::new(
-                                ErrorCode::AttributeLimitExceededException,
-                                format!("A container instance can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes."),
-                            ));
-                        }
-                        list.push(Attribute { name: a.name.clone(), value: a.value.clone(), ..Attribute::default() });
-                    }
-                }
-                                txn = put(txn, keys::instance(&id), &*rec);
-                out.push(Attribute {
-                    target_type: Some(TargetType::ContainerInstance),
-                    target_id: rec.instance.container_instance_arn.clone(),
-                    ..a
-                });
-                st.mark_dirty(&id);
-            }
-            Ok((out, txn))
-        })
-        .await?;
-    Ok(PutAttributesResponse {
-        attributes: Some(attrs),
-    })
-}
-
-pub async fn delete_attributes(
-    server: &Server,
-    req: DeleteAttributesRequest,
-    _: &Identity,
-) -> Result<DeleteAttributesResponse, ApiError> {
-    if req.attributes.is_empty() || req.attributes.len() > 10 {
-        return Err(ApiError::invalid(
-            "Invalid 'attributes': give between 1 and 10 attributes.",
-        ));
-    }
-    for a in &req.attributes {
-        check_attribute(a, false)?;
-    }
-    let attrs = server
-        .write(move |st| {
-            let cluster = clusters::active(server, st, req.cluster.as_deref())?
+            let cluster = clusters::active(server, st, cluster.as_deref())?
                 .cluster_name
                 .clone()
                 .unwrap_or_default();
             let mut targets = Vec::new();
-            for a in &req.attributes {
+            for a in &attributes {
                 targets.push((target(server, st, &cluster, a)?.id.clone(), a.clone()));
             }
             let mut txn = Txn::new();
@@ -624,9 +575,7 @@ pub async fn delete_attributes(
                 let Some(rec) = st.instances.get_mut(&id) else {
                     continue;
                 };
-                if let Some(list) = rec.instance.attributes.as_mut() {
-                    list.retain(|x| x.name != a.name);
-                }
+                edit(rec.instance.attributes.get_or_insert_with(Vec::new), &a)?;
                 txn = put(txn, keys::instance(&id), &*rec);
                 out.push(Attribute {
                     target_type: Some(TargetType::ContainerInstance),
@@ -637,7 +586,49 @@ pub async fn delete_attributes(
             }
             Ok((out, txn))
         })
-        .await?;
+        .await
+}
+
+pub async fn put_attributes(
+    server: &Server,
+    req: PutAttributesRequest,
+    _: &Identity,
+) -> Result<PutAttributesResponse, ApiError> {
+    let attrs = change_attributes(server, req.cluster, req.attributes, true, |list, a| {
+        match list.iter_mut().find(|x| x.name == a.name) {
+            Some(x) => x.value = a.value.clone(),
+            None => {
+                if list.iter().filter(|x| !builtin(&x.name)).count() >= MAX_CUSTOM_ATTRIBUTES {
+                    return Err(ApiError::new(
+                        ErrorCode::AttributeLimitExceededException,
+                        format!("A container instance can have at most {MAX_CUSTOM_ATTRIBUTES} custom attributes."),
+                    ));
+                }
+                list.push(Attribute {
+                    name: a.name.clone(),
+                    value: a.value.clone(),
+                    ..Attribute::default()
+                });
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(PutAttributesResponse {
+        attributes: Some(attrs),
+    })
+}
+
+pub async fn delete_attributes(
+    server: &Server,
+    req: DeleteAttributesRequest,
+    _: &Identity,
+) -> Result<DeleteAttributesResponse, ApiError> {
+    let attrs = change_attributes(server, req.cluster, req.attributes, false, |list, a| {
+        list.retain(|x| x.name != a.name);
+        Ok(())
+    })
+    .await?;
     Ok(DeleteAttributesResponse {
         attributes: Some(attrs),
     })
