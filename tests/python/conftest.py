@@ -1,6 +1,7 @@
 """End-to-end fixtures for gantry: one real server per test session, on loopback.
 
-The server binary comes from ``GANTRY_BIN`` (default ``<repo>/target/debug/gantry``). It runs
+The server binary comes from ``GANTRY_BIN`` (default ``<repo>/target/debug/gantry``, or under
+``$CARGO_TARGET_DIR`` when that is set). It runs
 with a fresh data directory on a free 127.0.0.1 port; its stderr goes to a log file whose tail
 is attached to the report of every failing test.
 
@@ -45,7 +46,8 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "gantry"
+# Where cargo puts it: $CARGO_TARGET_DIR when set, else <repo>/target.
+DEFAULT_BIN = Path(os.environ.get("CARGO_TARGET_DIR") or REPO_ROOT / "target") / "debug" / "gantry"
 TARGET_PREFIX = "AmazonEC2ContainerServiceV20141113"
 JSON_CONTENT_TYPE = "application/x-amz-json-1.1"
 ACCOUNT_ID = "000000000000"
