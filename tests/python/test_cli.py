@@ -1,5 +1,6 @@
 """The AWS CLI (v1) against gantry, configured only by the environment the server's export
-line gives (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL_ECS).
+line gives (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL, with
+AWS_DISABLE_HOST_PREFIX_INJECTION): every service client reaches gantry through AWS_ENDPOINT_URL alone.
 """
 
 import json
@@ -179,7 +180,7 @@ def test_cli_reports_service_errors(aws_cli, unique):
 
 
 def test_cli_with_explicit_endpoint_url(aws_cli, gantry):
-    env = {k: v for k, v in gantry.env.items() if k != "AWS_ENDPOINT_URL_ECS"}
+    env = {k: v for k, v in gantry.env.items() if k != "AWS_ENDPOINT_URL"}
     out = aws_cli("ecs", "list-task-definition-families", "--endpoint-url", gantry.endpoint, env=env)
     assert isinstance(out["families"], list)
 

@@ -12,7 +12,9 @@ def test_export_line_matches_credentials_json(gantry):
     assert v["AWS_ACCESS_KEY_ID"] == gantry.credentials_json["accessKeyId"]
     assert v["AWS_SECRET_ACCESS_KEY"] == gantry.credentials_json["secretAccessKey"]
     assert v["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert v["AWS_ENDPOINT_URL_ECS"] == gantry.endpoint
+    assert v["AWS_ENDPOINT_URL"] == gantry.endpoint
+    assert v["AWS_DISABLE_HOST_PREFIX_INJECTION"] == "true"
+    assert not any(k.startswith("AWS_ENDPOINT_URL_") for k in v)
     assert gantry.credentials_json["endpoint"] == gantry.endpoint
     assert gantry.credentials_json["region"] == "us-east-1"
     assert set(gantry.credentials_json) == {"accessKeyId", "secretAccessKey", "region", "endpoint"}
@@ -57,5 +59,5 @@ def test_metrics_count_requests_by_operation_and_outcome(gantry, ecs, unique):
         assert r.headers["Content-Type"].startswith("text/plain")
         text = r.read().decode()
     assert "# TYPE gantry_api_requests_total counter" in text
-    assert 'gantry_api_requests_total{operation="ListTaskDefinitionFamilies",outcome="ok"}' in text
-    assert 'gantry_api_requests_total{operation="DeleteCluster",outcome="ClusterNotFoundException"}' in text
+    assert 'gantry_api_requests_total{service="ecs",operation="ListTaskDefinitionFamilies",outcome="ok"}' in text
+    assert 'gantry_api_requests_total{service="ecs",operation="DeleteCluster",outcome="ClusterNotFoundException"}' in text

@@ -173,7 +173,7 @@ class Up:
         return boto3.session.Session().client(
             "ecs",
             region_name=v["AWS_DEFAULT_REGION"],
-            endpoint_url=v["AWS_ENDPOINT_URL_ECS"],
+            endpoint_url=v["AWS_ENDPOINT_URL"],
             aws_access_key_id=v["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=v["AWS_SECRET_ACCESS_KEY"],
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=5, read_timeout=30),
@@ -297,7 +297,7 @@ def gantry_up(busybox_image, tmp_path_factory, _clean_aws_environment):
                          lambda: "export " in up.stdout_path.read_text() and up.stdout_path.read_text(),
                          5, up, interval=0.02)
         up.export_line, up.export_vars = _parse_export_line(text)
-        assert up.export_vars["AWS_ENDPOINT_URL_ECS"] == f"http://127.0.0.1:{port}", up.export_line
+        assert up.export_vars["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{port}", up.export_line
 
         ecs = up.client()
 

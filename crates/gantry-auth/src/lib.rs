@@ -77,6 +77,44 @@ fn fail(code: ErrorCode, msg: impl Into<String>) -> ApiError {
     ApiError::new(code, msg)
 }
 
+/// Where secret keys come from: the configured key set today; IAM users and STS sessions later.
+pub trait Keys: Send + Sync {
+    /// The secret of an access key, if the key exists and may sign.
+    fn secret(&self, access_key_id: &str) -> Option<Secret>;
+}
+
+impl Keys for KeySet {
+    fn secret(&self, access_key_id: &str) -> Option<Secret> {
+        self.get(access_key_id).cloned()
+    }
+}
+
+/// A verified request: who signed it, and the region of its credential scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub identity: Identity,
+    pub region: String,
+}
+
+/// The error for a request signed for a region the service does not serve.
+pub fn wrong_region(signed: &str, served: &str) -> ApiError {
+    fail(
+        ErrorCode::InvalidSignatureException,
+        format!("Credential should be scoped to a valid region. The request was signed for '{signed}'; this endpoint serves '{served}'."),
+    )
+}
+
+/// The region and service of the `Authorization` header's credential scope, without verifying
+/// anything: what routing reads before the entry (and so the signing name) is known.
+pub fn scope_of(authorization: &str) -> Option<(&str, &str)> {
+    let cred = authorization.split("Credential=").nth(1)?;
+    let cred = cred.split([',', ' ']).next()?;
+    let mut parts = cred.split('/');
+    let (_key, _date, region, service) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    Some((region, service))
+}
+
 /// Verifies a request signed for `service` in `region`, at `now` (Unix seconds).
 pub fn verify(
     req: &RequestParts<'_>,
@@ -85,6 +123,25 @@ pub fn verify(
     service: &str,
     now: i64,
 ) -> Result<Identity, ApiError> {
+    let v = verify_scoped(req, keys, service, now, &|r| {
+        if r == region {
+            Ok(())
+        } else {
+            Err(wrong_region(r, region))
+        }
+    })?;
+    Ok(v.identity)
+}
+
+/// Verifies a request signed for `service` at `now`; `region_ok` accepts the scope's region or
+/// says why not (see [`wrong_region`]).
+pub fn verify_scoped(
+    req: &RequestParts<'_>,
+    keys: &dyn Keys,
+    service: &str,
+    now: i64,
+    region_ok: &dyn Fn(&str) -> Result<(), ApiError>,
+) -> Result<Verified, ApiError> {
     let header = |name: &str| -> Vec<&str> {
         req.headers
             .iter()
@@ -108,7 +165,7 @@ pub fn verify(
         }
     };
     let parsed = parse_authorization(&auth)?;
-    let secret = keys.get(parsed.access_key).ok_or_else(|| {
+    let secret = keys.secret(parsed.access_key).ok_or_else(|| {
         fail(
             ErrorCode::UnrecognizedClientException,
             "The security token included in the request is invalid.",
@@ -130,12 +187,7 @@ pub fn verify(
             "Credential should be scoped with a valid terminator: 'aws4_request'.",
         ));
     }
-    if sregion != region {
-        return Err(fail(
-            ErrorCode::InvalidSignatureException,
-            format!("Credential should be scoped to a valid region. The request was signed for '{sregion}'; this endpoint serves '{region}'."),
-        ));
-    }
+    region_ok(sregion)?;
     if sservice != service {
         return Err(fail(
             ErrorCode::InvalidSignatureException,
@@ -185,9 +237,12 @@ pub fn verify(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
         ));
     }
-    Ok(Identity {
-        access_key_id: parsed.access_key.to_string(),
-        user: secret.user.clone(),
+    Ok(Verified {
+        identity: Identity {
+            access_key_id: parsed.access_key.to_string(),
+            user: secret.user.clone(),
+        },
+        region: sregion.to_string(),
     })
 }
 

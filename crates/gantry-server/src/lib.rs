@@ -1,22 +1,21 @@
 //! gantry-server: the control plane as a library.
 //!
-//! [`http`] turns signed AWS JSON 1.1 requests into [`Operation`]s; [`Server::dispatch`] decodes
-//! each operation's input shape and runs it in [`ops`]; [`state`] is the in-memory state
-//! persisted through a [`gantry_store::Store`].
+//! ECS itself, as one entry ([`http::ecs_entry`]) of gantry-core's service table: the front
+//! door routes and authorizes each call, `ops::dispatch` decodes each operation's input shape
+//! and runs it in `ops`; [`state`] is the in-memory state persisted through a
+//! [`gantry_store::Store`] namespace.
 
 pub mod agent_api;
 pub mod housekeeping;
 pub mod http;
-pub mod metrics;
 mod ops;
 pub mod paginate;
 mod placement_cache;
 mod services;
 pub mod state;
 
-use gantry_api::model::Operation;
 use gantry_api::{ApiError, Arns};
-use gantry_auth::{Identity, KeySet};
+use gantry_auth::KeySet;
 use gantry_store::{Store, Txn, TxnOutcome};
 use state::State;
 use std::future::Future;
@@ -79,7 +78,6 @@ pub struct Server {
     pub arns: Arns,
     state: RwLock<State>,
     store: Arc<dyn Store>,
-    pub metrics: metrics::Metrics,
     /// Wakes the service scheduler before its next tick.
     service_nudge: tokio::sync::Notify,
     /// The scheduler's view of each cluster, kept between placements.
@@ -106,7 +104,6 @@ impl Server {
             config,
             state: RwLock::new(state),
             store,
-            metrics: metrics::Metrics::default(),
             waiters: std::sync::Mutex::new(std::collections::HashMap::new()),
             placement: std::sync::Mutex::new(placement_cache::PlacementCache::default()),
             service_nudge: tokio::sync::Notify::new(),
@@ -171,36 +168,16 @@ impl Server {
         }
     }
 
-    /// Runs one operation for an authenticated caller; `body` is the raw JSON request.
-    pub async fn dispatch(
-        &self,
-        op: Operation,
-        body: &[u8],
-        who: &Identity,
-    ) -> Result<Vec<u8>, ApiError> {
-        ops::dispatch(self, op, body, who).await
-    }
-
-    /// Creates the cluster if it does not exist (as its owner, the account root).
+    /// Creates the cluster if it does not exist (as the account's root).
     pub async fn ensure_cluster(&self, name: &str) -> Result<(), ApiError> {
-        let root = Identity {
-            access_key_id: String::new(),
-            user: "root".into(),
-        };
+        let root = gantry_core::Principal::system(&self.config.account_id);
         let req = gantry_api::model::CreateClusterRequest {
             cluster_name: Some(name.to_string()),
             ..Default::default()
         };
-        ops::create_cluster(self, req, &root).await.map(|_| ())
-    }
-
-    /// The IAM ARN of a caller, as `registeredBy` and `principalArn` show it.
-    pub fn principal_arn(&self, who: &Identity) -> String {
-        if who.user == "root" {
-            format!("arn:aws:iam::{}:root", self.config.account_id)
-        } else {
-            format!("arn:aws:iam::{}:user/{}", self.config.account_id, who.user)
-        }
+        ops::create_cluster(self, req, &gantry_core::Caller::system(&root))
+            .await
+            .map(|_| ())
     }
 }
 
@@ -211,9 +188,23 @@ pub async fn run(
     server: Arc<Server>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let door =
+        http::front_door(&server, Vec::new()).map_err(|e| std::io::Error::other(e.to_string()))?;
+    run_with(listener, server, door, shutdown).await
+}
+
+/// [`run`] with a front door of the caller's making (more services in its table).
+pub async fn run_with(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    door: Arc<gantry_core::FrontDoor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let hk = tokio::spawn(housekeeping::run(server.clone()));
     let svc = tokio::spawn(services::run(server.clone()));
-    let r = axum::serve(listener, http::router(server))
+    let app = http::router_with(server, door)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let r = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     hk.abort();

@@ -70,6 +70,33 @@ impl Txn {
         self
     }
 
+    /// The same transaction with every key rewritten by `f` (a store namespace's prefix).
+    pub fn map_keys(self, f: impl Fn(&str) -> String) -> Self {
+        Txn {
+            compares: self
+                .compares
+                .into_iter()
+                .map(|c| match c {
+                    Compare::ModRevision { key, equals } => Compare::ModRevision {
+                        key: f(&key),
+                        equals,
+                    },
+                })
+                .collect(),
+            ops: self
+                .ops
+                .into_iter()
+                .map(|o| match o {
+                    Op::Put { key, value } => Op::Put {
+                        key: f(&key),
+                        value,
+                    },
+                    Op::Delete { key } => Op::Delete { key: f(&key) },
+                })
+                .collect(),
+        }
+    }
+
     pub fn when_revision(mut self, key: impl Into<String>, equals: Revision) -> Self {
         self.compares.push(Compare::ModRevision {
             key: key.into(),

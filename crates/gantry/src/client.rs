@@ -3,6 +3,26 @@
 use anyhow::{bail, Context};
 use serde_json::Value;
 
+/// How a JSON service is addressed.
+#[derive(Clone, Copy)]
+struct JsonService {
+    prefix: &'static str,
+    signing_name: &'static str,
+    content_type: &'static str,
+}
+
+const ECS: JsonService = JsonService {
+    prefix: "AmazonEC2ContainerServiceV20141113",
+    signing_name: "ecs",
+    content_type: "application/x-amz-json-1.1",
+};
+
+const GANTRY: JsonService = JsonService {
+    prefix: "GantryV1",
+    signing_name: "gantry",
+    content_type: "application/x-amz-json-1.0",
+};
+
 pub struct EcsClient {
     pub endpoint: String,
     pub access_key_id: String,
@@ -29,17 +49,26 @@ impl EcsClient {
 
     /// Calls an ECS operation; an ECS error becomes an `Err` naming its `__type`.
     pub async fn call(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
-        self.call_target("AmazonEC2ContainerServiceV20141113", operation, body)
-            .await
+        self.call_service(ECS, operation, body).await
     }
 
-    /// Calls an operation under another target prefix (gantry's own: `GantryV1`).
-    pub async fn call_target(
+    /// Calls one of gantry's own operations (`GantryV1`, AWS JSON 1.0, signed for `gantry`).
+    pub async fn call_gantry(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
+        self.call_service(GANTRY, operation, body).await
+    }
+
+    /// Calls an operation of a JSON service.
+    async fn call_service(
         &self,
-        prefix: &str,
+        service: JsonService,
         operation: &str,
         body: Value,
     ) -> anyhow::Result<Value> {
+        let JsonService {
+            prefix,
+            signing_name,
+            content_type,
+        } = service;
         let body = serde_json::to_vec(&body)?;
         let host = self
             .endpoint
@@ -49,7 +78,7 @@ impl EcsClient {
         let target = format!("{prefix}.{operation}");
         let headers = [
             ("host", host.as_str()),
-            ("content-type", "application/x-amz-json-1.1"),
+            ("content-type", content_type),
             ("x-amz-target", target.as_str()),
         ];
         let now = std::time::SystemTime::now()
@@ -67,7 +96,7 @@ impl EcsClient {
             &self.access_key_id,
             &self.secret_access_key,
             &self.region,
-            "ecs",
+            signing_name,
             now,
         );
         let mut req = self

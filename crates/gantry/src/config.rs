@@ -187,7 +187,7 @@ impl Settings {
 
     pub fn export_line(&self, k: &KeyEntry) -> String {
         format!(
-            "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL_ECS={}",
+            "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL={} AWS_DISABLE_HOST_PREFIX_INJECTION=true",
             k.access_key_id,
             k.secret_access_key,
             self.region,

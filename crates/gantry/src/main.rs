@@ -152,15 +152,14 @@ async fn security_group(settings: Settings, action: SgAction) -> anyhow::Result<
             if let Some(d) = description {
                 body["description"] = d.into();
             }
-            c.call_target("GantryV1", "PutSecurityGroup", body).await?
+            c.call_gantry("PutSecurityGroup", body).await?
         }
         SgAction::List => {
-            c.call_target("GantryV1", "DescribeSecurityGroups", serde_json::json!({}))
+            c.call_gantry("DescribeSecurityGroups", serde_json::json!({}))
                 .await?
         }
         SgAction::Delete { group_id } => {
-            c.call_target(
-                "GantryV1",
+            c.call_gantry(
                 "DeleteSecurityGroup",
                 serde_json::json!({"groupId": group_id}),
             )
@@ -467,7 +466,8 @@ async fn serve(
         println!("# then try: aws ecs list-clusters");
     }
     drop(stop_rx);
-    gantry_server::run(listener, server, async move {
+    let door = gantry_server::http::front_door(&server, vec![gantry_iam::sts::entry()])?;
+    gantry_server::run_with(listener, server, door, async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     })

@@ -8,7 +8,7 @@ use crate::state::{keys, put, SettingRecord, State};
 use crate::Server;
 use gantry_api::model::*;
 use gantry_api::ApiError;
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_store::Txn;
 
 /// ECS's default for each setting, and the values it accepts.
@@ -64,9 +64,9 @@ fn check_value(name: SettingName, value: &str) -> Result<(), ApiError> {
     }
 }
 
-fn principal(server: &Server, given: Option<String>, who: &Identity) -> Result<String, ApiError> {
+fn principal(server: &Server, given: Option<String>, who: &Caller<'_>) -> Result<String, ApiError> {
     match given {
-        None => Ok(server.principal_arn(who)),
+        None => Ok(who.principal().arn.clone()),
         Some(p) => {
             let prefix = format!("arn:aws:iam::{}:", server.config.account_id);
             let rest = p.strip_prefix(&prefix).unwrap_or("");
@@ -115,7 +115,7 @@ async fn store(server: &Server, rec: SettingRecord) -> Result<Setting, ApiError>
 pub async fn put_setting(
     server: &Server,
     req: PutAccountSettingRequest,
-    who: &Identity,
+    who: &Caller<'_>,
 ) -> Result<PutAccountSettingResponse, ApiError> {
     check_value(req.name, &req.value)?;
     let principal = principal(server, req.principal_arn, who)?;
@@ -134,7 +134,7 @@ pub async fn put_setting(
 pub async fn put_default(
     server: &Server,
     req: PutAccountSettingDefaultRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<PutAccountSettingDefaultResponse, ApiError> {
     check_value(req.name, &req.value)?;
     let s = store(
@@ -152,7 +152,7 @@ pub async fn put_default(
 pub async fn delete(
     server: &Server,
     req: DeleteAccountSettingRequest,
-    who: &Identity,
+    who: &Caller<'_>,
 ) -> Result<DeleteAccountSettingResponse, ApiError> {
     let principal = principal(server, req.principal_arn, who)?;
     let name = req.name;
@@ -181,7 +181,7 @@ pub async fn delete(
 pub async fn list(
     server: &Server,
     req: ListAccountSettingsRequest,
-    who: &Identity,
+    who: &Caller<'_>,
 ) -> Result<ListAccountSettingsResponse, ApiError> {
     let limit = max_results(req.max_results, 10, 10)?;
     let principal = principal(server, req.principal_arn, who)?;

@@ -13,7 +13,7 @@ use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::taskdef::{valid_name, validate_tags};
 use gantry_api::{ApiError, ErrorCode};
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_store::Txn;
 
 pub const FARGATE: &str = "FARGATE";
@@ -189,7 +189,7 @@ pub fn check_strategy(
 pub async fn create(
     server: &Server,
     req: CreateCapacityProviderRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<CreateCapacityProviderResponse, ApiError> {
     if !valid_name(&req.name)
         || req.name.starts_with("aws")
@@ -242,7 +242,7 @@ pub async fn create(
 pub async fn describe(
     server: &Server,
     req: DescribeCapacityProvidersRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DescribeCapacityProvidersResponse, ApiError> {
     let limit = max_results(req.max_results, 10, 10)?;
     let with_tags = req
@@ -305,7 +305,7 @@ pub async fn describe(
 pub async fn update(
     server: &Server,
     req: UpdateCapacityProviderRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<UpdateCapacityProviderResponse, ApiError> {
     let p = server
         .write(move |st| {
@@ -349,7 +349,7 @@ pub async fn update(
 pub async fn delete(
     server: &Server,
     req: DeleteCapacityProviderRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DeleteCapacityProviderResponse, ApiError> {
     let name = req
         .capacity_provider
@@ -385,7 +385,7 @@ pub async fn delete(
 pub async fn put_cluster(
     server: &Server,
     req: PutClusterCapacityProvidersRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<PutClusterCapacityProvidersResponse, ApiError> {
     let c = server
         .write(move |st| {

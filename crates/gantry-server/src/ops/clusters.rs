@@ -8,7 +8,7 @@ use crate::Server;
 use gantry_api::model::*;
 use gantry_api::taskdef::{valid_name, validate_tags};
 use gantry_api::{ApiError, ErrorCode};
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_store::Txn;
 
 pub const ACTIVE: &str = "ACTIVE";
@@ -59,7 +59,7 @@ fn merge_settings(current: &mut Vec<ClusterSetting>, new: &[ClusterSetting]) {
 pub async fn create(
     server: &Server,
     req: CreateClusterRequest,
-    who: &Identity,
+    who: &Caller<'_>,
 ) -> Result<CreateClusterResponse, ApiError> {
     let name = req
         .cluster_name
@@ -72,7 +72,7 @@ pub async fn create(
     }
     validate_tags(req.tags.as_deref().unwrap_or_default())?;
     validate_settings(req.settings.as_deref().unwrap_or_default())?;
-    let principal = server.principal_arn(who);
+    let principal = who.principal().arn.clone();
     let arn = server.arns.cluster(&name);
     let cluster = server
         .write(move |st| {
@@ -216,7 +216,7 @@ fn with_counts(st: &State, mut c: Cluster) -> Cluster {
 pub async fn describe(
     server: &Server,
     req: DescribeClustersRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DescribeClustersResponse, ApiError> {
     let idents = req.clusters.unwrap_or_else(|| vec!["default".to_string()]);
     if idents.len() > 100 {
@@ -257,7 +257,7 @@ pub async fn describe(
 pub async fn list(
     server: &Server,
     req: ListClustersRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListClustersResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
     let names: Vec<String> = server.read(|st| {
@@ -306,7 +306,7 @@ async fn modify(
 pub async fn update(
     server: &Server,
     req: UpdateClusterRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<UpdateClusterResponse, ApiError> {
     let settings = req.settings.unwrap_or_default();
     validate_settings(&settings)?;
@@ -329,7 +329,7 @@ pub async fn update(
 pub async fn update_settings(
     server: &Server,
     req: UpdateClusterSettingsRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<UpdateClusterSettingsResponse, ApiError> {
     validate_settings(&req.settings)?;
     let settings = req.settings;
@@ -345,7 +345,7 @@ pub async fn update_settings(
 pub async fn delete(
     server: &Server,
     req: DeleteClusterRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DeleteClusterResponse, ApiError> {
     let c = server
         .write(move |st| {

@@ -7,7 +7,7 @@ use crate::state::{keys, put, InstanceRecord, State};
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::{ApiError, ErrorCode};
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_scheduler::{Instance, Proto, Status};
 use gantry_store::Txn;
 use std::collections::{BTreeMap, BTreeSet};
@@ -290,7 +290,7 @@ pub async fn register_instance(
 pub async fn register(
     server: &Server,
     req: RegisterContainerInstanceRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<RegisterContainerInstanceResponse, ApiError> {
     let c = register_instance(
         server,
@@ -329,7 +329,7 @@ pub fn find<'a>(
 pub async fn deregister(
     server: &Server,
     req: DeregisterContainerInstanceRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DeregisterContainerInstanceResponse, ApiError> {
     let force = req.force.unwrap_or(false);
     let now = now_secs();
@@ -377,7 +377,7 @@ pub async fn deregister(
 pub async fn describe(
     server: &Server,
     req: DescribeContainerInstancesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DescribeContainerInstancesResponse, ApiError> {
     if req.container_instances.len() > 100 {
         return Err(ApiError::invalid(
@@ -426,7 +426,7 @@ pub async fn describe(
 pub async fn list(
     server: &Server,
     req: ListContainerInstancesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListContainerInstancesResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
     let filter = match req.filter.as_deref().filter(|f| !f.trim().is_empty()) {
@@ -592,7 +592,7 @@ async fn change_attributes(
 pub async fn put_attributes(
     server: &Server,
     req: PutAttributesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<PutAttributesResponse, ApiError> {
     let attrs = change_attributes(server, req.cluster, req.attributes, true, |list, a| {
         match list.iter_mut().find(|x| x.name == a.name) {
@@ -622,7 +622,7 @@ pub async fn put_attributes(
 pub async fn delete_attributes(
     server: &Server,
     req: DeleteAttributesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DeleteAttributesResponse, ApiError> {
     let attrs = change_attributes(server, req.cluster, req.attributes, false, |list, a| {
         list.retain(|x| x.name != a.name);
@@ -637,7 +637,7 @@ pub async fn delete_attributes(
 pub async fn list_attributes(
     server: &Server,
     req: ListAttributesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListAttributesResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
     if req.attribute_value.is_some() && req.attribute_name.is_none() {
@@ -690,7 +690,7 @@ pub async fn list_attributes(
 pub async fn update_state(
     server: &Server,
     req: UpdateContainerInstancesStateRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<UpdateContainerInstancesStateResponse, ApiError> {
     if req.container_instances.is_empty() || req.container_instances.len() > 10 {
         return Err(ApiError::invalid(

@@ -2,6 +2,7 @@
 //! encodes its output shape.
 
 mod account_settings;
+mod authz;
 pub(crate) mod capacity_providers;
 mod clusters;
 pub(crate) use clusters::create as create_cluster;
@@ -23,80 +24,91 @@ pub(crate) fn resolve_task_definition(
 }
 
 use crate::Server;
+use authz::{Names, Resources};
 use gantry_api::model::Operation;
 use gantry_api::{decode, ApiError, ErrorCode};
-use gantry_auth::Identity;
+use gantry_core::{Gate, ServiceError};
 use serde::Serialize;
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(v).map_err(|e| ApiError::server(format!("encoding the response: {e}")))
 }
 
-/// Decodes the body as `$input`, runs `$f` and encodes its result.
+/// Decodes the body as the input shape of `$f`, asks the authorization hook for the
+/// operation's action on the ARNs the input names, then runs `$f` and encodes its result.
 macro_rules! call {
-    ($server:expr, $body:expr, $who:expr, $f:path) => {{
+    ($server:expr, $body:expr, $gate:expr, $op:expr, $f:path) => {{
         let input = decode($body)?;
-        encode(&$f($server, input, $who).await?)
+        let resources = Resources::resources(&input, &Names::new($server));
+        let caller = $gate.authorize(&format!("ecs:{}", $op.name()), &resources)?;
+        encode(&$f($server, input, &caller).await?)?
     }};
 }
 
+/// Runs one ECS operation: decode, authorize, handle, encode.
 pub async fn dispatch(
     server: &Server,
     op: Operation,
     body: &[u8],
-    who: &Identity,
-) -> Result<Vec<u8>, ApiError> {
+    gate: &Gate<'_>,
+) -> Result<Vec<u8>, ServiceError> {
     use Operation as O;
-    match op {
-        O::CreateCluster => call!(server, body, who, clusters::create),
-        O::DescribeClusters => call!(server, body, who, clusters::describe),
-        O::ListClusters => call!(server, body, who, clusters::list),
-        O::UpdateCluster => call!(server, body, who, clusters::update),
-        O::UpdateClusterSettings => call!(server, body, who, clusters::update_settings),
-        O::DeleteCluster => call!(server, body, who, clusters::delete),
-        O::RegisterTaskDefinition => call!(server, body, who, task_definitions::register),
-        O::DescribeTaskDefinition => call!(server, body, who, task_definitions::describe),
-        O::ListTaskDefinitions => call!(server, body, who, task_definitions::list),
-        O::ListTaskDefinitionFamilies => call!(server, body, who, task_definitions::list_families),
-        O::DeregisterTaskDefinition => call!(server, body, who, task_definitions::deregister),
-        O::DeleteTaskDefinitions => call!(server, body, who, task_definitions::delete),
-        O::TagResource => call!(server, body, who, tags::tag),
-        O::UntagResource => call!(server, body, who, tags::untag),
-        O::ListTagsForResource => call!(server, body, who, tags::list),
-        O::PutAccountSetting => call!(server, body, who, account_settings::put_setting),
-        O::PutAccountSettingDefault => call!(server, body, who, account_settings::put_default),
-        O::DeleteAccountSetting => call!(server, body, who, account_settings::delete),
-        O::ListAccountSettings => call!(server, body, who, account_settings::list),
-        O::RegisterContainerInstance => call!(server, body, who, instances::register),
-        O::DeregisterContainerInstance => call!(server, body, who, instances::deregister),
-        O::DescribeContainerInstances => call!(server, body, who, instances::describe),
-        O::ListContainerInstances => call!(server, body, who, instances::list),
-        O::UpdateContainerInstancesState => call!(server, body, who, instances::update_state),
-        O::PutAttributes => call!(server, body, who, instances::put_attributes),
-        O::CreateCapacityProvider => call!(server, body, who, capacity_providers::create),
-        O::DescribeCapacityProviders => call!(server, body, who, capacity_providers::describe),
-        O::UpdateCapacityProvider => call!(server, body, who, capacity_providers::update),
-        O::DeleteCapacityProvider => call!(server, body, who, capacity_providers::delete),
-        O::PutClusterCapacityProviders => call!(server, body, who, capacity_providers::put_cluster),
-        O::DeleteAttributes => call!(server, body, who, instances::delete_attributes),
-        O::ListAttributes => call!(server, body, who, instances::list_attributes),
-        O::RunTask => call!(server, body, who, tasks::run),
-        O::StartTask => call!(server, body, who, tasks::start),
-        O::StopTask => call!(server, body, who, tasks::stop),
-        O::DescribeTasks => call!(server, body, who, tasks::describe),
-        O::ListTasks => call!(server, body, who, tasks::list),
-        O::CreateService => call!(server, body, who, services::create),
-        O::UpdateService => call!(server, body, who, services::update),
-        O::DeleteService => call!(server, body, who, services::delete),
-        O::DescribeServices => call!(server, body, who, services::describe),
-        O::ListServices => call!(server, body, who, services::list),
-        O::SubmitTaskStateChange => call!(server, body, who, tasks::submit_task_state_change),
-        O::SubmitContainerStateChange => {
-            call!(server, body, who, tasks::submit_container_state_change)
+    let s = server;
+    Ok(match op {
+        O::CreateCluster => call!(s, body, gate, op, clusters::create),
+        O::DescribeClusters => call!(s, body, gate, op, clusters::describe),
+        O::ListClusters => call!(s, body, gate, op, clusters::list),
+        O::UpdateCluster => call!(s, body, gate, op, clusters::update),
+        O::UpdateClusterSettings => call!(s, body, gate, op, clusters::update_settings),
+        O::DeleteCluster => call!(s, body, gate, op, clusters::delete),
+        O::RegisterTaskDefinition => call!(s, body, gate, op, task_definitions::register),
+        O::DescribeTaskDefinition => call!(s, body, gate, op, task_definitions::describe),
+        O::ListTaskDefinitions => call!(s, body, gate, op, task_definitions::list),
+        O::ListTaskDefinitionFamilies => call!(s, body, gate, op, task_definitions::list_families),
+        O::DeregisterTaskDefinition => call!(s, body, gate, op, task_definitions::deregister),
+        O::DeleteTaskDefinitions => call!(s, body, gate, op, task_definitions::delete),
+        O::TagResource => call!(s, body, gate, op, tags::tag),
+        O::UntagResource => call!(s, body, gate, op, tags::untag),
+        O::ListTagsForResource => call!(s, body, gate, op, tags::list),
+        O::PutAccountSetting => call!(s, body, gate, op, account_settings::put_setting),
+        O::PutAccountSettingDefault => call!(s, body, gate, op, account_settings::put_default),
+        O::DeleteAccountSetting => call!(s, body, gate, op, account_settings::delete),
+        O::ListAccountSettings => call!(s, body, gate, op, account_settings::list),
+        O::RegisterContainerInstance => call!(s, body, gate, op, instances::register),
+        O::DeregisterContainerInstance => call!(s, body, gate, op, instances::deregister),
+        O::DescribeContainerInstances => call!(s, body, gate, op, instances::describe),
+        O::ListContainerInstances => call!(s, body, gate, op, instances::list),
+        O::UpdateContainerInstancesState => call!(s, body, gate, op, instances::update_state),
+        O::PutAttributes => call!(s, body, gate, op, instances::put_attributes),
+        O::DeleteAttributes => call!(s, body, gate, op, instances::delete_attributes),
+        O::ListAttributes => call!(s, body, gate, op, instances::list_attributes),
+        O::CreateCapacityProvider => call!(s, body, gate, op, capacity_providers::create),
+        O::DescribeCapacityProviders => call!(s, body, gate, op, capacity_providers::describe),
+        O::UpdateCapacityProvider => call!(s, body, gate, op, capacity_providers::update),
+        O::DeleteCapacityProvider => call!(s, body, gate, op, capacity_providers::delete),
+        O::PutClusterCapacityProviders => {
+            call!(s, body, gate, op, capacity_providers::put_cluster)
         }
-        other => Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            format!("gantry does not implement {} yet.", other.name()),
-        )),
-    }
+        O::RunTask => call!(s, body, gate, op, tasks::run),
+        O::StartTask => call!(s, body, gate, op, tasks::start),
+        O::StopTask => call!(s, body, gate, op, tasks::stop),
+        O::DescribeTasks => call!(s, body, gate, op, tasks::describe),
+        O::ListTasks => call!(s, body, gate, op, tasks::list),
+        O::CreateService => call!(s, body, gate, op, services::create),
+        O::UpdateService => call!(s, body, gate, op, services::update),
+        O::DeleteService => call!(s, body, gate, op, services::delete),
+        O::DescribeServices => call!(s, body, gate, op, services::describe),
+        O::ListServices => call!(s, body, gate, op, services::list),
+        O::SubmitTaskStateChange => call!(s, body, gate, op, tasks::submit_task_state_change),
+        O::SubmitContainerStateChange => {
+            call!(s, body, gate, op, tasks::submit_container_state_change)
+        }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedFeatureException,
+                format!("gantry does not implement {} yet.", other.name()),
+            )
+            .into())
+        }
+    })
 }

@@ -1,5 +1,5 @@
-//! Security groups for awsvpc tasks, through gantry's own operations (`X-Amz-Target:
-//! GantryV1.<Operation>`, SigV4-signed like the ECS API): PutSecurityGroup,
+//! Security groups for awsvpc tasks, through gantry's own operations (AWS JSON 1.0,
+//! `X-Amz-Target: GantryV1.<Operation>`, SigV4 signing name `gantry`): PutSecurityGroup,
 //! DescribeSecurityGroups, DeleteSecurityGroup. A task admits traffic from members of its own
 //! groups, and what its groups' ingress rules allow; the agent enforces it with iptables.
 
@@ -158,11 +158,26 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(v).map_err(|e| ApiError::server(e.to_string()))
 }
 
-/// Runs one of gantry's own operations.
-pub async fn dispatch(server: &Server, op: &str, body: &[u8]) -> Result<Vec<u8>, ApiError> {
-    match op {
+/// The ARN a security group's authorization names.
+fn group_arn(server: &Server, id: &str) -> String {
+    format!(
+        "arn:aws:ec2:{}:{}:security-group/{id}",
+        server.config.region, server.config.account_id
+    )
+}
+
+/// Runs one of gantry's own operations, each authorized as `gantry:<Operation>`.
+pub async fn dispatch(
+    server: &Server,
+    op: &str,
+    body: &[u8],
+    gate: &gantry_core::Gate<'_>,
+) -> Result<Vec<u8>, gantry_core::ServiceError> {
+    let action = format!("gantry:{op}");
+    Ok(match op {
         "PutSecurityGroup" => {
             let g: SecurityGroup = decode(body)?;
+            gate.authorize(&action, &[group_arn(server, &g.group_id)])?;
             check(&g)?;
             let saved = server
                 .write(move |st| {
@@ -174,10 +189,15 @@ pub async fn dispatch(server: &Server, op: &str, body: &[u8]) -> Result<Vec<u8>,
                 .await?;
             encode(&GroupResponse {
                 security_group: saved,
-            })
+            })?
         }
         "DescribeSecurityGroups" => {
             let req: DescribeRequest = decode(body)?;
+            let named: Vec<String> = match &req.group_ids {
+                Some(ids) => ids.iter().map(|id| group_arn(server, id)).collect(),
+                None => vec!["*".into()],
+            };
+            gate.authorize(&action, &named)?;
             let groups = server.read(|st| {
                 st.security_groups
                     .values()
@@ -191,10 +211,11 @@ pub async fn dispatch(server: &Server, op: &str, body: &[u8]) -> Result<Vec<u8>,
             })?;
             encode(&GroupsResponse {
                 security_groups: groups,
-            })
+            })?
         }
         "DeleteSecurityGroup" => {
             let req: DeleteRequest = decode(body)?;
+            gate.authorize(&action, &[group_arn(server, &req.group_id)])?;
             let removed = server
                 .write(move |st| {
                     let g = st.security_groups.remove(&req.group_id).ok_or_else(|| {
@@ -209,13 +230,16 @@ pub async fn dispatch(server: &Server, op: &str, body: &[u8]) -> Result<Vec<u8>,
                 .await?;
             encode(&GroupResponse {
                 security_group: removed,
-            })
+            })?
         }
-        other => Err(ApiError::new(
-            ErrorCode::UnknownOperationException,
-            format!("Unknown operation {PREFIX}.{other}"),
-        )),
-    }
+        other => {
+            return Err(ApiError::new(
+                ErrorCode::UnknownOperationException,
+                format!("Unknown operation {PREFIX}.{other}"),
+            )
+            .into())
+        }
+    })
 }
 
 #[cfg(test)]

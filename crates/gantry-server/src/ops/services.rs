@@ -8,7 +8,7 @@ use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::taskdef::{valid_name, validate_tags};
 use gantry_api::{ApiError, ErrorCode, TaskDefRef};
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_store::Txn;
 
 /// At most this many events are kept per service (newest first), as ECS shows.
@@ -191,7 +191,7 @@ pub fn view(st: &State, rec: &ServiceRecord, with_tags: bool) -> Service {
 pub async fn create(
     server: &Server,
     req: CreateServiceRequest,
-    who: &Identity,
+    who: &Caller<'_>,
 ) -> Result<CreateServiceResponse, ApiError> {
     if !valid_name(&req.service_name) {
         return Err(ApiError::invalid(
@@ -299,7 +299,7 @@ pub async fn create(
     placement::strategies(req.placement_strategy.as_deref())?;
     let tags = req.tags.clone().unwrap_or_default();
     validate_tags(&tags)?;
-    let principal = server.principal_arn(who);
+    let principal = who.principal().arn.clone();
     let now = now_secs();
     let s = server
         .write(move |st| {
@@ -403,7 +403,7 @@ pub async fn create(
 pub async fn update(
     server: &Server,
     req: UpdateServiceRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<UpdateServiceResponse, ApiError> {
     if req.desired_count.is_some_and(|n| n < 0) {
         return Err(ApiError::invalid(
@@ -510,7 +510,7 @@ pub async fn update(
 pub async fn delete(
     server: &Server,
     req: DeleteServiceRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DeleteServiceResponse, ApiError> {
     let force = req.force.unwrap_or(false);
     let s = server
@@ -538,7 +538,7 @@ pub async fn delete(
 pub async fn describe(
     server: &Server,
     req: DescribeServicesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DescribeServicesResponse, ApiError> {
     if req.services.is_empty() || req.services.len() > 10 {
         return Err(ApiError::invalid(
@@ -583,7 +583,7 @@ pub async fn describe(
 pub async fn list(
     server: &Server,
     req: ListServicesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListServicesResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 10)?;
     let arns: Vec<String> = server.read(|st| {

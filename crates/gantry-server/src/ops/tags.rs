@@ -6,7 +6,7 @@ use crate::Server;
 use gantry_api::model::*;
 use gantry_api::taskdef::validate_tags;
 use gantry_api::{ApiError, ErrorCode, TaskDefRef};
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_store::Txn;
 
 /// A taggable resource named by its ARN.
@@ -127,7 +127,7 @@ async fn modify(
 pub async fn tag(
     server: &Server,
     req: TagResourceRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<TagResourceResponse, ApiError> {
     validate_tags(&req.tags)?;
     let new = req.tags;
@@ -147,7 +147,7 @@ pub async fn tag(
 pub async fn untag(
     server: &Server,
     req: UntagResourceRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<UntagResourceResponse, ApiError> {
     let gone = req.tag_keys;
     modify(server, &req.resource_arn, move |tags| {
@@ -161,7 +161,7 @@ pub async fn untag(
 pub async fn list(
     server: &Server,
     req: ListTagsForResourceRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListTagsForResourceResponse, ApiError> {
     let res = parse(server, &req.resource_arn)?;
     let tags = server.read(|st| match res {

@@ -6,7 +6,7 @@ use crate::state::{keys, put, put_family, State, TaskDefRecord};
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::{taskdef, ApiError, TaskDefRef};
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_store::Txn;
 
 fn not_found() -> ApiError {
@@ -29,7 +29,7 @@ pub fn resolve<'a>(st: &'a State, r: &TaskDefRef) -> Option<&'a TaskDefRecord> {
 pub async fn register(
     server: &Server,
     req: RegisterTaskDefinitionRequest,
-    who: &Identity,
+    who: &Caller<'_>,
 ) -> Result<RegisterTaskDefinitionResponse, ApiError> {
     let mut td = taskdef::build(&req)?;
     // memberOf expressions must parse now, not fail every later RunTask.
@@ -46,7 +46,7 @@ pub async fn register(
     let tags = req.tags.unwrap_or_default();
     let family = req.family;
     td.registered_at = Some(now_secs());
-    td.registered_by = Some(server.principal_arn(who));
+    td.registered_by = Some(who.principal().arn.clone());
     let arns = server.arns.clone();
     let rec = server
         .write(move |st| {
@@ -75,7 +75,7 @@ pub async fn register(
 pub async fn describe(
     server: &Server,
     req: DescribeTaskDefinitionRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DescribeTaskDefinitionResponse, ApiError> {
     let r = TaskDefRef::parse(&server.arns, &req.task_definition)?;
     let with_tags = req
@@ -94,7 +94,7 @@ pub async fn describe(
 pub async fn list(
     server: &Server,
     req: ListTaskDefinitionsRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListTaskDefinitionsResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
     let status = req.status.unwrap_or(TaskDefinitionStatus::Active);
@@ -136,7 +136,7 @@ pub async fn list(
 pub async fn list_families(
     server: &Server,
     req: ListTaskDefinitionFamiliesRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListTaskDefinitionFamiliesResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
     let status = req.status.unwrap_or(TaskDefinitionFamilyStatus::All);
@@ -172,7 +172,7 @@ pub async fn list_families(
 pub async fn deregister(
     server: &Server,
     req: DeregisterTaskDefinitionRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DeregisterTaskDefinitionResponse, ApiError> {
     let r = TaskDefRef::parse(&server.arns, &req.task_definition)?;
     let Some(revision) = r.revision else {
@@ -206,7 +206,7 @@ pub async fn deregister(
 pub async fn delete(
     server: &Server,
     req: DeleteTaskDefinitionsRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DeleteTaskDefinitionsResponse, ApiError> {
     if req.task_definitions.is_empty() || req.task_definitions.len() > 10 {
         return Err(ApiError::invalid(

@@ -10,7 +10,7 @@ use gantry_api::agent::{task_state_rank, TaskReport};
 use gantry_api::model::*;
 use gantry_api::taskdef::{parse_task_cpu, parse_task_memory, validate_tags};
 use gantry_api::{ApiError, ErrorCode, TaskDefRef};
-use gantry_auth::Identity;
+use gantry_core::Caller;
 use gantry_scheduler::{check, Demand, Proto, Request};
 use gantry_store::Txn;
 
@@ -474,7 +474,7 @@ fn commit_placements(
 pub async fn run(
     server: &Server,
     req: RunTaskRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<RunTaskResponse, ApiError> {
     let req_launch_type = req.launch_type;
     let count = req.count.unwrap_or(1);
@@ -651,7 +651,7 @@ pub(crate) async fn launch(
 pub async fn start(
     server: &Server,
     req: StartTaskRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<StartTaskResponse, ApiError> {
     if req.container_instances.is_empty() || req.container_instances.len() > 10 {
         return Err(ApiError::invalid(
@@ -731,7 +731,7 @@ pub fn request_stop(
 pub async fn stop(
     server: &Server,
     req: StopTaskRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<StopTaskResponse, ApiError> {
     let reason = req
         .reason
@@ -765,7 +765,7 @@ pub async fn stop(
 pub async fn describe(
     server: &Server,
     req: DescribeTasksRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<DescribeTasksResponse, ApiError> {
     if req.tasks.is_empty() || req.tasks.len() > 100 {
         return Err(ApiError::invalid(
@@ -804,7 +804,7 @@ pub async fn describe(
 pub async fn list(
     server: &Server,
     req: ListTasksRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<ListTasksResponse, ApiError> {
     let limit = max_results(req.max_results, 100, 100)?;
     // A service is named by its name or ARN.
@@ -1047,7 +1047,7 @@ fn container_reports(changes: &[ContainerStateChange]) -> Vec<gantry_api::agent:
 pub async fn submit_task_state_change(
     server: &Server,
     req: SubmitTaskStateChangeRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<SubmitTaskStateChangeResponse, ApiError> {
     let status = req.status.clone().unwrap_or_default();
     if !gantry_api::agent::TASK_STATES.contains(&status.as_str()) {
@@ -1074,7 +1074,7 @@ pub async fn submit_task_state_change(
 pub async fn submit_container_state_change(
     server: &Server,
     req: SubmitContainerStateChangeRequest,
-    _: &Identity,
+    _: &Caller<'_>,
 ) -> Result<SubmitContainerStateChangeResponse, ApiError> {
     let change = ContainerStateChange {
         container_name: req.container_name.clone(),

@@ -1,0 +1,29 @@
+//! gantry-core: what every AWS service gantry serves shares.
+//!
+//! - [`table`]: the table of services on the one port: how each is recognised (X-Amz-Target
+//!   prefix, Query `Version` under its signing name, RPC v2 CBOR path), its signing name,
+//!   regions and dispatcher.
+//! - [`protocol`]: AWS JSON 1.0/1.1, Query with XML answers, RPC v2 CBOR: answers and errors in
+//!   each one's shape.
+//! - [`frontdoor`]: the HTTP handler: route, SigV4, authorize, dispatch, encode, count.
+//! - [`authz`]: the authorization hook every call passes before its handler runs.
+//! - [`record`]: typed records, and a store namespace per service and region.
+//! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
+//! - [`metrics`]: request counters in the Prometheus text format.
+
+pub mod authz;
+pub mod clock;
+pub mod error;
+pub mod frontdoor;
+pub mod metrics;
+pub mod protocol;
+pub mod record;
+pub mod table;
+
+pub use authz::{AdminOnly, Authorizer, Caller, Gate, Principal};
+pub use clock::{Clock, FakeClock, SystemClock};
+pub use error::ServiceError;
+pub use frontdoor::FrontDoor;
+pub use protocol::Protocol;
+pub use record::{Kind, RecordError, Scoped};
+pub use table::{Call, Dispatch, Input, Recognise, Regions, ServiceEntry, ServiceTable};
