@@ -2,7 +2,7 @@
 //! Agents authenticate with the join token as a bearer token.
 
 use crate::ops::{instances, tasks};
-use crate::state::{keys, put};
+use crate::state::{records};
 use crate::{now_secs, Server};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -208,7 +208,7 @@ async fn report_inner(
             let mut ignored = Vec::new();
             for r in &req.tasks {
                 match tasks::apply_report(st, &id, r, now) {
-                    Some(t) => txn = put(txn, keys::task(&t.id), &t),
+                    Some(t) => txn = records::TASKS.put(txn, &t.id, &t),
                     None => ignored.push(r.task_arn.clone()),
                 }
             }

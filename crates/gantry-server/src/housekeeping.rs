@@ -1,6 +1,6 @@
 //! Periodic, level-triggered upkeep: STOPPED tasks expire after the retention period.
 
-use crate::state::keys;
+use crate::state::records;
 use crate::{now_secs, Server};
 use gantry_store::Txn;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub async fn expire_stopped_tasks(server: &Server) -> Result<usize, gantry_api::
             let mut txn = Txn::new();
             for id in &expired {
                 st.remove_task(id);
-                txn = txn.delete(keys::task(id));
+                txn = records::TASKS.delete(txn, id);
             }
             Ok((expired.len(), txn))
         })

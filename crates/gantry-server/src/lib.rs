@@ -84,6 +84,9 @@ pub struct Server {
     placement: std::sync::Mutex<placement_cache::PlacementCache>,
     /// Per instance: ticks when its desired task set changes, waking its agent's long poll.
     waiters: std::sync::Mutex<std::collections::HashMap<String, tokio::sync::watch::Sender<u64>>>,
+    /// Set while the state is rebuilt after a failed commit: writes are refused meanwhile.
+    resyncing: std::sync::atomic::AtomicBool,
+    resync_lock: tokio::sync::Mutex<()>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,8 @@ impl Server {
             waiters: std::sync::Mutex::new(std::collections::HashMap::new()),
             placement: std::sync::Mutex::new(placement_cache::PlacementCache::default()),
             service_nudge: tokio::sync::Notify::new(),
+            resyncing: std::sync::atomic::AtomicBool::new(false),
+            resync_lock: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -123,48 +128,103 @@ impl Server {
     /// Runs `f` on the state for writing. `f` validates before it mutates, and returns its
     /// result and the store transaction that persists its change. The transaction is queued
     /// under the lock, so the store sees writes in the order memory did; the caller is answered
-    /// once the write is durable.
+    /// once the write is durable. A commit that fails leaves no trace: the state is rebuilt from
+    /// the store ([`Server::resync`]) before the error is answered.
     pub(crate) fn write<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut State) -> Result<(R, Txn), ApiError>,
-    ) -> impl Future<Output = Result<R, ApiError>> + Send + 'static {
-        let queued = match Ok::<_, ApiError>(
-            self.state
+    ) -> impl Future<Output = Result<R, ApiError>> + Send + '_ {
+        let queued = {
+            let mut st = self
+                .state
                 .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        ) {
-            Err(e) => Err(e),
-            Ok(mut st) => {
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if self.resyncing.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(ApiError::server(
+                    "The control plane is recovering from a store failure; try again.",
+                ))
+            } else {
                 let r = f(&mut st).map(|(r, txn)| {
                     let commit = (!txn.ops.is_empty()).then(|| self.store.commit(txn));
                     (r, commit)
                 });
                 let bumped = std::mem::take(&mut st.bumped);
-                if !bumped.is_empty() {
-                    if let Ok(w) = self.waiters.lock() {
-                        for id in bumped {
-                            if let Some(tx) = w.get(&id) {
-                                tx.send_modify(|v| *v = v.wrapping_add(1));
-                            }
-                        }
-                    }
-                }
+                self.wake(bumped);
                 r
             }
         };
         async move {
             let (r, commit) = queued?;
             if let Some(commit) = commit {
-                match commit.await {
-                    Ok(TxnOutcome::Committed(_)) => {}
-                    Ok(TxnOutcome::Conflict) => return Err(ApiError::server("store conflict")),
-                    Err(e) => {
-                        tracing::error!(error = %e, "store write failed");
-                        return Err(ApiError::server("The store could not persist the change."));
-                    }
-                }
+                let failure = match commit.await {
+                    Ok(TxnOutcome::Committed(_)) => return Ok(r),
+                    Ok(TxnOutcome::Conflict) => "a compare failed".to_string(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(error = %failure, "store write failed; rebuilding the state from the store");
+                self.resync().await;
+                return Err(ApiError::server("The store could not persist the change."));
             }
             Ok(r)
+        }
+    }
+
+    /// Wakes the polls of instances whose desired task set changed.
+    fn wake(&self, instances: Vec<String>) {
+        if instances.is_empty() {
+            return;
+        }
+        if let Ok(w) = self.waiters.lock() {
+            for id in instances {
+                if let Some(tx) = w.get(&id) {
+                    tx.send_modify(|v| *v = v.wrapping_add(1));
+                }
+            }
+        }
+    }
+
+    /// Makes memory equal to the store again after a failed commit: refuses writes, waits until
+    /// every commit queued before has settled (the store applies commits in call order, so an
+    /// empty commit queued now settles after them), reloads the state, keeps what lives only in
+    /// memory (agent liveness), and wakes every agent so each re-reads its desired set.
+    pub(crate) async fn resync(&self) {
+        use std::sync::atomic::Ordering;
+        let _one_at_a_time = self.resync_lock.lock().await;
+        {
+            let _st = self
+                .state
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.resyncing.store(true, Ordering::SeqCst);
+        }
+        let _ = self.store.commit(Txn::new()).await;
+        loop {
+            match State::load(self.store.as_ref()).await {
+                Ok(mut fresh) => {
+                    let mut st = self
+                        .state
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    for (id, rec) in fresh.instances.iter_mut() {
+                        if let Some(old) = st.instances.get(id) {
+                            rec.last_seen = old.last_seen;
+                            rec.open_polls = old.open_polls;
+                            rec.revision = old.revision.wrapping_add(1);
+                        }
+                    }
+                    let all: Vec<String> = fresh.instances.keys().cloned().collect();
+                    *st = fresh;
+                    *self.placement_cache() = placement_cache::PlacementCache::default();
+                    self.resyncing.store(false, Ordering::SeqCst);
+                    drop(st);
+                    self.wake(all);
+                    return;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "reloading the state failed; retrying");
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 
 use crate::ops::services::{deploy, event};
 use crate::ops::tasks::{launch, launch_on, request_stop, LaunchInput};
-use crate::state::{keys, put, State, TaskRecord};
+use crate::state::{records, State, TaskRecord};
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::ApiError;
@@ -90,13 +90,13 @@ async fn lost_instances(server: &Server) -> Result<(), ApiError> {
                             t.task.stopped_at = Some(now);
                             let snapshot = t.clone();
                             st.tally(&snapshot, &old, -1);
-                            txn = put(txn, keys::task(&tid), &snapshot);
+                            txn = records::TASKS.put(txn, &tid, &snapshot);
                             continue;
                         }
                     }
                     if changed {
                         let t = t.clone();
-                        txn = put(txn, keys::task(&tid), &t);
+                        txn = records::TASKS.put(txn, &tid, &t);
                     }
                 }
             }
@@ -208,7 +208,7 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                             }
                         }
                         rec.steady = false;
-                        txn = put(txn, keys::task(id), &*t);
+                        txn = records::TASKS.put(txn, id, &*t);
                     }
                     continue;
                 }
@@ -222,7 +222,7 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                         let ok = if checks { health == Some(HealthStatus::Healthy) } else { now - since >= healthy_after };
                         if ok {
                             t.healthy_at = Some(now);
-                            txn = put(txn, keys::task(id), &*t);
+                            txn = records::TASKS.put(txn, id, &*t);
                             if dep == primary_id {
                                 rec.start_failures = 0;
                                 rec.next_launch_at = 0.0;
@@ -383,7 +383,7 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
             let mut stopped = Vec::new();
             for (id, reason) in &to_stop {
                 if let Some(t) = request_stop(st, id, TaskStopCode::ServiceSchedulerInitiated, reason.clone(), now) {
-                    txn = put(txn, keys::task(id), &t);
+                    txn = records::TASKS.put(txn, id, &t);
                     stopped.push(short(t.task.task_arn.as_deref().unwrap_or_default()).to_string());
                 }
             }
@@ -439,7 +439,7 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
             let changed = st.services.get(&key2).map(|old| format!("{:?}", old.service) != format!("{:?}", rec.service)).unwrap_or(true)
                 || st.services.get(&key2).is_some_and(|old| old.start_failures != rec.start_failures || old.steady != rec.steady);
             if changed {
-                txn = put(txn, keys::service(&rec.cluster, &rec.name), &rec);
+                txn = records::SERVICES.put(txn, &records::service_id(&rec.cluster, &rec.name), &rec);
             }
             st.services.insert(key2.clone(), rec);
             Ok((launches, txn))
@@ -515,7 +515,7 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
                     }
                 }
                 let rec = rec.clone();
-                Ok(((), put(Txn::new(), keys::service(&rec.cluster, &rec.name), &rec)))
+                Ok(((), records::SERVICES.put(Txn::new(), &records::service_id(&rec.cluster, &rec.name), &rec)))
             })
             .await?;
     }

@@ -10,7 +10,7 @@ use gantry_api::model::{
     TaskDefinitionStatus,
 };
 use gantry_scheduler::Proto;
-use gantry_store::{Store, StoreError, Txn};
+use gantry_store::{Store, Txn};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -270,135 +270,111 @@ pub struct State {
     dirty: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
-pub mod keys {
-    pub fn cluster(name: &str) -> String {
-        format!("clusters/{name}")
+/// Every kind of record the ECS control plane stores, declared once: its key prefix and its
+/// type. Keys live in the ECS namespace of the server's region (`ecs/<region>/...`, see
+/// [`gantry_core::Scoped`]).
+pub mod records {
+    use super::*;
+    use gantry_core::Kind;
+
+    pub const CLUSTERS: Kind<Cluster> = Kind::new("clusters");
+    pub const FAMILIES: Kind<FamilyMeta> = Kind::new("families");
+    pub const TASK_DEFS: Kind<TaskDefRecord> = Kind::new("taskdefs");
+    pub const SETTINGS: Kind<SettingRecord> = Kind::new("settings");
+    pub const SERVICES: Kind<ServiceRecord> = Kind::new("services");
+    pub const SUBNETS: Kind<SubnetRecord> = Kind::new("subnets");
+    pub const SECURITY_GROUPS: Kind<gantry_api::agent::SecurityGroup> =
+        Kind::new("security-groups");
+    pub const CAPACITY_PROVIDERS: Kind<gantry_api::model::CapacityProvider> =
+        Kind::new("capacity-providers");
+    pub const INSTANCES: Kind<InstanceRecord> = Kind::new("instances");
+    pub const TASKS: Kind<TaskRecord> = Kind::new("tasks");
+
+    /// Every prefix above, for moving records written before namespaces existed.
+    pub const PREFIXES: &[&str] = &[
+        "clusters",
+        "families",
+        "taskdefs",
+        "settings",
+        "services",
+        "subnets",
+        "security-groups",
+        "capacity-providers",
+        "instances",
+        "tasks",
+    ];
+
+    /// A revision's id: zero-padded, so revisions load in order.
+    pub fn task_def_id(family: &str, revision: i32) -> String {
+        format!("{family}/{revision:010}")
     }
-    pub fn task_def(family: &str, revision: i32) -> String {
-        format!("taskdefs/{family}/{revision:010}")
+    pub fn setting_id(principal: &str, name: &str) -> String {
+        format!("{name}/{principal}")
     }
-    pub fn family(family: &str) -> String {
-        format!("families/{family}")
-    }
-    pub fn setting(principal: &str, name: &str) -> String {
-        format!("settings/{name}/{principal}")
-    }
-    pub fn service(cluster: &str, name: &str) -> String {
-        format!("services/{cluster}/{name}")
-    }
-    pub fn subnet(id: &str) -> String {
-        format!("subnets/{id}")
-    }
-    pub fn security_group(id: &str) -> String {
-        format!("security-groups/{id}")
-    }
-    pub fn capacity_provider(name: &str) -> String {
-        format!("capacity-providers/{name}")
-    }
-    pub fn instance(id: &str) -> String {
-        format!("instances/{id}")
-    }
-    pub fn task(id: &str) -> String {
-        format!("tasks/{id}")
+    pub fn service_id(cluster: &str, name: &str) -> String {
+        format!("{cluster}/{name}")
     }
 }
 
-fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
-    // The records are plain data with string keys: serialisation cannot fail.
-    serde_json::to_vec(v).unwrap_or_default()
-}
-
-/// Adds a record write to a transaction.
-pub fn put<T: Serialize>(txn: Txn, key: String, value: &T) -> Txn {
-    txn.put(key, to_json(value))
-}
-
+/// A family's record: the highest revision ever issued.
 #[derive(Serialize, Deserialize)]
-struct FamilyMeta {
+pub struct FamilyMeta {
     last_revision: i32,
 }
 
 pub fn put_family(txn: Txn, name: &str, f: &Family) -> Txn {
-    put(
+    records::FAMILIES.put(
         txn,
-        keys::family(name),
+        name,
         &FamilyMeta {
             last_revision: f.last_revision,
         },
     )
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("corrupt record {key}: {error}")]
-    Corrupt {
-        key: String,
-        error: serde_json::Error,
-    },
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(key: &str, value: &[u8]) -> Result<T, LoadError> {
-    serde_json::from_slice(value).map_err(|error| LoadError::Corrupt {
-        key: key.to_string(),
-        error,
-    })
-}
+pub type LoadError = gantry_core::RecordError;
 
 impl State {
     /// Rebuilds the state from the store.
     pub async fn load(store: &dyn Store) -> Result<State, LoadError> {
+        use records::*;
         let mut st = State::default();
-        for kv in store.range("clusters/").await?.0 {
-            let c: Cluster = parse(&kv.key, &kv.value)?;
-            st.clusters
-                .insert(c.cluster_name.clone().unwrap_or_default(), c);
+        for (name, c, _) in CLUSTERS.load(store).await? {
+            st.clusters.insert(name, c);
         }
-        for kv in store.range("families/").await?.0 {
-            let m: FamilyMeta = parse(&kv.key, &kv.value)?;
-            let name = kv.key.trim_start_matches("families/").to_string();
+        for (name, m, _) in FAMILIES.load(store).await? {
             st.families.entry(name).or_default().last_revision = m.last_revision;
         }
-        for kv in store.range("taskdefs/").await?.0 {
-            let r: TaskDefRecord = parse(&kv.key, &kv.value)?;
+        for (_, r, _) in TASK_DEFS.load(store).await? {
             let family = r.task_definition.family.clone().unwrap_or_default();
             let rev = r.task_definition.revision.unwrap_or_default();
             let f = st.families.entry(family).or_default();
             f.last_revision = f.last_revision.max(rev);
             f.revisions.insert(rev, r);
         }
-        for kv in store.range("instances/").await?.0 {
-            let mut r: InstanceRecord = parse(&kv.key, &kv.value)?;
+        for (id, mut r, _) in INSTANCES.load(store).await? {
             r.revision = 1;
             // Agents get a full timeout to come back after a restart of the server.
             r.last_seen = crate::now_secs();
-            st.instances.insert(r.id.clone(), r);
+            st.instances.insert(id, r);
         }
-        for kv in store.range("tasks/").await?.0 {
-            let r: TaskRecord = parse(&kv.key, &kv.value)?;
+        for (id, r, _) in TASKS.load(store).await? {
             st.index_task(&r);
-            st.tasks.insert(r.id.clone(), r);
+            st.tasks.insert(id, r);
         }
-        for kv in store.range("capacity-providers/").await?.0 {
-            let r: gantry_api::model::CapacityProvider = parse(&kv.key, &kv.value)?;
-            st.capacity_providers
-                .insert(r.name.clone().unwrap_or_default(), r);
+        for (name, r, _) in CAPACITY_PROVIDERS.load(store).await? {
+            st.capacity_providers.insert(name, r);
         }
-        for kv in store.range("security-groups/").await?.0 {
-            let r: gantry_api::agent::SecurityGroup = parse(&kv.key, &kv.value)?;
-            st.security_groups.insert(r.group_id.clone(), r);
+        for (id, r, _) in SECURITY_GROUPS.load(store).await? {
+            st.security_groups.insert(id, r);
         }
-        for kv in store.range("subnets/").await?.0 {
-            let r: SubnetRecord = parse(&kv.key, &kv.value)?;
-            st.subnets.insert(r.id.clone(), r);
+        for (id, r, _) in SUBNETS.load(store).await? {
+            st.subnets.insert(id, r);
         }
-        for kv in store.range("services/").await?.0 {
-            let r: ServiceRecord = parse(&kv.key, &kv.value)?;
+        for (_, r, _) in SERVICES.load(store).await? {
             st.services.insert((r.cluster.clone(), r.name.clone()), r);
         }
-        for kv in store.range("settings/").await?.0 {
-            let s: SettingRecord = parse(&kv.key, &kv.value)?;
+        for (_, s, _) in SETTINGS.load(store).await? {
             st.settings.insert((s.principal.clone(), s.name), s);
         }
         Ok(st)

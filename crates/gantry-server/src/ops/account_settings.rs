@@ -4,7 +4,7 @@
 //! AWS default.
 
 use crate::paginate::{max_results, page, Order};
-use crate::state::{keys, put, SettingRecord, State};
+use crate::state::{records, SettingRecord, State};
 use crate::Server;
 use gantry_api::model::*;
 use gantry_api::ApiError;
@@ -103,10 +103,10 @@ async fn store(server: &Server, rec: SettingRecord) -> Result<Setting, ApiError>
     let saved = rec.clone();
     server
         .write(move |st| {
-            let key = keys::setting(&rec.principal, rec.name.as_str());
+            let id = records::setting_id(&rec.principal, rec.name.as_str());
             st.settings
                 .insert((rec.principal.clone(), rec.name), rec.clone());
-            Ok(((), put(Txn::new(), key, &rec)))
+            Ok(((), records::SETTINGS.put(Txn::new(), &id, &rec)))
         })
         .await?;
     Ok(wire(server, &saved, true))
@@ -169,7 +169,7 @@ pub async fn delete(
                 })?;
             Ok((
                 rec,
-                Txn::new().delete(keys::setting(&principal, name.as_str())),
+                records::SETTINGS.delete(Txn::new(), &records::setting_id(&principal, name.as_str())),
             ))
         })
         .await?;

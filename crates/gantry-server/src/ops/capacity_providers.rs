@@ -8,7 +8,7 @@
 
 use super::clusters;
 use crate::paginate::{max_results, page, Order};
-use crate::state::{keys, put};
+use crate::state::{records};
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::taskdef::{valid_name, validate_tags};
@@ -230,7 +230,7 @@ pub async fn create(
             st.capacity_providers.insert(req.name.clone(), p.clone());
             Ok((
                 p.clone(),
-                put(Txn::new(), keys::capacity_provider(&req.name), &p),
+                records::CAPACITY_PROVIDERS.put(Txn::new(), &req.name, &p),
             ))
         })
         .await?;
@@ -337,7 +337,7 @@ pub async fn update(
             let p = p.clone();
             Ok((
                 p.clone(),
-                put(Txn::new(), keys::capacity_provider(&req.name), &p),
+                records::CAPACITY_PROVIDERS.put(Txn::new(), &req.name, &p),
             ))
         })
         .await?;
@@ -374,7 +374,7 @@ pub async fn delete(
             p.status = Some(CapacityProviderStatus::Inactive);
             p.update_status = Some(CapacityProviderUpdateStatus::DeleteComplete);
             let p = p.clone();
-            Ok((p.clone(), put(Txn::new(), keys::capacity_provider(&name), &p)))
+            Ok((p.clone(), records::CAPACITY_PROVIDERS.put(Txn::new(), &name, &p)))
         })
         .await?;
     Ok(DeleteCapacityProviderResponse {
@@ -410,7 +410,7 @@ pub async fn put_cluster(
             c.capacity_providers = Some(req.capacity_providers.clone());
             c.default_capacity_provider_strategy = Some(req.default_capacity_provider_strategy.clone());
             let c = c.clone();
-            Ok((c.clone(), put(Txn::new(), keys::cluster(&name), &c)))
+            Ok((c.clone(), records::CLUSTERS.put(Txn::new(), &name, &c)))
         })
         .await?;
     let _ = now_secs();

@@ -3,7 +3,7 @@
 
 use super::account_settings::effective_value;
 use crate::paginate::{max_results, page, Order};
-use crate::state::{keys, put, State};
+use crate::state::{records, State};
 use crate::Server;
 use gantry_api::model::*;
 use gantry_api::taskdef::{valid_name, validate_tags};
@@ -125,7 +125,7 @@ pub async fn create(
                 ..Cluster::default()
             };
             st.clusters.insert(name.clone(), c.clone());
-            Ok((c.clone(), put(Txn::new(), keys::cluster(&name), &c)))
+            Ok((c.clone(), records::CLUSTERS.put(Txn::new(), &name, &c)))
         })
         .await?;
     Ok(CreateClusterResponse {
@@ -298,7 +298,7 @@ async fn modify(
                 .ok_or_else(ApiError::cluster_not_found)?;
             f(c);
             let c = c.clone();
-            Ok((c.clone(), put(Txn::new(), keys::cluster(&name), &c)))
+            Ok((c.clone(), records::CLUSTERS.put(Txn::new(), &name, &c)))
         })
         .await
 }
@@ -365,7 +365,7 @@ pub async fn delete(
             let c = st.clusters.get_mut(&name).ok_or_else(ApiError::cluster_not_found)?;
             c.status = Some(INACTIVE.to_string());
             let c = c.clone();
-            Ok((c.clone(), put(Txn::new(), keys::cluster(&name), &c)))
+            Ok((c.clone(), records::CLUSTERS.put(Txn::new(), &name, &c)))
         })
         .await?;
     Ok(DeleteClusterResponse {

@@ -3,7 +3,7 @@
 
 use super::clusters;
 use crate::paginate::{max_results, page, Order};
-use crate::state::{keys, put, InstanceRecord, State};
+use crate::state::{records, InstanceRecord, State};
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::{ApiError, ErrorCode};
@@ -278,7 +278,7 @@ pub async fn register_instance(
                 open_polls: 0,
                 revision: old_rev + 1,
             };
-            let txn = put(Txn::new(), keys::instance(&id), &rec);
+            let txn = records::INSTANCES.put(Txn::new(), &id, &rec);
             st.instances.insert(id.clone(), rec.clone());
             st.bumped.push(id);
             st.topology += 1;
@@ -364,9 +364,9 @@ pub async fn deregister(
                 t.task.stopped_at = Some(now);
                 let t = t.clone();
                 st.tally(&t, &old, -1);
-                txn = put(txn, keys::task(&tid), &t);
+                txn = records::TASKS.put(txn, &tid, &t);
             }
-            Ok((view(server, st, &rec, now), put(txn, keys::instance(&id), &rec)))
+            Ok((view(server, st, &rec, now), records::INSTANCES.put(txn, &id, &rec)))
         })
         .await?;
     Ok(DeregisterContainerInstanceResponse {
@@ -576,7 +576,7 @@ async fn change_attributes(
                     continue;
                 };
                 edit(rec.instance.attributes.get_or_insert_with(Vec::new), &a)?;
-                txn = put(txn, keys::instance(&id), &*rec);
+                txn = records::INSTANCES.put(txn, &id, &*rec);
                 out.push(Attribute {
                     target_type: Some(TargetType::ContainerInstance),
                     target_id: rec.instance.container_instance_arn.clone(),
@@ -740,7 +740,7 @@ pub async fn update_state(
                 if rec.status() != status {
                     rec.instance.status = Some(status.to_string());
                     rec.instance.version = Some(rec.instance.version.unwrap_or(1) + 1);
-                    txn = put(txn, keys::instance(&id), &*rec);
+                    txn = records::INSTANCES.put(txn, &id, &*rec);
                 }
                 let rec = rec.clone();
                 st.mark_dirty(&id);

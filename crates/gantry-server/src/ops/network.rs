@@ -2,7 +2,7 @@
 //! /24 from gantry's pool, created on first use), and each task's elastic network interface
 //! (an address, a MAC and an id, shown as the task's attachment).
 
-use crate::state::{keys, put, State, SubnetRecord};
+use crate::state::{records, State, SubnetRecord};
 use gantry_api::model::{
     AssignPublicIp, Attachment, AwsVpcConfiguration, KeyValuePair, NetworkConfiguration,
 };
@@ -75,7 +75,7 @@ fn subnet(st: &mut State, id: &str, txn: &mut Txn) -> Result<SubnetRecord, ApiEr
         id: id.to_string(),
         octet,
     };
-    *txn = put(std::mem::take(txn), keys::subnet(id), &rec);
+    *txn = records::SUBNETS.put(std::mem::take(txn), id, &rec);
     st.subnets.insert(id.to_string(), rec.clone());
     Ok(rec)
 }

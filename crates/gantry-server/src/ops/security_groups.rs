@@ -4,7 +4,7 @@
 //! groups, and what its groups' ingress rules allow; the agent enforces it with iptables.
 
 use crate::ops::network::detail;
-use crate::state::{keys, put, State, TaskRecord};
+use crate::state::{records, State, TaskRecord};
 use crate::Server;
 use gantry_api::agent::{Allow, Firewall, SecurityGroup};
 use gantry_api::{decode, ApiError, ErrorCode};
@@ -181,7 +181,7 @@ pub async fn dispatch(
             check(&g)?;
             let saved = server
                 .write(move |st| {
-                    let txn = put(Txn::new(), keys::security_group(&g.group_id), &g);
+                    let txn = records::SECURITY_GROUPS.put(Txn::new(), &g.group_id, &g);
                     st.security_groups.insert(g.group_id.clone(), g.clone());
                     bump_firewalled(st);
                     Ok((g, txn))
@@ -225,7 +225,7 @@ pub async fn dispatch(
                         )
                     })?;
                     bump_firewalled(st);
-                    Ok((g, Txn::new().delete(keys::security_group(&req.group_id))))
+                    Ok((g, records::SECURITY_GROUPS.delete(Txn::new(), &req.group_id)))
                 })
                 .await?;
             encode(&GroupResponse {

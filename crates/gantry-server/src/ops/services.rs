@@ -3,7 +3,7 @@
 
 use super::{clusters, placement, task_definitions};
 use crate::paginate::{max_results, page, Order};
-use crate::state::{keys, put, ServiceRecord, State};
+use crate::state::{records, ServiceRecord, State};
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::taskdef::{valid_name, validate_tags};
@@ -390,7 +390,7 @@ pub async fn create(
                 steady: false,
             };
             deploy(&mut rec, &td_arn, now);
-            let txn = put(Txn::new(), keys::service(&cluster, &req.service_name), &rec);
+            let txn = records::SERVICES.put(Txn::new(), &records::service_id(&cluster, &req.service_name), &rec);
             let v = view(st, &rec, true);
             st.services.insert(key, rec);
             Ok((v, txn))
@@ -499,7 +499,7 @@ pub async fn update(
                 _ => {}
             }
             let rec = rec.clone();
-            let txn = put(Txn::new(), keys::service(&rec.cluster, &rec.name), &rec);
+            let txn = records::SERVICES.put(Txn::new(), &records::service_id(&rec.cluster, &rec.name), &rec);
             Ok((view(st, &rec, true), txn))
         })
         .await?;
@@ -527,7 +527,7 @@ pub async fn delete(
             rec.service.desired_count = Some(0);
             rec.service.status = Some("DRAINING".into());
             let rec = rec.clone();
-            let txn = put(Txn::new(), keys::service(&rec.cluster, &rec.name), &rec);
+            let txn = records::SERVICES.put(Txn::new(), &records::service_id(&rec.cluster, &rec.name), &rec);
             Ok((view(st, &rec, true), txn))
         })
         .await?;

@@ -1,7 +1,7 @@
 //! TagResource, UntagResource, ListTagsForResource on clusters, task definitions, tasks,
 //! services and container instances.
 
-use crate::state::{keys, put, State};
+use crate::state::{records, State};
 use crate::Server;
 use gantry_api::model::*;
 use gantry_api::taskdef::validate_tags;
@@ -80,7 +80,7 @@ async fn modify(
                 let mut tags = c.tags.clone().unwrap_or_default();
                 f(&mut tags)?;
                 c.tags = Some(tags);
-                Ok(((), put(Txn::new(), keys::cluster(&name), &*c)))
+                Ok(((), records::CLUSTERS.put(Txn::new(), &name, &*c)))
             }
             Resource::TaskDefinition(family, rev) => {
                 let rec = st
@@ -91,14 +91,14 @@ async fn modify(
                 let mut tags = rec.tags.clone();
                 f(&mut tags)?;
                 rec.tags = tags;
-                Ok(((), put(Txn::new(), keys::task_def(&family, rev), &*rec)))
+                Ok(((), records::TASK_DEFS.put(Txn::new(), &records::task_def_id(&family, rev), &*rec)))
             }
             Resource::Task(id) => {
                 let t = st.tasks.get_mut(&id).ok_or_else(missing)?;
                 let mut tags = t.task.tags.clone().unwrap_or_default();
                 f(&mut tags)?;
                 t.task.tags = Some(tags);
-                Ok(((), put(Txn::new(), keys::task(&id), &*t)))
+                Ok(((), records::TASKS.put(Txn::new(), &id, &*t)))
             }
             Resource::Service(cluster, name) => {
                 let rec = st
@@ -111,14 +111,14 @@ async fn modify(
                 let mut tags = rec.service.tags.clone().unwrap_or_default();
                 f(&mut tags)?;
                 rec.service.tags = Some(tags);
-                Ok(((), put(Txn::new(), keys::service(&cluster, &name), &*rec)))
+                Ok(((), records::SERVICES.put(Txn::new(), &records::service_id(&cluster, &name), &*rec)))
             }
             Resource::ContainerInstance(id) => {
                 let rec = st.instances.get_mut(&id).ok_or_else(missing)?;
                 let mut tags = rec.instance.tags.clone().unwrap_or_default();
                 f(&mut tags)?;
                 rec.instance.tags = Some(tags);
-                Ok(((), put(Txn::new(), keys::instance(&id), &*rec)))
+                Ok(((), records::INSTANCES.put(Txn::new(), &id, &*rec)))
             }
         })
         .await

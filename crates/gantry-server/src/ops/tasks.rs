@@ -4,7 +4,7 @@
 use super::placement;
 use super::{clusters, instances, task_definitions};
 use crate::paginate::{max_results, page, Order};
-use crate::state::{keys, put, State, TaskRecord};
+use crate::state::{records, State, TaskRecord};
 use crate::{now_secs, Server};
 use gantry_api::agent::{task_state_rank, TaskReport};
 use gantry_api::model::*;
@@ -462,7 +462,7 @@ fn commit_placements(
                 }
             }
         }
-        txn = put(txn, keys::task(&t.id), &t);
+        txn = records::TASKS.put(txn, &t.id, &t);
         created.push(describe_view(&t, true));
         st.index_task(&t);
         st.tasks.insert(t.id.clone(), t);
@@ -755,7 +755,7 @@ pub async fn stop(
                 .ok_or_else(|| ApiError::invalid("The referenced task was not found."))?;
             Ok((
                 describe_view(&t, true),
-                put(Txn::new(), keys::task(&id), &t),
+                records::TASKS.put(Txn::new(), &id, &t),
             ))
         })
         .await?;
@@ -1019,7 +1019,7 @@ async fn submit(
             let mut report = report;
             report.task_arn = server.arns.task(&cluster, &id);
             let txn = match apply_report(st, &instance, &report, now) {
-                Some(t) => put(Txn::new(), keys::task(&id), &t),
+                Some(t) => records::TASKS.put(Txn::new(), &id, &t),
                 None => Txn::new(),
             };
             st.bump(&instance);
