@@ -4,6 +4,12 @@ use crate::{Store, Txn, TxnOutcome};
 
 /// Runs the suite; panics (test failure) on the first deviation.
 pub async fn run(store: &dyn Store) {
+    basics(store).await;
+    compare_value(store).await;
+}
+
+/// Revisions, range, compare-and-swap on revisions, delete, concurrent commits.
+async fn basics(store: &dyn Store) {
     let (kvs, rev0) = store.range("").await.expect("range");
     assert!(kvs.is_empty(), "a new store is empty");
 
@@ -76,6 +82,42 @@ pub async fn run(store: &dyn Store) {
         "revisions follow call order"
     );
     assert_eq!(store.range("e/").await.expect("range").0.len(), 200);
+}
+
+/// Compares on values, and failed compares consuming nothing.
+async fn compare_value(store: &dyn Store) {
+    let (_, head) = store.range("").await.expect("range");
+    let r = commit(store, Txn::new().put("v/a", "1")).await;
+    assert_eq!(r, head + 1);
+    for txn in [
+        Txn::new().when_value("v/a", "2").put("v/b", "x"),
+        Txn::new().when_value("v/b", "").put("v/b", "x"),
+        Txn::new().when_absent("v/a").put("v/b", "x"),
+        Txn::new()
+            .when_value("v/a", "1")
+            .when_revision("v/a", r + 7)
+            .put("v/b", "x"),
+    ] {
+        let o = store.commit(txn).await.expect("commit");
+        assert_eq!(o, TxnOutcome::Conflict);
+    }
+    let (kvs, rev) = store.range("v/").await.expect("range");
+    assert_eq!(
+        (kvs.len(), rev),
+        (1, r),
+        "failed compares write nothing, use no revision"
+    );
+    let r2 = commit(
+        store,
+        Txn::new()
+            .when_value("v/a", "1")
+            .when_absent("v/b")
+            .put("v/b", "2"),
+    )
+    .await;
+    assert_eq!(r2, r + 1, "the next commit gets the next revision");
+    let (kvs, _) = store.range("v/b").await.expect("range");
+    assert_eq!(kvs[0].value, b"2");
 }
 
 async fn commit(store: &dyn Store, txn: Txn) -> u64 {

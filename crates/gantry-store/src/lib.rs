@@ -36,6 +36,11 @@ pub struct KeyValue {
 pub enum Compare {
     /// The key was last modified at exactly this revision; 0 means "the key does not exist".
     ModRevision { key: String, equals: Revision },
+    /// The key holds exactly this value; `None` means "the key does not exist".
+    Value {
+        key: String,
+        equals: Option<Vec<u8>>,
+    },
 }
 
 /// A write in a transaction.
@@ -74,6 +79,24 @@ impl Txn {
         self.compares.push(Compare::ModRevision {
             key: key.into(),
             equals,
+        });
+        self
+    }
+
+    /// Requires the key to hold exactly `value`.
+    pub fn when_value(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        self.compares.push(Compare::Value {
+            key: key.into(),
+            equals: Some(value.into()),
+        });
+        self
+    }
+
+    /// Requires the key not to exist.
+    pub fn when_absent(mut self, key: impl Into<String>) -> Self {
+        self.compares.push(Compare::Value {
+            key: key.into(),
+            equals: None,
         });
         self
     }

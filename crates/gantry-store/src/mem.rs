@@ -30,6 +30,7 @@ pub(crate) fn apply(
 ) -> TxnOutcome {
     let ok = txn.compares.iter().all(|c| match c {
         Compare::ModRevision { key, equals } => data.get(key).map_or(0, |(_, r)| *r) == *equals,
+        Compare::Value { key, equals } => data.get(key).map(|(v, _)| v) == equals.as_ref(),
     });
     if !ok {
         return TxnOutcome::Conflict;

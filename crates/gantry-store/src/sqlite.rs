@@ -134,14 +134,23 @@ fn write_batch(
     for (txn, _) in batch {
         let mut ok = true;
         for c in &txn.compares {
-            let Compare::ModRevision { key, equals } = c;
-            let r: Option<i64> = tx
-                .query_row("SELECT mod_rev FROM kv WHERE key = ?1", params![key], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(io)?;
-            if r.unwrap_or(0) as Revision != *equals {
+            let holds = match c {
+                Compare::ModRevision { key, equals } => {
+                    let r: Option<i64> = tx
+                        .prepare_cached("SELECT mod_rev FROM kv WHERE key = ?1")
+                        .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+                        .map_err(io)?;
+                    r.unwrap_or(0) as Revision == *equals
+                }
+                Compare::Value { key, equals } => {
+                    let v: Option<Vec<u8>> = tx
+                        .prepare_cached("SELECT value FROM kv WHERE key = ?1")
+                        .and_then(|mut s| s.query_row(params![key], |r| r.get(0)).optional())
+                        .map_err(io)?;
+                    v == *equals
+                }
+            };
+            if !holds {
                 ok = false;
                 break;
             }
