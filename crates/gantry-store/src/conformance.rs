@@ -1,11 +1,19 @@
-//! The behaviour every [`Store`] backend must show. Each backend's tests call [`run`].
+//! The behaviour every [`Store`] backend must show. Each backend's tests call [`run`], and
+//! the functions after it with a store built with the options they name.
 
-use crate::{Store, Txn, TxnOutcome};
+use crate::{Event, KeyValue, Revision, Store, StoreError, Txn, TxnOutcome, Watch};
+use std::time::Duration;
+
+/// How long a test waits for an event that must come.
+const PATIENCE: Duration = Duration::from_secs(20);
 
 /// Runs the suite; panics (test failure) on the first deviation.
 pub async fn run(store: &dyn Store) {
     basics(store).await;
     compare_value(store).await;
+    watches(store).await;
+    watch_boundary(store).await;
+    compaction(store).await;
 }
 
 /// Revisions, range, compare-and-swap on revisions, delete, concurrent commits.
@@ -118,6 +126,239 @@ async fn compare_value(store: &dyn Store) {
     assert_eq!(r2, r + 1, "the next commit gets the next revision");
     let (kvs, _) = store.range("v/b").await.expect("range");
     assert_eq!(kvs[0].value, b"2");
+}
+
+/// Replay from an old revision, prefixes, live events, watches from the future.
+async fn watches(store: &dyn Store) {
+    let r1 = commit(
+        store,
+        Txn::new().put("w/a", "1").put("x/a", "1").put("w/b", "1"),
+    )
+    .await;
+    // Deleting a key that does not exist is no event.
+    let r2 = commit(
+        store,
+        Txn::new().put("w/a", "2").delete("w/b").delete("w/none"),
+    )
+    .await;
+    // "w/" is a prefix of keys, not a path: "wx" is not under it.
+    let r3 = commit(store, Txn::new().put("wx", "1")).await;
+
+    let mut w = store.watch("w/", r1).await.expect("watch");
+    assert_eq!(w.prefix(), "w/");
+    assert_eq!(
+        take(&mut w, 4).await,
+        [
+            put("w/a", "1", r1),
+            put("w/b", "1", r1),
+            put("w/a", "2", r2),
+            delete("w/b", r2)
+        ],
+        "replay, in revision order and within a revision in op order"
+    );
+    let r4 = commit(store, Txn::new().put("x/b", "1").put("w/c", "1")).await;
+    assert_eq!(next(&mut w).await, put("w/c", "1", r4), "then live");
+    assert_eq!(w.next_revision(), r4 + 1);
+
+    let mut all = store.watch("", r2).await.expect("watch");
+    assert_eq!(
+        take(&mut all, 5).await,
+        [
+            put("w/a", "2", r2),
+            delete("w/b", r2),
+            put("wx", "1", r3),
+            put("x/b", "1", r4),
+            put("w/c", "1", r4)
+        ]
+    );
+    let mut exact = store.watch("w/c", 0).await.expect("watch");
+    assert_eq!(next(&mut exact).await, put("w/c", "1", r4));
+
+    // A failed compare leaves nothing in the change log and takes no revision.
+    let o = store
+        .commit(Txn::new().when_revision("w/a", r1).put("w/a", "lost"))
+        .await
+        .expect("commit");
+    assert_eq!(o, TxnOutcome::Conflict);
+    // A watch from a revision not written yet starts when that revision comes.
+    let mut future = store.watch("w/", r4 + 2).await.expect("watch");
+    let r5 = commit(store, Txn::new().put("w/d", "1")).await;
+    assert_eq!(r5, r4 + 1, "the conflict took no revision");
+    let r6 = commit(store, Txn::new().delete("w/d")).await;
+    assert_eq!(next(&mut future).await, delete("w/d", r6));
+    assert_eq!(
+        next(&mut w).await,
+        put("w/d", "1", r5),
+        "nothing from the conflict"
+    );
+    assert_eq!(next(&mut w).await, delete("w/d", r6));
+    assert_eq!(next(&mut all).await, put("w/d", "1", r5));
+}
+
+/// Commits in flight while a watch starts are delivered exactly once.
+async fn watch_boundary(store: &dyn Store) {
+    for round in 0..40 {
+        let prefix = format!("b/{round}/");
+        let (_, head) = store.range("").await.expect("range");
+        let before: Vec<_> = (0..5)
+            .map(|i| store.commit(Txn::new().put(format!("{prefix}{i}"), "v")))
+            .collect();
+        let watch = store.watch(&prefix, head + 1);
+        let after: Vec<_> = (5..10)
+            .map(|i| store.commit(Txn::new().put(format!("{prefix}{i}"), "v")))
+            .collect();
+        let mut w = watch.await.expect("watch");
+        let mut revisions = Vec::new();
+        for f in before.into_iter().chain(after) {
+            match f.await.expect("commit") {
+                TxnOutcome::Committed(r) => revisions.push(r),
+                TxnOutcome::Conflict => panic!("unconditional txn conflicted"),
+            }
+        }
+        let end = commit(store, Txn::new().put(format!("{prefix}end"), "v")).await;
+        let mut seen = Vec::new();
+        loop {
+            let e = next(&mut w).await;
+            if e.key().ends_with("end") {
+                assert_eq!(e.revision(), end);
+                break;
+            }
+            seen.push((e.key().to_string(), e.revision()));
+        }
+        let expected: Vec<_> = (0..10)
+            .map(|i| format!("{prefix}{i}"))
+            .zip(revisions)
+            .collect();
+        assert_eq!(seen, expected, "round {round}: each event once, in order");
+    }
+}
+
+/// Compaction drops history; watches from before it fail.
+async fn compaction(store: &dyn Store) {
+    let r1 = commit(store, Txn::new().put("k/a", "1")).await;
+    let r2 = commit(store, Txn::new().put("k/a", "2")).await;
+    let r3 = commit(store, Txn::new().put("k/a", "3")).await;
+    store.compact(r2).await.expect("compact");
+    for from in [0, r1] {
+        assert_compacted(store.watch("k/", from).await, r2);
+    }
+    let mut w = store.watch("k/", r2).await.expect("watch");
+    assert_eq!(
+        take(&mut w, 2).await,
+        [put("k/a", "2", r2), put("k/a", "3", r3)]
+    );
+    store
+        .compact(r1)
+        .await
+        .expect("compacting to an older revision does nothing");
+    assert_compacted(store.watch("k/", r1).await, r2);
+    match store.compact(r3 + 1).await {
+        Err(StoreError::FutureRevision { current }) => assert_eq!(current, r3),
+        other => panic!("compact past the head: {other:?}"),
+    }
+    store.compact(r3).await.expect("compact");
+    let (_, head) = store.range("").await.expect("range");
+    assert_eq!(head, r3, "compaction takes no revision");
+    let r4 = commit(store, Txn::new().put("k/a", "4")).await;
+    assert_eq!(next(&mut w).await, put("k/a", "4", r4), "watches carry on");
+    let mut w = store.watch("k/", r3).await.expect("watch");
+    assert_eq!(next(&mut w).await, put("k/a", "3", r3));
+}
+
+/// A watch that falls behind the live feed catches up from the change log, losing nothing.
+/// `store` must have a [`crate::StoreOptions::watch_buffer`] of at most 8 batches and the
+/// default history.
+pub async fn lagging_watch(store: &dyn Store) {
+    let (_, head) = store.range("").await.expect("range");
+    let mut w = store.watch("lag/", head + 1).await.expect("watch");
+    let mut revisions = Vec::new();
+    for i in 0..100 {
+        revisions.push(commit(store, Txn::new().put(format!("lag/{i:03}"), "v")).await);
+    }
+    for (i, r) in revisions.into_iter().enumerate() {
+        let e = next(&mut w).await;
+        assert_eq!((e.key(), e.revision()), (format!("lag/{i:03}").as_str(), r));
+    }
+    let r = commit(store, Txn::new().put("lag/end", "v")).await;
+    assert_eq!(next(&mut w).await, put("lag/end", "v", r), "live again");
+}
+
+/// The change log keeps only the newest revisions, and a watch that falls behind past them
+/// ends with [`StoreError::Compacted`]. `store` must have a
+/// [`crate::StoreOptions::watch_buffer`] of at most 8 batches and
+/// [`crate::StoreOptions::history_revisions`] of `history`, at most 50.
+pub async fn bounded_history(store: &dyn Store, history: u64) {
+    let (_, head) = store.range("").await.expect("range");
+    let mut w = store.watch("old/", head + 1).await.expect("watch");
+    for i in 0..history * 3 {
+        commit(store, Txn::new().put(format!("old/{i:03}"), "v")).await;
+    }
+    let (_, head) = store.range("").await.expect("range");
+    let oldest_kept = head + 1 - history;
+    let mut recent = store.watch("old/", oldest_kept).await.expect("watch");
+    assert_eq!(next(&mut recent).await.revision(), oldest_kept);
+    match store.watch("old/", 1).await {
+        Err(StoreError::Compacted { compact_revision }) => {
+            assert!(compact_revision > 1 && compact_revision <= oldest_kept)
+        }
+        other => panic!("watch from 1: {other:?}"),
+    }
+    // The lagging watch delivers what it still can, in order, then the error.
+    let mut expect = w.next_revision();
+    let compact_revision = loop {
+        match tokio::time::timeout(PATIENCE, w.next()).await {
+            Ok(Some(Ok(e))) => {
+                assert_eq!(e.revision(), expect, "no gap before the error");
+                expect += 1;
+            }
+            Ok(Some(Err(StoreError::Compacted { compact_revision }))) => break compact_revision,
+            other => panic!("lagging watch: {other:?}"),
+        }
+    };
+    assert!(expect < compact_revision);
+    assert_eq!(w.next_revision(), expect, "where to resume from");
+    assert!(w.next().await.is_none(), "the watch ends after the error");
+}
+
+fn assert_compacted(result: Result<Watch, StoreError>, compact_revision: Revision) {
+    match result {
+        Err(StoreError::Compacted {
+            compact_revision: r,
+        }) => assert_eq!(r, compact_revision),
+        other => panic!("expected Compacted {{ {compact_revision} }}, got {other:?}"),
+    }
+}
+
+fn put(key: &str, value: &str, revision: Revision) -> Event {
+    Event::Put(KeyValue {
+        key: key.into(),
+        value: value.into(),
+        mod_revision: revision,
+    })
+}
+
+fn delete(key: &str, revision: Revision) -> Event {
+    Event::Delete {
+        key: key.into(),
+        mod_revision: revision,
+    }
+}
+
+/// The next event, which must come.
+async fn next(w: &mut Watch) -> Event {
+    match tokio::time::timeout(PATIENCE, w.next()).await {
+        Ok(Some(Ok(e))) => e,
+        Ok(other) => panic!("watch {w:?} ended: {other:?}"),
+        Err(_) => panic!("watch {w:?}: no event within {PATIENCE:?}"),
+    }
+}
+
+async fn take(w: &mut Watch, n: usize) -> Vec<Event> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(next(w).await);
+    }
+    out
 }
 
 async fn commit(store: &dyn Store, txn: Txn) -> u64 {

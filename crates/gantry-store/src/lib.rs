@@ -12,13 +12,16 @@
 use std::future::Future;
 use std::pin::Pin;
 
+mod codec;
 mod mem;
 mod sqlite;
+mod watch;
 
 pub mod conformance;
 
 pub use mem::MemStore;
 pub use sqlite::SqliteStore;
+pub use watch::Watch;
 
 /// A store-wide revision: 0 before the first commit; each commit adds one.
 pub type Revision = u64;
@@ -102,6 +105,69 @@ impl Txn {
     }
 }
 
+/// One change to one key, as a [`Watch`] delivers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The key was written; `mod_revision` of the [`KeyValue`] is the revision of the change.
+    Put(KeyValue),
+    /// The key was deleted at `mod_revision` (deleting a key that does not exist is no event).
+    Delete { key: String, mod_revision: Revision },
+}
+
+impl Event {
+    /// The key that changed.
+    pub fn key(&self) -> &str {
+        match self {
+            Event::Put(kv) => &kv.key,
+            Event::Delete { key, .. } => key,
+        }
+    }
+
+    /// The revision of the change.
+    pub fn revision(&self) -> Revision {
+        match self {
+            Event::Put(kv) => kv.mod_revision,
+            Event::Delete { mod_revision, .. } => *mod_revision,
+        }
+    }
+}
+
+/// Settings every backend takes; [`Default`] gives the values the plain constructors use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How many of the newest revisions the change log keeps for watches: when the log holds
+    /// more than this (by a sixteenth, so that compaction runs in chunks), the older revisions
+    /// are compacted. Default 10 000. 0 keeps no log at all (for SQLite: nothing is written
+    /// but the data), so watches can only start at the next revision.
+    pub history_revisions: u64,
+    /// How many commit batches a live watch may fall behind before it goes back to the change
+    /// log to catch up. Default 1024.
+    pub watch_buffer: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            history_revisions: 10_000,
+            watch_buffer: 1024,
+        }
+    }
+}
+
+impl StoreOptions {
+    /// The revision to compact to, if the log (revisions `compact_revision..=head`) has grown
+    /// far enough past `history_revisions`.
+    pub(crate) fn auto_compact(
+        &self,
+        head: Revision,
+        compact_revision: Revision,
+    ) -> Option<Revision> {
+        let keep_from = (head + 1).saturating_sub(self.history_revisions);
+        let step = (self.history_revisions / 16).max(1);
+        (keep_from >= compact_revision.saturating_add(step)).then_some(keep_from)
+    }
+}
+
 /// The outcome of a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxnOutcome {
@@ -111,14 +177,26 @@ pub enum TxnOutcome {
     Conflict,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
+    /// The backend failed (disk, database); the operation may or may not have taken effect only
+    /// where documented (a failed commit wrote nothing).
     #[error("store I/O failed: {0}")]
     Io(String),
+    /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// The history asked for has been compacted: the oldest revision still kept is
+    /// `compact_revision`.
+    #[error("revision compacted: the oldest revision kept is {compact_revision}")]
+    Compacted { compact_revision: Revision },
+    /// The revision asked for has not been written yet; the newest is `current`.
+    #[error("revision in the future: the newest revision is {current}")]
+    FutureRevision { current: Revision },
 }
 
+/// A boxed, sendable future: what the [`Store`] methods return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The durable state of a gantry control plane.
@@ -130,4 +208,19 @@ pub trait Store: Send + Sync + 'static {
     /// queued when `commit` is called, not when the future is first polled, and are applied in
     /// call order: callers that serialise their calls get their writes applied in that order.
     fn commit(&self, txn: Txn) -> BoxFuture<'static, Result<TxnOutcome, StoreError>>;
+
+    /// Follows the changes to keys starting with `prefix`, from revision `from` on (0 and 1
+    /// both mean "from the first revision"; to see only what is new, pass the revision a
+    /// [`range`](Store::range) saw plus one). The watch first replays the history the store
+    /// keeps, then delivers live changes as they commit, without gap or duplicate. Fails with
+    /// [`StoreError::Compacted`] when `from` is older than the history kept. The watch starts
+    /// when `watch` is called (like `commit`, not when the future is first polled).
+    fn watch(&self, prefix: &str, from: Revision) -> BoxFuture<'static, Result<Watch, StoreError>>;
+
+    /// Drops the history before `revision`: watches from older revisions then fail with
+    /// [`StoreError::Compacted`]. Compacting to a revision at or before the current compaction
+    /// does nothing; compacting past the newest revision fails with
+    /// [`StoreError::FutureRevision`]. Consumes no revision. Backends also compact on their
+    /// own to keep [`StoreOptions::history_revisions`].
+    fn compact(&self, revision: Revision) -> BoxFuture<'static, Result<(), StoreError>>;
 }

@@ -1,5 +1,8 @@
-use gantry_store::{conformance, MemStore, SqliteStore, Store, Txn, TxnOutcome};
+use gantry_store::{
+    conformance, Event, MemStore, SqliteStore, Store, StoreError, StoreOptions, Txn, TxnOutcome,
+};
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gantry-store-{}-{name}", std::process::id()));
@@ -17,6 +20,147 @@ async fn mem_store_conforms() {
 async fn sqlite_store_conforms() {
     let store = SqliteStore::open(temp_db("conform")).unwrap();
     conformance::run(&store).await;
+}
+
+/// Options under which watches fall behind quickly.
+fn small_buffer() -> StoreOptions {
+    StoreOptions {
+        watch_buffer: 4,
+        ..StoreOptions::default()
+    }
+}
+
+/// A short history, and watches that fall behind quickly.
+const HISTORY: u64 = 20;
+fn short_history() -> StoreOptions {
+    StoreOptions {
+        watch_buffer: 4,
+        history_revisions: HISTORY,
+    }
+}
+
+#[tokio::test]
+async fn mem_store_lagging_watch_catches_up() {
+    conformance::lagging_watch(&MemStore::with_options(small_buffer())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_lagging_watch_catches_up() {
+    let store = SqliteStore::open_with(temp_db("lag"), small_buffer()).unwrap();
+    conformance::lagging_watch(&store).await;
+}
+
+#[tokio::test]
+async fn mem_store_bounds_its_history() {
+    conformance::bounded_history(&MemStore::with_options(short_history()), HISTORY).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_bounds_its_history() {
+    let store = SqliteStore::open_with(temp_db("bounded"), short_history()).unwrap();
+    conformance::bounded_history(&store, HISTORY).await;
+}
+
+#[tokio::test]
+async fn watches_end_when_the_store_closes() {
+    let store = MemStore::new();
+    let mut w = store.watch("", 0).await.unwrap();
+    drop(store);
+    assert_eq!(w.next().await, Some(Err(StoreError::Closed)));
+    assert_eq!(w.next().await, None);
+
+    let store = SqliteStore::open(temp_db("closed")).unwrap();
+    let mut w = store.watch("", 0).await.unwrap();
+    store.commit(Txn::new().put("k", "v")).await.unwrap();
+    store.close();
+    assert!(
+        matches!(w.next().await, Some(Ok(Event::Put(_)))),
+        "committed before the close"
+    );
+    assert_eq!(w.next().await, Some(Err(StoreError::Closed)));
+    assert!(matches!(store.watch("", 0).await, Err(StoreError::Closed)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_without_history_still_watches_live() {
+    let options = StoreOptions {
+        history_revisions: 0,
+        ..StoreOptions::default()
+    };
+    let store = SqliteStore::open_with(temp_db("nohistory"), options).unwrap();
+    let r1 = committed(store.commit(Txn::new().put("k", "1")).await);
+    assert!(matches!(
+        store.watch("", r1).await,
+        Err(StoreError::Compacted { compact_revision }) if compact_revision == r1 + 1
+    ));
+    let mut w = store.watch("", r1 + 1).await.unwrap();
+    let r2 = committed(store.commit(Txn::new().put("k", "2")).await);
+    let e = tokio::time::timeout(Duration::from_secs(20), w.next())
+        .await
+        .unwrap();
+    assert_eq!(e.unwrap().unwrap().revision(), r2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_history_survives_reopen() {
+    let path = temp_db("history");
+    let (r1, r2) = {
+        let store = SqliteStore::open(&path).unwrap();
+        committed(store.commit(Txn::new().put("gone", "1")).await);
+        let r1 = committed(store.commit(Txn::new().put("a", "1").put("b", "1")).await);
+        let r2 = committed(store.commit(Txn::new().delete("a")).await);
+        store.compact(r1).await.unwrap();
+        (r1, r2)
+    };
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(matches!(
+        store.watch("", r1 - 1).await,
+        Err(StoreError::Compacted { compact_revision }) if compact_revision == r1
+    ));
+    let mut w = store.watch("", r1).await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        got.push(w.next().await.unwrap().unwrap());
+    }
+    let got: Vec<_> = got.iter().map(|e| (e.key(), e.revision())).collect();
+    assert_eq!(got, [("a", r1), ("b", r1), ("a", r2)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_opens_a_file_from_before_the_change_log() {
+    let path = temp_db("old-format");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, mod_rev INTEGER NOT NULL);
+             CREATE TABLE meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT INTO kv VALUES ('old', x'76', 7);
+             INSERT INTO meta VALUES ('revision', 7);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let (kvs, rev) = store.range("").await.unwrap();
+    assert_eq!((kvs.len(), kvs[0].mod_revision, rev), (1, 7, 7));
+    assert!(matches!(
+        store.watch("", 7).await,
+        Err(StoreError::Compacted {
+            compact_revision: 8
+        })
+    ));
+    let mut w = store.watch("", 8).await.unwrap();
+    assert_eq!(
+        store.commit(Txn::new().put("new", "v")).await.unwrap(),
+        TxnOutcome::Committed(8)
+    );
+    assert_eq!(w.next().await.unwrap().unwrap().revision(), 8);
+}
+
+fn committed(outcome: Result<TxnOutcome, StoreError>) -> u64 {
+    match outcome.unwrap() {
+        TxnOutcome::Committed(r) => r,
+        TxnOutcome::Conflict => panic!("conflict"),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
