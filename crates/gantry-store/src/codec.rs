@@ -1,13 +1,15 @@
 //! The binary form of a batch of events in the SQLite change log: one blob per commit batch, so
 //! that the log costs one row per batch rather than one per write.
 //!
-//! A blob is a sequence of events, each: a kind byte (0 put, 1 delete), the revision (u64 LE),
-//! the key (u32 LE length, UTF-8), and for a put the value (u32 LE length, bytes).
+//! A blob is a sequence of events, each: a kind byte (0 put, 1 delete, 2 put with a lease), the
+//! revision (u64 LE), the key (u32 LE length, UTF-8), for a put the value (u32 LE length,
+//! bytes), and for a put with a lease the lease id (i64 LE).
 
-use crate::{Event, KeyValue, Revision, StoreError};
+use crate::{Event, KeyValue, LeaseId, Revision, StoreError};
 
 const PUT: u8 = 0;
 const DELETE: u8 = 1;
+const PUT_LEASED: u8 = 2;
 
 /// Encodes `events` (in order).
 pub(crate) fn encode(events: &[Event]) -> Result<Vec<u8>, StoreError> {
@@ -16,7 +18,7 @@ pub(crate) fn encode(events: &[Event]) -> Result<Vec<u8>, StoreError> {
         .map(|e| {
             13 + e.key().len()
                 + match e {
-                    Event::Put(kv) => 4 + kv.value.len(),
+                    Event::Put(kv) => 12 + kv.value.len(),
                     Event::Delete { .. } => 0,
                 }
         })
@@ -25,10 +27,13 @@ pub(crate) fn encode(events: &[Event]) -> Result<Vec<u8>, StoreError> {
     for e in events {
         match e {
             Event::Put(kv) => {
-                out.push(PUT);
+                out.push(if kv.lease.is_some() { PUT_LEASED } else { PUT });
                 out.extend_from_slice(&kv.mod_revision.to_le_bytes());
                 put_bytes(&mut out, kv.key.as_bytes())?;
                 put_bytes(&mut out, &kv.value)?;
+                if let Some(lease) = kv.lease {
+                    out.extend_from_slice(&lease.0.to_le_bytes());
+                }
             }
             Event::Delete { key, mod_revision } => {
                 out.push(DELETE);
@@ -61,9 +66,13 @@ pub(crate) fn decode_into(
         let kind = r.take(1)?[0];
         let revision = u64::from_le_bytes(r.array()?);
         let key = r.bytes()?;
-        let value = match kind {
-            PUT => Some(r.bytes()?),
-            DELETE => None,
+        let (value, lease) = match kind {
+            PUT => (Some(r.bytes()?), None),
+            PUT_LEASED => (
+                Some(r.bytes()?),
+                Some(LeaseId(i64::from_le_bytes(r.array()?))),
+            ),
+            DELETE => (None, None),
             _ => return Err(corrupt()),
         };
         if revision < from || revision > through || !key.starts_with(prefix.as_bytes()) {
@@ -75,6 +84,7 @@ pub(crate) fn decode_into(
                 key,
                 value: value.to_vec(),
                 mod_revision: revision,
+                lease,
             }),
             None => Event::Delete {
                 key,
@@ -120,6 +130,7 @@ mod tests {
             key: key.into(),
             value: value.into(),
             mod_revision: revision,
+            lease: None,
         })
     }
 
@@ -132,6 +143,12 @@ mod tests {
                 mod_revision: 5,
             },
             put("b/1", b"", 6),
+            Event::Put(KeyValue {
+                key: "a/leased".into(),
+                value: b"v".to_vec(),
+                mod_revision: 6,
+                lease: Some(LeaseId(-3)),
+            }),
             put("a/3", &[0, 255, 7], 7),
         ];
         let blob = encode(&events).unwrap();
@@ -140,7 +157,10 @@ mod tests {
         assert_eq!(all, events);
         let mut some = Vec::new();
         decode_into(&blob, "a/", 5, 6, &mut some).unwrap();
-        assert_eq!(some, events[..2]);
+        assert_eq!(
+            some,
+            [events[0].clone(), events[1].clone(), events[3].clone()]
+        );
     }
 
     #[test]

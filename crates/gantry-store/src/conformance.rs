@@ -1,11 +1,14 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests call [`run`], and
 //! the functions after it with a store built with the options they name.
 
-use crate::{Event, KeyValue, Revision, Store, StoreError, Txn, TxnOutcome, Watch};
-use std::time::Duration;
+use crate::{Event, KeyValue, LeaseId, Revision, Store, StoreError, Txn, TxnOutcome, Watch};
+use std::time::{Duration, Instant};
 
 /// How long a test waits for an event that must come.
 const PATIENCE: Duration = Duration::from_secs(20);
+
+/// The time to live of leases that only an explicit `expire_leases` ends.
+const TTL: Duration = Duration::from_secs(600);
 
 /// Runs the suite; panics (test failure) on the first deviation.
 pub async fn run(store: &dyn Store) {
@@ -14,6 +17,10 @@ pub async fn run(store: &dyn Store) {
     watches(store).await;
     watch_boundary(store).await;
     compaction(store).await;
+    lease_expiry(store).await;
+    lease_keep_alive(store).await;
+    lease_revoke(store).await;
+    leases_expire_by_themselves(store).await;
 }
 
 /// Revisions, range, compare-and-swap on revisions, delete, concurrent commits.
@@ -265,6 +272,195 @@ async fn compaction(store: &dyn Store) {
     assert_eq!(next(&mut w).await, put("k/a", "3", r3));
 }
 
+/// Keys attached to a lease are deleted when it expires, at one new revision, and watches see
+/// the deletes.
+async fn lease_expiry(store: &dyn Store) {
+    let (_, head) = store.range("").await.expect("range");
+    let mut w = store.watch("l/", head + 1).await.expect("watch");
+    let lease = store.grant_lease(TTL).await.expect("grant");
+    let other = store.grant_lease(TTL).await.expect("grant");
+    assert_ne!(lease, other);
+    store.revoke(other).await.expect("revoke");
+    let (_, rev) = store.range("").await.expect("range");
+    assert_eq!(rev, head, "leases without keys take no revision");
+
+    let r1 = commit(
+        store,
+        Txn::new()
+            .put_leased("l/a", "1", lease)
+            .put_leased("l/b", "1", lease)
+            .put("l/c", "1"),
+    )
+    .await;
+    assert_eq!(r1, head + 1);
+    let (kvs, _) = store.range("l/").await.expect("range");
+    let leases: Vec<_> = kvs.iter().map(|kv| kv.lease).collect();
+    assert_eq!(leases, [Some(lease), Some(lease), None]);
+    // Written again without the lease, a key leaves it.
+    let r2 = commit(store, Txn::new().put_leased("l/d", "1", lease)).await;
+    let r3 = commit(store, Txn::new().put("l/d", "2")).await;
+    assert_eq!(
+        take(&mut w, 5).await,
+        [
+            put_leased("l/a", "1", r1, lease),
+            put_leased("l/b", "1", r1, lease),
+            put("l/c", "1", r1),
+            put_leased("l/d", "1", r2, lease),
+            put("l/d", "2", r3),
+        ]
+    );
+
+    let expired = store.expire_leases(Instant::now()).await.expect("expire");
+    assert!(!expired.contains(&lease), "not yet expired");
+    let expired = store
+        .expire_leases(Instant::now() + TTL + Duration::from_secs(1))
+        .await
+        .expect("expire");
+    assert_eq!(expired, [lease]);
+    let r4 = r3 + 1;
+    assert_eq!(
+        take(&mut w, 2).await,
+        [delete("l/a", r4), delete("l/b", r4)],
+        "all the lease's keys go in one revision"
+    );
+    let (kvs, rev) = store.range("l/").await.expect("range");
+    assert_eq!(rev, r4);
+    let keys: Vec<_> = kvs.iter().map(|kv| kv.key.as_str()).collect();
+    assert_eq!(keys, ["l/c", "l/d"]);
+    assert_lease_gone(store.keep_alive(lease).await, lease);
+    assert_lease_gone(store.revoke(lease).await, lease);
+
+    // A put to a lease that is gone fails, writes nothing and takes no revision.
+    let refused = store
+        .commit(Txn::new().put("l/e", "1").put_leased("l/f", "1", lease))
+        .await;
+    assert_eq!(refused, Err(StoreError::LeaseNotFound(lease)));
+    let r5 = commit(store, Txn::new().put("l/g", "1")).await;
+    assert_eq!(r5, r4 + 1);
+    assert_eq!(
+        next(&mut w).await,
+        put("l/g", "1", r5),
+        "nothing from the refused put"
+    );
+    let expired = store
+        .expire_leases(Instant::now() + TTL * 2)
+        .await
+        .expect("expire");
+    assert!(expired.is_empty());
+    assert_eq!(store.range("").await.expect("range").1, r5);
+}
+
+/// `keep_alive` starts a lease's time to live again, so it outlives its first deadline.
+async fn lease_keep_alive(store: &dyn Store) {
+    let kept = store.grant_lease(TTL).await.expect("grant");
+    let dropped = store.grant_lease(TTL).await.expect("grant");
+    let granted = Instant::now();
+    commit(
+        store,
+        Txn::new()
+            .put_leased("ka/kept", "1", kept)
+            .put_leased("ka/dropped", "1", dropped),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    store.keep_alive(kept).await.expect("keep alive");
+    // Past the deadlines both had when granted, before the one keep_alive set.
+    let expired = store
+        .expire_leases(granted + TTL + Duration::from_millis(25))
+        .await
+        .expect("expire");
+    assert_eq!(expired, [dropped]);
+    let (kvs, _) = store.range("ka/").await.expect("range");
+    assert_eq!(kvs.len(), 1);
+    assert_eq!(kvs[0].key, "ka/kept");
+    let expired = store
+        .expire_leases(Instant::now() + TTL)
+        .await
+        .expect("expire");
+    assert_eq!(expired, [kept]);
+    assert!(store.range("ka/").await.expect("range").0.is_empty());
+}
+
+/// `revoke` deletes a lease's keys at once.
+async fn lease_revoke(store: &dyn Store) {
+    let lease = store.grant_lease(TTL).await.expect("grant");
+    let r1 = commit(
+        store,
+        Txn::new()
+            .put_leased("rv/a", "1", lease)
+            .put_leased("rv/b", "1", lease),
+    )
+    .await;
+    let mut w = store.watch("rv/", r1 + 1).await.expect("watch");
+    store.revoke(lease).await.expect("revoke");
+    let (kvs, rev) = store.range("rv/").await.expect("range");
+    assert!(kvs.is_empty());
+    assert_eq!(rev, r1 + 1);
+    assert_eq!(
+        take(&mut w, 2).await,
+        [delete("rv/a", rev), delete("rv/b", rev)]
+    );
+    assert_lease_gone(store.revoke(lease).await, lease);
+    assert_lease_gone(store.keep_alive(lease).await, lease);
+    assert_lease_gone(store.keep_alive(LeaseId(-1)).await, LeaseId(-1));
+}
+
+/// With the default [`crate::StoreOptions::lease_tick`], leases expire by themselves unless
+/// kept alive.
+async fn leases_expire_by_themselves(store: &dyn Store) {
+    let kept = store
+        .grant_lease(Duration::from_millis(1500))
+        .await
+        .expect("grant");
+    let lapsing = store
+        .grant_lease(Duration::from_millis(300))
+        .await
+        .expect("grant");
+    let r = commit(
+        store,
+        Txn::new()
+            .put_leased("auto/kept", "1", kept)
+            .put_leased("auto/lapsing", "1", lapsing),
+    )
+    .await;
+    let mut w = store.watch("auto/", r + 1).await.expect("watch");
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        store.keep_alive(kept).await.expect("keep alive");
+    }
+    let e = next(&mut w).await;
+    assert_eq!(e, delete("auto/lapsing", e.revision()));
+    assert!(e.revision() > r);
+    assert_lease_gone(store.keep_alive(lapsing).await, lapsing);
+    let (kvs, _) = store.range("auto/").await.expect("range");
+    assert_eq!(
+        kvs.len(),
+        1,
+        "the lease kept alive for 2 s of its 1.5 s still holds"
+    );
+    store.revoke(kept).await.expect("revoke");
+}
+
+/// With [`crate::StoreOptions::lease_tick`] `None`, only `expire_leases` ends leases; but a
+/// lease whose time is up can no longer be kept alive.
+pub async fn explicit_lease_clock(store: &dyn Store) {
+    let lease = store
+        .grant_lease(Duration::from_millis(100))
+        .await
+        .expect("grant");
+    commit(store, Txn::new().put_leased("clock/a", "1", lease)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.range("clock/").await.expect("range").0.len(), 1);
+    assert_lease_gone(store.keep_alive(lease).await, lease);
+    let expired = store.expire_leases(Instant::now()).await.expect("expire");
+    assert_eq!(expired, [lease]);
+    assert!(store.range("clock/").await.expect("range").0.is_empty());
+}
+
+fn assert_lease_gone(result: Result<(), StoreError>, lease: LeaseId) {
+    assert_eq!(result, Err(StoreError::LeaseNotFound(lease)));
+}
+
 /// A watch that falls behind the live feed catches up from the change log, losing nothing.
 /// `store` must have a [`crate::StoreOptions::watch_buffer`] of at most 8 batches and the
 /// default history.
@@ -334,6 +530,16 @@ fn put(key: &str, value: &str, revision: Revision) -> Event {
         key: key.into(),
         value: value.into(),
         mod_revision: revision,
+        lease: None,
+    })
+}
+
+fn put_leased(key: &str, value: &str, revision: Revision, lease: LeaseId) -> Event {
+    Event::Put(KeyValue {
+        key: key.into(),
+        value: value.into(),
+        mod_revision: revision,
+        lease: Some(lease),
     })
 }
 

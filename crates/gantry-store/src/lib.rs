@@ -11,8 +11,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 mod codec;
+mod lease;
 mod mem;
 mod sqlite;
 mod watch;
@@ -26,12 +28,25 @@ pub use watch::Watch;
 /// A store-wide revision: 0 before the first commit; each commit adds one.
 pub type Revision = u64;
 
+/// A lease: a time to live that keys can be attached to. Granted by [`Store::grant_lease`];
+/// when it expires or is revoked, every key attached to it is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LeaseId(pub i64);
+
+impl std::fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A key with its value and the revision that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
     pub key: String,
     pub value: Vec<u8>,
     pub mod_revision: Revision,
+    /// The lease the key is attached to, if any (see [`Txn::put_leased`]).
+    pub lease: Option<LeaseId>,
 }
 
 /// A condition a transaction requires.
@@ -49,8 +64,15 @@ pub enum Compare {
 /// A write in a transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    Put { key: String, value: Vec<u8> },
-    Delete { key: String },
+    /// Writes the key; attaches it to `lease`, or with `None` detaches it from any lease.
+    Put {
+        key: String,
+        value: Vec<u8>,
+        lease: Option<LeaseId>,
+    },
+    Delete {
+        key: String,
+    },
 }
 
 /// Compares, then writes, atomically.
@@ -69,6 +91,24 @@ impl Txn {
         self.ops.push(Op::Put {
             key: key.into(),
             value: value.into(),
+            lease: None,
+        });
+        self
+    }
+
+    /// Writes the key attached to `lease`: when the lease expires or is revoked, the key is
+    /// deleted (unless written again without it first). The commit fails with
+    /// [`StoreError::LeaseNotFound`], writing nothing, if the lease does not exist.
+    pub fn put_leased(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<Vec<u8>>,
+        lease: LeaseId,
+    ) -> Self {
+        self.ops.push(Op::Put {
+            key: key.into(),
+            value: value.into(),
+            lease: Some(lease),
         });
         self
     }
@@ -140,6 +180,10 @@ pub struct StoreOptions {
     /// are compacted. Default 10 000. 0 keeps no log at all (for SQLite: nothing is written
     /// but the data), so watches can only start at the next revision.
     pub history_revisions: u64,
+    /// How often the store expires leases by itself (as
+    /// [`Store::expire_leases`]`(Instant::now())` would). Default 100 ms; `None` leaves expiry
+    /// to explicit `expire_leases` calls, for tests that drive the clock.
+    pub lease_tick: Option<Duration>,
     /// How many commit batches a live watch may fall behind before it goes back to the change
     /// log to catch up. Default 1024.
     pub watch_buffer: usize,
@@ -150,6 +194,7 @@ impl Default for StoreOptions {
         StoreOptions {
             history_revisions: 10_000,
             watch_buffer: 1024,
+            lease_tick: Some(Duration::from_millis(100)),
         }
     }
 }
@@ -194,6 +239,9 @@ pub enum StoreError {
     /// The revision asked for has not been written yet; the newest is `current`.
     #[error("revision in the future: the newest revision is {current}")]
     FutureRevision { current: Revision },
+    /// The lease does not exist: never granted, revoked, or expired.
+    #[error("lease {0} not found")]
+    LeaseNotFound(LeaseId),
 }
 
 /// A boxed, sendable future: what the [`Store`] methods return.
@@ -223,4 +271,23 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::FutureRevision`]. Consumes no revision. Backends also compact on their
     /// own to keep [`StoreOptions::history_revisions`].
     fn compact(&self, revision: Revision) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Grants a lease that lives `ttl` unless kept alive. Durable (it survives a reopen, its
+    /// time to live starting again then); consumes no revision.
+    fn grant_lease(&self, ttl: Duration) -> BoxFuture<'static, Result<LeaseId, StoreError>>;
+
+    /// Starts the lease's time to live again from now. Fails with
+    /// [`StoreError::LeaseNotFound`] if it does not exist or its time is already up (even if
+    /// the expiry has not run yet).
+    fn keep_alive(&self, lease: LeaseId) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Ends the lease now: its keys are deleted in one transaction at a new revision (none if
+    /// it had no keys). Fails with [`StoreError::LeaseNotFound`] if it does not exist.
+    fn revoke(&self, lease: LeaseId) -> BoxFuture<'static, Result<(), StoreError>>;
+
+    /// Ends every lease whose time to live is up at `now`, as [`revoke`](Store::revoke)
+    /// does (one transaction and revision per lease that had keys), and answers which. The
+    /// store calls this by itself every [`StoreOptions::lease_tick`]; tests call it with a
+    /// `now` of their choosing to expire leases without waiting.
+    fn expire_leases(&self, now: Instant) -> BoxFuture<'static, Result<Vec<LeaseId>, StoreError>>;
 }

@@ -10,18 +10,27 @@
 //! replay is exactly as durable as the data and costs one insert per batch, not one per write.
 //! After `COMMIT` the writer broadcasts the batch's events to live watches (only if any
 //! exist). The writer compacts the log in chunks to keep [`StoreOptions::history_revisions`].
+//!
+//! Leases are rows of the `leases` table (id and time to live) and keys name theirs in
+//! `kv.lease`; granting, revoking and expiring go through the writer like commits and share its
+//! batches. Deadlines live in memory only ([`crate::lease::Timers`], shared with callers so
+//! that `keep_alive` writes nothing): after a reopen every lease's time to live starts again.
+//! The writer looks for expired leases every [`StoreOptions::lease_tick`] while any lease
+//! exists (waiting on its channel with a timeout), and not at all otherwise.
 
 use crate::codec;
+use crate::lease::{Timer, Timers};
 use crate::watch::{Change, Feed, History, Page, PAGE_REVISIONS};
 use crate::{
-    BoxFuture, Compare, Event, KeyValue, Op, Revision, Store, StoreError, StoreOptions, Txn,
-    TxnOutcome, Watch,
+    BoxFuture, Compare, Event, KeyValue, LeaseId, Op, Revision, Store, StoreError, StoreOptions,
+    Txn, TxnOutcome, Watch,
 };
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, oneshot};
 
 /// At most this many requests share one commit.
@@ -33,37 +42,47 @@ type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 enum Request {
     Commit(Txn, Reply<TxnOutcome>),
     Compact(Revision, Reply<()>),
-}
-
-/// A request the writer has run, with the answer to send once the batch is durable.
-enum Done {
-    Commit(Reply<TxnOutcome>, Result<TxnOutcome, StoreError>),
-    Compact(Reply<()>, Result<(), StoreError>),
+    Grant(Duration, Reply<LeaseId>),
+    Revoke(LeaseId, Reply<()>),
+    /// Expire the leases due at this instant (the writer's own ticks want no reply).
+    Expire(Instant, Option<Reply<Vec<LeaseId>>>),
 }
 
 impl Request {
+    /// Answers the request with `e` without running it.
     fn fail(self, e: StoreError) {
         match self {
             Request::Commit(_, reply) => drop(reply.send(Err(e))),
-            Request::Compact(_, reply) => drop(reply.send(Err(e))),
+            Request::Compact(_, reply) | Request::Revoke(_, reply) => drop(reply.send(Err(e))),
+            Request::Grant(_, reply) => drop(reply.send(Err(e))),
+            Request::Expire(_, Some(reply)) => drop(reply.send(Err(e))),
+            Request::Expire(_, None) => {}
         }
     }
 }
 
-impl Done {
-    fn send(self) {
-        match self {
-            Done::Commit(reply, outcome) => drop(reply.send(outcome)),
-            Done::Compact(reply, result) => drop(reply.send(result)),
-        }
-    }
+/// A request the writer has run: sends its answer once the batch is durable (`None`), or the
+/// batch's error.
+type Done = Box<dyn FnOnce(Option<StoreError>) + Send>;
 
-    fn fail(self, e: StoreError) {
-        match self {
-            Done::Commit(reply, _) => drop(reply.send(Err(e))),
-            Done::Compact(reply, _) => drop(reply.send(Err(e))),
-        }
-    }
+/// Queues the answer to a request. `result` is `Err` when the batch must fail (an I/O error),
+/// `Ok(answer)` otherwise, the answer itself possibly an error for this request alone.
+fn answer<T: Send + 'static>(
+    done: &mut Vec<Done>,
+    reply: Reply<T>,
+    result: Result<Result<T, StoreError>, StoreError>,
+) -> Result<(), StoreError> {
+    let (answer, failed) = match result {
+        Ok(answer) => (answer, None),
+        Err(e) => (Err(e.clone()), Some(e)),
+    };
+    done.push(Box::new(move |batch_error| {
+        let _ = reply.send(match batch_error {
+            None => answer,
+            Some(e) => Err(e),
+        });
+    }));
+    failed.map_or(Ok(()), Err)
 }
 
 /// The SQLite backend.
@@ -71,12 +90,18 @@ pub struct SqliteStore {
     tx: Mutex<Option<mpsc::Sender<Request>>>,
     reader: Arc<Mutex<Connection>>,
     feed: Mutex<Option<Feed>>,
+    timers: Arc<Mutex<Timers>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     path: PathBuf,
 }
 
 fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
+}
+
+/// The lease timers; they stay usable if a thread panicked while holding them.
+fn lock(timers: &Mutex<Timers>) -> MutexGuard<'_, Timers> {
+    timers.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn open(path: &Path) -> Result<Connection, StoreError> {
@@ -91,21 +116,39 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Creates the tables, or brings a file written by an older version up to date.
-fn migrate(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, mod_rev INTEGER NOT NULL);
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(io)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, mod_rev INTEGER NOT NULL, lease INTEGER);
          CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
          -- The change log: one row per commit batch, holding the events of revisions
          -- first_rev..=last_rev (batches do not overlap).
-         CREATE TABLE IF NOT EXISTS log (first_rev INTEGER PRIMARY KEY, last_rev INTEGER NOT NULL, events BLOB NOT NULL);",
+         CREATE TABLE IF NOT EXISTS log (first_rev INTEGER PRIMARY KEY, last_rev INTEGER NOT NULL, events BLOB NOT NULL);
+         CREATE TABLE IF NOT EXISTS leases (id INTEGER PRIMARY KEY, ttl_ms INTEGER NOT NULL);",
     )
     .map_err(io)?;
-    if meta(conn, "compact_rev")?.is_none() {
-        // A file from before the change log has no history of its revisions so far.
-        let first_logged = meta(conn, "revision")?.unwrap_or(0) + 1;
-        set_meta(conn, "compact_rev", first_logged)?;
+    let has_lease: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM pragma_table_info('kv') WHERE name = 'lease'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(io)?;
+    if has_lease.is_none() {
+        tx.execute_batch("ALTER TABLE kv ADD COLUMN lease INTEGER")
+            .map_err(io)?;
     }
-    Ok(())
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS kv_lease ON kv (lease) WHERE lease IS NOT NULL")
+        .map_err(io)?;
+    if meta(&tx, "compact_rev")?.is_none() {
+        // A file from before the change log has no history of its revisions so far.
+        let first_logged = meta(&tx, "revision")?.unwrap_or(0) + 1;
+        set_meta(&tx, "compact_rev", first_logged)?;
+    }
+    tx.commit().map_err(io)
 }
 
 fn meta(conn: &Connection, name: &str) -> Result<Option<u64>, StoreError> {
@@ -130,6 +173,27 @@ fn current_revision(conn: &Connection) -> Result<Revision, StoreError> {
     Ok(meta(conn, "revision")?.unwrap_or(0))
 }
 
+/// The leases in the file, their time to live starting now; and the next lease id.
+fn load_leases(conn: &Connection) -> Result<(Timers, i64), StoreError> {
+    let now = Instant::now();
+    let mut timers = Timers::default();
+    let mut max_id = 0;
+    let mut stmt = conn.prepare("SELECT id, ttl_ms FROM leases").map_err(io)?;
+    let mut rows = stmt.query([]).map_err(io)?;
+    while let Some(row) = rows.next().map_err(io)? {
+        let id: i64 = row.get(0).map_err(io)?;
+        let ttl_ms: i64 = row.get(1).map_err(io)?;
+        timers.start(
+            LeaseId(id),
+            Duration::from_millis(ttl_ms.max(0) as u64),
+            now,
+        );
+        max_id = max_id.max(id);
+    }
+    let next = meta(conn, "next_lease")?.map_or(max_id + 1, |n| n as i64);
+    Ok((timers, next.max(max_id + 1)))
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path`, with the default
     /// [`StoreOptions`].
@@ -137,24 +201,30 @@ impl SqliteStore {
         Self::open_with(path, StoreOptions::default())
     }
 
-    /// Opens (creating if needed) the database file at `path`.
+    /// Opens (creating if needed) the database file at `path`. Leases in the file are kept,
+    /// their time to live starting again now.
     pub fn open_with(
         path: impl AsRef<Path>,
         options: StoreOptions,
     ) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let conn = open(&path)?;
-        migrate(&conn)?;
+        let mut conn = open(&path)?;
+        migrate(&mut conn)?;
         let revision = current_revision(&conn)?;
         let compact_revision = meta(&conn, "compact_rev")?.unwrap_or(1);
+        let (timers, next_lease) = load_leases(&conn)?;
+        let timers = Arc::new(Mutex::new(timers));
         let reader = open(&path)?;
         let (feed, _) = broadcast::channel(options.watch_buffer.max(1));
         let writer = Writer {
             conn,
             revision,
             compact_revision,
+            next_lease,
             options,
             feed: feed.clone(),
+            timers: timers.clone(),
+            last_tick: Instant::now(),
         };
         let (tx, rx) = mpsc::channel::<Request>();
         let writer = std::thread::Builder::new()
@@ -165,6 +235,7 @@ impl SqliteStore {
             tx: Mutex::new(Some(tx)),
             reader: Arc::new(Mutex::new(reader)),
             feed: Mutex::new(Some(feed)),
+            timers,
             writer: Mutex::new(Some(writer)),
             path,
         })
@@ -197,6 +268,25 @@ impl SqliteStore {
             Err(_) => false,
         }
     }
+
+    /// Queues a request made with a fresh reply channel and waits for its answer.
+    fn ask<T: Send + 'static>(
+        &self,
+        request: impl FnOnce(Reply<T>) -> Request,
+    ) -> BoxFuture<'static, Result<T, StoreError>> {
+        let (reply, rx) = oneshot::channel();
+        let sent = self.send(request(reply));
+        Box::pin(async move {
+            if !sent {
+                return Err(StoreError::Closed);
+            }
+            rx.await.map_err(|_| StoreError::Closed)?
+        })
+    }
+
+    fn is_open(&self) -> bool {
+        self.tx.lock().is_ok_and(|tx| tx.is_some())
+    }
 }
 
 impl Drop for SqliteStore {
@@ -210,48 +300,111 @@ struct Writer {
     conn: Connection,
     revision: Revision,
     compact_revision: Revision,
+    next_lease: i64,
     options: StoreOptions,
     feed: Feed,
+    timers: Arc<Mutex<Timers>>,
+    /// When the writer last looked for expired leases.
+    last_tick: Instant,
+}
+
+/// What a batch changed besides the database, to apply once it is durable or undo if not.
+#[derive(Default)]
+struct Effects {
+    done: Vec<Done>,
+    events: Vec<Event>,
+    /// Leases granted, whose timers start after `COMMIT`.
+    granted: Vec<(LeaseId, Duration)>,
+    /// Leases revoked or expired, whose timers come back if the batch fails.
+    ended: Vec<(LeaseId, Timer)>,
 }
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
-            let mut batch = VecDeque::from([first]);
+        loop {
+            let mut batch = VecDeque::new();
+            match self.wait(&rx) {
+                Ok(Some(first)) => batch.push_back(first),
+                Ok(None) => {}
+                Err(()) => return,
+            }
             while batch.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(item) => batch.push_back(item),
                     Err(_) => break,
                 }
             }
-            self.write(batch);
+            if let Some(now) = self.tick_due() {
+                batch.push_front(Request::Expire(now, None));
+            }
+            if !batch.is_empty() {
+                self.write(batch);
+            }
         }
+    }
+
+    /// The next request; `None` when it is time to look at the leases first; `Err` once the
+    /// store is closed.
+    fn wait(&self, rx: &mpsc::Receiver<Request>) -> Result<Option<Request>, ()> {
+        let tick = match self.options.lease_tick {
+            Some(tick) if !lock(&self.timers).is_empty() => tick,
+            _ => return rx.recv().map(Some).map_err(drop),
+        };
+        match rx.recv_timeout(tick.saturating_sub(self.last_tick.elapsed())) {
+            Ok(request) => Ok(Some(request)),
+            Err(RecvTimeoutError::Timeout) => Ok(None),
+            Err(RecvTimeoutError::Disconnected) => Err(()),
+        }
+    }
+
+    /// `Some(now)` if a lease tick is due and some lease has expired.
+    fn tick_due(&mut self) -> Option<Instant> {
+        let tick = self.options.lease_tick?;
+        let now = Instant::now();
+        if now.duration_since(self.last_tick) < tick {
+            return None;
+        }
+        self.last_tick = now;
+        lock(&self.timers).any_expired(now).then_some(now)
     }
 
     /// Runs a batch in one SQLite transaction and answers every request after `COMMIT`.
     fn write(&mut self, mut batch: VecDeque<Request>) {
-        let (revision, compact_revision) = (self.revision, self.compact_revision);
-        let mut done = Vec::with_capacity(batch.len());
-        let mut events = Vec::new();
-        match self.execute(&mut batch, &mut done, &mut events) {
+        let saved = (self.revision, self.compact_revision, self.next_lease);
+        let mut effects = Effects {
+            done: Vec::with_capacity(batch.len()),
+            ..Effects::default()
+        };
+        match self.execute(&mut batch, &mut effects) {
             Ok(()) => {
+                let now = Instant::now();
+                let mut timers = lock(&self.timers);
+                for (id, ttl) in effects.granted {
+                    timers.start(id, ttl, now);
+                }
+                drop(timers);
                 // Checked after COMMIT: a watch subscribing later reads this batch from the log.
-                if self.revision > revision && self.feed.receiver_count() > 0 {
+                if self.revision > saved.0 && self.feed.receiver_count() > 0 {
                     let _ = self.feed.send(Arc::new(Change {
-                        first: revision + 1,
+                        first: saved.0 + 1,
                         last: self.revision,
-                        events,
+                        events: effects.events,
                     }));
                 }
-                for d in done {
-                    d.send();
+                for d in effects.done {
+                    d(None);
                 }
             }
             Err(e) => {
-                (self.revision, self.compact_revision) = (revision, compact_revision);
+                (self.revision, self.compact_revision, self.next_lease) = saved;
+                let mut timers = lock(&self.timers);
+                for (id, timer) in effects.ended {
+                    timers.insert(id, timer);
+                }
+                drop(timers);
                 tracing::error!(error = %e, "store commit failed");
-                for d in done {
-                    d.fail(e.clone());
+                for d in effects.done {
+                    d(Some(e.clone()));
                 }
                 for r in batch {
                     r.fail(e.clone());
@@ -263,47 +416,72 @@ impl Writer {
     fn execute(
         &mut self,
         batch: &mut VecDeque<Request>,
-        done: &mut Vec<Done>,
-        events: &mut Vec<Event>,
+        fx: &mut Effects,
     ) -> Result<(), StoreError> {
-        let (revision, compact_revision) = (self.revision, self.compact_revision);
+        let (revision, compact_revision, next_lease) =
+            (self.revision, self.compact_revision, self.next_lease);
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(io)?;
         while let Some(request) = batch.pop_front() {
             match request {
-                // On an I/O error the request joins `done` (to get the error) before it returns.
                 Request::Commit(txn, reply) => {
-                    let outcome = apply(&tx, &mut self.revision, txn, events);
-                    let failed = outcome.as_ref().err().cloned();
-                    done.push(Done::Commit(reply, outcome));
-                    if let Some(e) = failed {
-                        return Err(e);
-                    }
+                    let result = apply(&tx, &mut self.revision, txn, &mut fx.events);
+                    answer(&mut fx.done, reply, result)?;
                 }
                 Request::Compact(to, reply) => {
                     let result = if to > self.revision {
-                        Err(StoreError::FutureRevision {
+                        Ok(Err(StoreError::FutureRevision {
                             current: self.revision,
-                        })
+                        }))
                     } else {
-                        compact(&tx, &mut self.compact_revision, to)
+                        compact(&tx, &mut self.compact_revision, to).map(Ok)
                     };
-                    let failed = result
-                        .as_ref()
-                        .err()
-                        .filter(|e| matches!(e, StoreError::Io(_)))
-                        .cloned();
-                    done.push(Done::Compact(reply, result));
-                    if let Some(e) = failed {
-                        return Err(e);
+                    answer(&mut fx.done, reply, result)?;
+                }
+                Request::Grant(ttl, reply) => {
+                    let id = LeaseId(self.next_lease);
+                    self.next_lease += 1;
+                    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+                    let result = tx
+                        .prepare_cached("INSERT INTO leases (id, ttl_ms) VALUES (?1, ?2)")
+                        .and_then(|mut s| s.execute(params![id.0, ttl_ms]))
+                        .map(|_| Ok(id))
+                        .map_err(io);
+                    if result.is_ok() {
+                        fx.granted.push((id, ttl));
+                    }
+                    answer(&mut fx.done, reply, result)?;
+                }
+                Request::Revoke(id, reply) => {
+                    let timer = lock(&self.timers).remove(id);
+                    let result = match timer {
+                        None => Ok(Err(StoreError::LeaseNotFound(id))),
+                        Some(timer) => {
+                            fx.ended.push((id, timer));
+                            end_lease(&tx, &mut self.revision, id, &mut fx.events).map(Ok)
+                        }
+                    };
+                    answer(&mut fx.done, reply, result)?;
+                }
+                Request::Expire(now, reply) => {
+                    let expired = lock(&self.timers).take_expired(now);
+                    let ids: Vec<LeaseId> = expired.iter().map(|(id, _)| *id).collect();
+                    fx.ended.extend(expired);
+                    let result = ids
+                        .iter()
+                        .try_for_each(|id| end_lease(&tx, &mut self.revision, *id, &mut fx.events))
+                        .map(|()| Ok(ids));
+                    match reply {
+                        Some(reply) => answer(&mut fx.done, reply, result)?,
+                        None => result.map(drop)?,
                     }
                 }
             }
         }
-        if self.options.history_revisions > 0 && !events.is_empty() {
-            let blob = codec::encode(events)?;
+        if self.options.history_revisions > 0 && !fx.events.is_empty() {
+            let blob = codec::encode(&fx.events)?;
             tx.prepare_cached("INSERT INTO log (first_rev, last_rev, events) VALUES (?1, ?2, ?3)")
                 .and_then(|mut s| {
                     s.execute(params![revision as i64 + 1, self.revision as i64, blob])
@@ -322,19 +500,22 @@ impl Writer {
         if self.compact_revision != compact_revision {
             set_meta(&tx, "compact_rev", self.compact_revision)?;
         }
+        if self.next_lease != next_lease {
+            set_meta(&tx, "next_lease", self.next_lease as u64)?;
+        }
         tx.commit().map_err(io)
     }
 }
 
 /// Applies one transaction (its compares, then its writes) inside the batch's SQLite
-/// transaction, adding its events to `events`; a failed compare writes nothing and takes no
-/// revision.
+/// transaction, adding its events to `events`. A failed compare writes nothing and takes no
+/// revision; nor does a put to a lease that does not exist, which is this transaction's error.
 fn apply(
     tx: &Connection,
     revision: &mut Revision,
     txn: Txn,
     events: &mut Vec<Event>,
-) -> Result<TxnOutcome, StoreError> {
+) -> Result<Result<TxnOutcome, StoreError>, StoreError> {
     for c in &txn.compares {
         let holds = match c {
             Compare::ModRevision { key, equals } => {
@@ -353,25 +534,43 @@ fn apply(
             }
         };
         if !holds {
-            return Ok(TxnOutcome::Conflict);
+            return Ok(Ok(TxnOutcome::Conflict));
+        }
+    }
+    for op in &txn.ops {
+        if let Op::Put {
+            lease: Some(lease), ..
+        } = op
+        {
+            let exists: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM leases WHERE id = ?1")
+                .and_then(|mut s| s.query_row(params![lease.0], |r| r.get(0)).optional())
+                .map_err(io)?;
+            if exists.is_none() {
+                return Ok(Err(StoreError::LeaseNotFound(*lease)));
+            }
         }
     }
     *revision += 1;
     let rev = *revision as i64;
     let mut upsert = tx
         .prepare_cached(
-            "INSERT INTO kv (key, value, mod_rev) VALUES (?1, ?2, ?3)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value, mod_rev = excluded.mod_rev",
+            "INSERT INTO kv (key, value, mod_rev, lease) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(key) DO UPDATE
+             SET value = excluded.value, mod_rev = excluded.mod_rev, lease = excluded.lease",
         )
         .map_err(io)?;
     for op in txn.ops {
         match op {
-            Op::Put { key, value } => {
-                upsert.execute(params![key, value, rev]).map_err(io)?;
+            Op::Put { key, value, lease } => {
+                upsert
+                    .execute(params![key, value, rev, lease.map(|l| l.0)])
+                    .map_err(io)?;
                 events.push(Event::Put(KeyValue {
                     key,
                     value,
                     mod_revision: *revision,
+                    lease,
                 }));
             }
             Op::Delete { key } => {
@@ -388,7 +587,37 @@ fn apply(
             }
         }
     }
-    Ok(TxnOutcome::Committed(*revision))
+    Ok(Ok(TxnOutcome::Committed(*revision)))
+}
+
+/// Deletes a lease and its keys (in one new revision, if it had any).
+fn end_lease(
+    tx: &Connection,
+    revision: &mut Revision,
+    id: LeaseId,
+    events: &mut Vec<Event>,
+) -> Result<(), StoreError> {
+    let keys: Vec<String> = tx
+        .prepare_cached("SELECT key FROM kv WHERE lease = ?1 ORDER BY key")
+        .and_then(|mut s| {
+            s.query_map(params![id.0], |r| r.get(0))?
+                .collect::<Result<_, _>>()
+        })
+        .map_err(io)?;
+    if !keys.is_empty() {
+        *revision += 1;
+        tx.prepare_cached("DELETE FROM kv WHERE lease = ?1")
+            .and_then(|mut s| s.execute(params![id.0]))
+            .map_err(io)?;
+        events.extend(keys.into_iter().map(|key| Event::Delete {
+            key,
+            mod_revision: *revision,
+        }));
+    }
+    tx.prepare_cached("DELETE FROM leases WHERE id = ?1")
+        .and_then(|mut s| s.execute(params![id.0]))
+        .map_err(io)?;
+    Ok(())
 }
 
 /// Drops the change log before revision `to` (if not already): the batches wholly before it.
@@ -414,7 +643,7 @@ fn range_blocking(
     let tx = conn.unchecked_transaction().map_err(io)?;
     let revision = current_revision(&tx)?;
     let mut stmt = tx
-        .prepare_cached("SELECT key, value, mod_rev FROM kv WHERE key >= ?1 ORDER BY key")
+        .prepare_cached("SELECT key, value, mod_rev, lease FROM kv WHERE key >= ?1 ORDER BY key")
         .map_err(io)?;
     let mut rows = stmt.query(params![prefix]).map_err(io)?;
     let mut out = Vec::new();
@@ -427,6 +656,7 @@ fn range_blocking(
             key,
             value: row.get(1).map_err(io)?,
             mod_revision: row.get::<_, i64>(2).map_err(io)? as Revision,
+            lease: row.get::<_, Option<i64>>(3).map_err(io)?.map(LeaseId),
         });
     }
     Ok((out, revision))
@@ -501,14 +731,7 @@ impl Store for SqliteStore {
     }
 
     fn commit(&self, txn: Txn) -> BoxFuture<'static, Result<TxnOutcome, StoreError>> {
-        let (reply, rx) = oneshot::channel();
-        let sent = self.send(Request::Commit(txn, reply));
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::Closed);
-            }
-            rx.await.map_err(|_| StoreError::Closed)?
-        })
+        self.ask(|reply| Request::Commit(txn, reply))
     }
 
     fn watch(&self, prefix: &str, from: Revision) -> BoxFuture<'static, Result<Watch, StoreError>> {
@@ -526,13 +749,28 @@ impl Store for SqliteStore {
     }
 
     fn compact(&self, revision: Revision) -> BoxFuture<'static, Result<(), StoreError>> {
-        let (reply, rx) = oneshot::channel();
-        let sent = self.send(Request::Compact(revision, reply));
-        Box::pin(async move {
-            if !sent {
-                return Err(StoreError::Closed);
-            }
-            rx.await.map_err(|_| StoreError::Closed)?
-        })
+        self.ask(|reply| Request::Compact(revision, reply))
+    }
+
+    fn grant_lease(&self, ttl: Duration) -> BoxFuture<'static, Result<LeaseId, StoreError>> {
+        self.ask(|reply| Request::Grant(ttl, reply))
+    }
+
+    fn keep_alive(&self, lease: LeaseId) -> BoxFuture<'static, Result<(), StoreError>> {
+        // Deadlines are memory only: no trip to the writer, nothing written.
+        let result = if self.is_open() {
+            lock(&self.timers).keep_alive(lease, Instant::now())
+        } else {
+            Err(StoreError::Closed)
+        };
+        Box::pin(async move { result })
+    }
+
+    fn revoke(&self, lease: LeaseId) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.ask(|reply| Request::Revoke(lease, reply))
+    }
+
+    fn expire_leases(&self, now: Instant) -> BoxFuture<'static, Result<Vec<LeaseId>, StoreError>> {
+        self.ask(|reply| Request::Expire(now, Some(reply)))
     }
 }

@@ -2,7 +2,7 @@ use gantry_store::{
     conformance, Event, MemStore, SqliteStore, Store, StoreError, StoreOptions, Txn, TxnOutcome,
 };
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn temp_db(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gantry-store-{}-{name}", std::process::id()));
@@ -36,6 +36,7 @@ fn short_history() -> StoreOptions {
     StoreOptions {
         watch_buffer: 4,
         history_revisions: HISTORY,
+        ..StoreOptions::default()
     }
 }
 
@@ -59,6 +60,74 @@ async fn mem_store_bounds_its_history() {
 async fn sqlite_store_bounds_its_history() {
     let store = SqliteStore::open_with(temp_db("bounded"), short_history()).unwrap();
     conformance::bounded_history(&store, HISTORY).await;
+}
+
+fn no_lease_tick() -> StoreOptions {
+    StoreOptions {
+        lease_tick: None,
+        ..StoreOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn mem_store_leases_follow_an_explicit_clock() {
+    conformance::explicit_lease_clock(&MemStore::with_options(no_lease_tick())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_leases_follow_an_explicit_clock() {
+    let store = SqliteStore::open_with(temp_db("clock"), no_lease_tick()).unwrap();
+    conformance::explicit_lease_clock(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_leases_across_reopen() {
+    const TTL: Duration = Duration::from_secs(600);
+    let path = temp_db("leases");
+    let (lease, r) = {
+        let store = SqliteStore::open(&path).unwrap();
+        let lease = store.grant_lease(TTL).await.unwrap();
+        let r = committed(
+            store
+                .commit(Txn::new().put_leased("k", "v", lease).put("plain", "v"))
+                .await,
+        );
+        (lease, r)
+    };
+    let closed = Instant::now();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let store = SqliteStore::open(&path).unwrap();
+    // The time to live started again at the reopen: not up at the first deadline.
+    let expired = store
+        .expire_leases(closed + TTL + Duration::from_millis(25))
+        .await
+        .unwrap();
+    assert!(expired.is_empty(), "{expired:?}");
+    let (kvs, _) = store.range("k").await.unwrap();
+    assert_eq!((kvs.len(), kvs[0].lease), (1, Some(lease)));
+    store.keep_alive(lease).await.unwrap();
+    let mut w = store.watch("k", r + 1).await.unwrap();
+    let expired = store.expire_leases(Instant::now() + TTL).await.unwrap();
+    assert_eq!(expired, [lease]);
+    let e = w.next().await.unwrap().unwrap();
+    assert_eq!(
+        e,
+        Event::Delete {
+            key: "k".into(),
+            mod_revision: r + 1
+        }
+    );
+    drop(store);
+
+    // The expiry is durable too, and ids are not reused.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        store.keep_alive(lease).await,
+        Err(StoreError::LeaseNotFound(lease))
+    );
+    let (kvs, rev) = store.range("").await.unwrap();
+    assert_eq!((kvs.len(), rev), (1, r + 1));
+    assert_ne!(store.grant_lease(TTL).await.unwrap(), lease);
 }
 
 #[tokio::test]
@@ -141,7 +210,11 @@ async fn sqlite_store_opens_a_file_from_before_the_change_log() {
     }
     let store = SqliteStore::open(&path).unwrap();
     let (kvs, rev) = store.range("").await.unwrap();
-    assert_eq!((kvs.len(), kvs[0].mod_revision, rev), (1, 7, 7));
+    assert_eq!(
+        (kvs.len(), kvs[0].mod_revision, kvs[0].lease, rev),
+        (1, 7, None, 7)
+    );
+    let lease = store.grant_lease(Duration::from_secs(600)).await.unwrap();
     assert!(matches!(
         store.watch("", 7).await,
         Err(StoreError::Compacted {
@@ -150,10 +223,15 @@ async fn sqlite_store_opens_a_file_from_before_the_change_log() {
     ));
     let mut w = store.watch("", 8).await.unwrap();
     assert_eq!(
-        store.commit(Txn::new().put("new", "v")).await.unwrap(),
+        store
+            .commit(Txn::new().put_leased("new", "v", lease))
+            .await
+            .unwrap(),
         TxnOutcome::Committed(8)
     );
     assert_eq!(w.next().await.unwrap().unwrap().revision(), 8);
+    store.revoke(lease).await.unwrap();
+    assert_eq!(store.range("").await.unwrap().0.len(), 1);
 }
 
 fn committed(outcome: Result<TxnOutcome, StoreError>) -> u64 {
