@@ -1,7 +1,10 @@
 //! The behaviour every [`Store`] backend must show. Each backend's tests call [`run`], and
 //! the functions after it with a store built with the options they name.
 
-use crate::{Event, KeyValue, LeaseId, Revision, Store, StoreError, Txn, TxnOutcome, Watch};
+use crate::{
+    Event, FailingStore, KeyValue, LeaseId, Revision, Store, StoreError, Txn, TxnOutcome, Watch,
+};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a test waits for an event that must come.
@@ -455,6 +458,37 @@ pub async fn explicit_lease_clock(store: &dyn Store) {
     let expired = store.expire_leases(Instant::now()).await.expect("expire");
     assert_eq!(expired, [lease]);
     assert!(store.range("clock/").await.expect("range").0.is_empty());
+}
+
+/// [`FailingStore`] over `inner`: injected failures reach nothing (no write, no revision, no
+/// event) and everything else passes through.
+pub async fn failing_store(inner: Arc<dyn Store>) {
+    let store = FailingStore::new(inner.clone());
+    let (_, head) = store.range("").await.expect("range");
+    let mut w = store.watch("f/", head + 1).await.expect("watch");
+    let lease = store.grant_lease(TTL).await.expect("grant");
+    store.fail_next_commits(2);
+    assert_eq!(store.pending_failures(), 2);
+    let injected = Err(StoreError::Io("injected failure".into()));
+    assert_eq!(store.commit(Txn::new().put("f/a", "1")).await, injected);
+    assert_eq!(
+        store.commit(Txn::new().put_leased("f/a", "1", lease)).await,
+        injected
+    );
+    assert_eq!(store.pending_failures(), 0);
+    let (kvs, rev) = inner.range("f/").await.expect("range");
+    assert!(kvs.is_empty());
+    assert_eq!(rev, head, "the inner store saw nothing");
+    let r = commit(&store, Txn::new().put_leased("f/b", "1", lease)).await;
+    assert_eq!(r, head + 1);
+    assert_eq!(next(&mut w).await, put_leased("f/b", "1", r, lease));
+    store.keep_alive(lease).await.expect("keep alive");
+    store.revoke(lease).await.expect("revoke");
+    assert_eq!(next(&mut w).await, delete("f/b", r + 1));
+    store.fail_next_commits(3);
+    store.fail_next_commits(0);
+    assert_eq!(commit(&store, Txn::new().put("f/c", "1")).await, r + 2);
+    assert_eq!(store.inner().range("f/").await.expect("range").0.len(), 1);
 }
 
 fn assert_lease_gone(result: Result<(), StoreError>, lease: LeaseId) {

@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 mod codec;
+mod failing;
 mod lease;
 mod mem;
 mod sqlite;
@@ -21,6 +22,7 @@ mod watch;
 
 pub mod conformance;
 
+pub use failing::{FailingStore, INJECTED_FAILURE};
 pub use mem::MemStore;
 pub use sqlite::SqliteStore;
 pub use watch::Watch;

@@ -1,7 +1,9 @@
 use gantry_store::{
-    conformance, Event, MemStore, SqliteStore, Store, StoreError, StoreOptions, Txn, TxnOutcome,
+    conformance, Event, FailingStore, MemStore, SqliteStore, Store, StoreError, StoreOptions, Txn,
+    TxnOutcome,
 };
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn temp_db(name: &str) -> PathBuf {
@@ -20,6 +22,22 @@ async fn mem_store_conforms() {
 async fn sqlite_store_conforms() {
     let store = SqliteStore::open(temp_db("conform")).unwrap();
     conformance::run(&store).await;
+}
+
+#[tokio::test]
+async fn failing_store_passes_the_suite_through() {
+    conformance::run(&FailingStore::new(Arc::new(MemStore::new()))).await;
+}
+
+#[tokio::test]
+async fn mem_store_fails_on_demand() {
+    conformance::failing_store(Arc::new(MemStore::new())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_fails_on_demand() {
+    let store = SqliteStore::open(temp_db("failing")).unwrap();
+    conformance::failing_store(Arc::new(store)).await;
 }
 
 /// Options under which watches fall behind quickly.
