@@ -3,11 +3,32 @@
 //! The [`Store`] trait is a small transactional key-value interface modelled on etcd's (so that
 //! an etcd backend can implement it directly): every committed transaction gets the next
 //! store-wide revision, every key remembers the revision that last modified it, and a
-//! transaction's compares make it a compare-and-swap.
+//! transaction's compares (on a key's revision or value) make it a compare-and-swap. A
+//! transaction whose compares fail writes nothing and takes no revision.
+//!
+//! **Watch.** [`Store::watch`] follows the keys under a prefix from a revision on: a [`Watch`]
+//! yields [`Event::Put`] and [`Event::Delete`] in revision order, first the history the store
+//! still keeps, then live changes as they commit, each exactly once. Backends keep a change log
+//! of the newest [`StoreOptions::history_revisions`] revisions (older ones are compacted
+//! automatically, or by [`Store::compact`]); a watch from before it fails with
+//! [`StoreError::Compacted`], as in etcd. A watch that falls behind the live feed catches up
+//! from the log, or, if the log no longer reaches back, ends with `Compacted` (start again from
+//! a fresh [`Store::range`]).
+//!
+//! **Leases.** [`Store::grant_lease`] gives a [`LeaseId`] with a time to live; puts made with
+//! [`Txn::put_leased`] attach keys to it. [`Store::keep_alive`] starts the time again;
+//! when it runs out (checked every [`StoreOptions::lease_tick`], or when a test calls
+//! [`Store::expire_leases`] with an instant of its choosing) or on [`Store::revoke`], all the
+//! lease's keys are deleted in one transaction at one new revision, which watches see. Leases
+//! are durable; their time to live starts again when a store reopens.
 //!
 //! Backends: [`SqliteStore`], the embedded durable default, which group-commits (all
-//! transactions queued while one commit is in flight share the next fsync), and [`MemStore`], an
-//! in-memory fake for unit tests. [`conformance`] is the one behaviour suite both must pass.
+//! transactions queued while one commit is in flight share the next fsync) and writes its change
+//! log in the same SQLite transaction as the data, and [`MemStore`], an in-memory fake for unit
+//! tests. [`conformance`] is the one behaviour suite both must pass. [`FailingStore`] wraps any
+//! store and fails commits on demand, for testing callers.
+
+#![warn(missing_docs)]
 
 use std::future::Future;
 use std::pin::Pin;
@@ -31,7 +52,8 @@ pub use watch::Watch;
 pub type Revision = u64;
 
 /// A lease: a time to live that keys can be attached to. Granted by [`Store::grant_lease`];
-/// when it expires or is revoked, every key attached to it is deleted.
+/// when it expires or is revoked, every key attached to it is deleted. The number is the
+/// backend's id (positive, never reused by a store; etcd's are 64-bit too).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct LeaseId(pub i64);
 
@@ -44,8 +66,11 @@ impl std::fmt::Display for LeaseId {
 /// A key with its value and the revision that last wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
+    /// The key.
     pub key: String,
+    /// Its value.
     pub value: Vec<u8>,
+    /// The revision of the commit that last wrote it.
     pub mod_revision: Revision,
     /// The lease the key is attached to, if any (see [`Txn::put_leased`]).
     pub lease: Option<LeaseId>,
@@ -55,10 +80,17 @@ pub struct KeyValue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Compare {
     /// The key was last modified at exactly this revision; 0 means "the key does not exist".
-    ModRevision { key: String, equals: Revision },
+    ModRevision {
+        /// The key compared.
+        key: String,
+        /// The revision required.
+        equals: Revision,
+    },
     /// The key holds exactly this value; `None` means "the key does not exist".
     Value {
+        /// The key compared.
         key: String,
+        /// The value required, or `None` for absence.
         equals: Option<Vec<u8>>,
     },
 }
@@ -68,27 +100,37 @@ pub enum Compare {
 pub enum Op {
     /// Writes the key; attaches it to `lease`, or with `None` detaches it from any lease.
     Put {
+        /// The key written.
         key: String,
+        /// Its new value.
         value: Vec<u8>,
+        /// The lease it is attached to from now on, if any.
         lease: Option<LeaseId>,
     },
+    /// Deletes the key (nothing, not even an event, if it does not exist).
     Delete {
+        /// The key deleted.
         key: String,
     },
 }
 
-/// Compares, then writes, atomically.
+/// Compares, then writes, atomically: if every compare holds, all the writes happen at one new
+/// revision; otherwise nothing happens ([`TxnOutcome::Conflict`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Txn {
+    /// The conditions, all required.
     pub compares: Vec<Compare>,
+    /// The writes, applied in order.
     pub ops: Vec<Op>,
 }
 
 impl Txn {
+    /// A transaction with no compares and no writes.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Writes the key (detaching it from any lease).
     pub fn put(mut self, key: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         self.ops.push(Op::Put {
             key: key.into(),
@@ -115,11 +157,14 @@ impl Txn {
         self
     }
 
+    /// Deletes the key.
     pub fn delete(mut self, key: impl Into<String>) -> Self {
         self.ops.push(Op::Delete { key: key.into() });
         self
     }
 
+    /// Requires the key's last modification to be at revision `equals` (0: the key does
+    /// not exist).
     pub fn when_revision(mut self, key: impl Into<String>, equals: Revision) -> Self {
         self.compares.push(Compare::ModRevision {
             key: key.into(),
@@ -153,7 +198,12 @@ pub enum Event {
     /// The key was written; `mod_revision` of the [`KeyValue`] is the revision of the change.
     Put(KeyValue),
     /// The key was deleted at `mod_revision` (deleting a key that does not exist is no event).
-    Delete { key: String, mod_revision: Revision },
+    Delete {
+        /// The key deleted.
+        key: String,
+        /// The revision of the delete.
+        mod_revision: Revision,
+    },
 }
 
 impl Event {
@@ -237,10 +287,16 @@ pub enum StoreError {
     /// The history asked for has been compacted: the oldest revision still kept is
     /// `compact_revision`.
     #[error("revision compacted: the oldest revision kept is {compact_revision}")]
-    Compacted { compact_revision: Revision },
+    Compacted {
+        /// The oldest revision a watch can still start from.
+        compact_revision: Revision,
+    },
     /// The revision asked for has not been written yet; the newest is `current`.
     #[error("revision in the future: the newest revision is {current}")]
-    FutureRevision { current: Revision },
+    FutureRevision {
+        /// The newest revision.
+        current: Revision,
+    },
     /// The lease does not exist: never granted, revoked, or expired.
     #[error("lease {0} not found")]
     LeaseNotFound(LeaseId),
