@@ -252,6 +252,11 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
+    /// The lease tick, if any, at least a millisecond (so that 0 cannot make a busy loop).
+    pub(crate) fn tick(&self) -> Option<Duration> {
+        self.lease_tick.map(|t| t.max(Duration::from_millis(1)))
+    }
+
     /// The revision to compact to, if the log (revisions `compact_revision..=head`) has grown
     /// far enough past `history_revisions`.
     pub(crate) fn auto_compact(

@@ -243,7 +243,7 @@ impl Shared {
     /// Starts the thread that expires leases, once, if the options ask for one. It holds the
     /// store weakly and ends within a tick of the store being dropped.
     fn start_ticking(self: &Arc<Self>) {
-        let Some(tick) = self.options.lease_tick else {
+        let Some(tick) = self.options.tick() else {
             return;
         };
         if self.ticking.swap(true, Ordering::SeqCst) {

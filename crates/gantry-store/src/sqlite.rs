@@ -346,7 +346,7 @@ impl Writer {
     /// The next request; `None` when it is time to look at the leases first; `Err` once the
     /// store is closed.
     fn wait(&self, rx: &mpsc::Receiver<Request>) -> Result<Option<Request>, ()> {
-        let tick = match self.options.lease_tick {
+        let tick = match self.options.tick() {
             Some(tick) if !lock(&self.timers).is_empty() => tick,
             _ => return rx.recv().map(Some).map_err(drop),
         };
@@ -359,7 +359,7 @@ impl Writer {
 
     /// `Some(now)` if a lease tick is due and some lease has expired.
     fn tick_due(&mut self) -> Option<Instant> {
-        let tick = self.options.lease_tick?;
+        let tick = self.options.tick()?;
         let now = Instant::now();
         if now.duration_since(self.last_tick) < tick {
             return None;

@@ -103,9 +103,10 @@ impl Watch {
         &self.prefix
     }
 
-    /// The revision of the next change this watch will deliver, not counting events it has
-    /// already buffered. After an error, a new watch from here resumes where this one stopped
-    /// (if the store still keeps that revision).
+    /// The revision of the next event this watch will deliver. After an error (when nothing
+    /// is left to deliver), every revision before it was delivered in full, and a new watch
+    /// from here resumes exactly where this one stopped, if the store still keeps that
+    /// revision. (Between two events of one revision, it is that revision.)
     pub fn next_revision(&self) -> Revision {
         self.ready
             .front()
