@@ -7,11 +7,14 @@
 //! (`iam/global/users/alice`), so regions never share records and a new service cannot
 //! collide with an old one.
 
-use gantry_store::{BoxFuture, KeyValue, Revision, Store, StoreError, Txn, TxnOutcome};
+use gantry_store::{
+    BoxFuture, KeyValue, LeaseId, Revision, Store, StoreError, Txn, TxnOutcome, Watch,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// A kind of record: its key prefix and its type.
 pub struct Kind<R> {
@@ -161,6 +164,32 @@ impl Store for Scoped {
     fn commit(&self, txn: Txn) -> BoxFuture<'static, Result<TxnOutcome, StoreError>> {
         self.inner.commit(self.scope(txn))
     }
+
+    fn watch(&self, prefix: &str, from: Revision) -> BoxFuture<'static, Result<Watch, StoreError>> {
+        let full = format!("{}{prefix}", self.prefix);
+        let (inner, strip) = (self.inner.clone(), self.prefix.len());
+        Box::pin(async move { Ok(inner.watch(&full, from).await?.stripping(strip)) })
+    }
+
+    fn compact(&self, revision: Revision) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.inner.compact(revision)
+    }
+
+    fn grant_lease(&self, ttl: Duration) -> BoxFuture<'static, Result<LeaseId, StoreError>> {
+        self.inner.grant_lease(ttl)
+    }
+
+    fn keep_alive(&self, lease: LeaseId) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.inner.keep_alive(lease)
+    }
+
+    fn revoke(&self, lease: LeaseId) -> BoxFuture<'static, Result<(), StoreError>> {
+        self.inner.revoke(lease)
+    }
+
+    fn expire_leases(&self, now: Instant) -> BoxFuture<'static, Result<Vec<LeaseId>, StoreError>> {
+        self.inner.expire_leases(now)
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +224,22 @@ mod tests {
         east.commit(THINGS.delete(Txn::new(), "b")).await.unwrap();
         assert_eq!(THINGS.load(&east).await.unwrap().len(), 1);
         assert_eq!(THINGS.load(&west).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn watches_through_a_namespace_see_its_keys_only() {
+        let mem: Arc<dyn Store> = Arc::new(MemStore::new());
+        let east = Scoped::regional(mem.clone(), "ecs", "us-east-1");
+        let west = Scoped::regional(mem.clone(), "ecs", "eu-west-1");
+        let mut w = east.watch("things/", 0).await.unwrap();
+        west.commit(THINGS.put(Txn::new(), "w", &Thing { n: 1 }))
+            .await
+            .unwrap();
+        east.commit(THINGS.put(Txn::new(), "e", &Thing { n: 2 }))
+            .await
+            .unwrap();
+        let ev = w.next().await.unwrap().unwrap();
+        assert_eq!(ev.key(), "things/e");
     }
 
     #[tokio::test]

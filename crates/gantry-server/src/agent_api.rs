@@ -2,7 +2,7 @@
 //! Agents authenticate with the join token as a bearer token.
 
 use crate::ops::{instances, tasks};
-use crate::state::{records};
+use crate::state::records;
 use crate::{now_secs, Server};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -75,6 +75,8 @@ impl ServerConfig {
 /// The control plane: configuration, state and the store behind it.
 pub struct Server {
     pub config: ServerConfig,
+    /// This installation's id, unique per store: agents label their containers with it.
+    pub installation: String,
     pub arns: Arns,
     state: RwLock<State>,
     store: Arc<dyn Store>,
@@ -93,18 +95,56 @@ pub struct Server {
 pub enum StartError {
     #[error("loading state: {0}")]
     Load(#[from] state::LoadError),
+    #[error("opening the store: {0}")]
+    Store(#[from] gantry_store::StoreError),
+}
+
+/// The key of the installation's id (outside every service's namespace).
+const INSTALLATION_KEY: &str = "gantry/installation";
+
+/// The installation's id: read, or created if absent (compare-and-swap: of two servers
+/// starting at once on one store, one creates it and the other reads it back).
+async fn installation_id(store: &dyn Store) -> Result<String, gantry_store::StoreError> {
+    loop {
+        let (kvs, _) = store.range(INSTALLATION_KEY).await?;
+        if let Some(kv) = kvs.iter().find(|kv| kv.key == INSTALLATION_KEY) {
+            return Ok(String::from_utf8_lossy(&kv.value).into_owned());
+        }
+        let id = format!("gantry-{}", uuid::Uuid::new_v4().simple());
+        let txn = Txn::new()
+            .when_absent(INSTALLATION_KEY)
+            .put(INSTALLATION_KEY, id.clone());
+        if let TxnOutcome::Committed(_) = store.commit(txn).await? {
+            return Ok(id);
+        }
+    }
 }
 
 impl Server {
-    /// Loads the state from `store`.
+    /// Opens the control plane on `store`: ECS's records live in the namespace of the
+    /// server's region (`ecs/<region>/`); records written before namespaces existed are moved
+    /// there first. Loads the state, and the installation's id (created once, by a
+    /// compare-and-swap, so two servers starting on one store agree on it).
     pub async fn new(
         config: ServerConfig,
         store: Arc<dyn Store>,
     ) -> Result<Arc<Server>, StartError> {
+        let installation = installation_id(store.as_ref()).await?;
+        let scoped = gantry_core::Scoped::regional(store, "ecs", &config.region);
+        let moved = scoped.adopt_unscoped(state::records::PREFIXES).await?;
+        if moved > 0 {
+            tracing::info!(
+                records = moved,
+                namespace = scoped.prefix(),
+                "moved records into the region's namespace"
+            );
+        }
+        let store: Arc<dyn Store> = Arc::new(scoped);
         let state = State::load(store.as_ref()).await?;
         Ok(Arc::new(Server {
             arns: Arns::new(config.region.clone(), config.account_id.clone()),
             config,
+            installation,
             state: RwLock::new(state),
             store,
             waiters: std::sync::Mutex::new(std::collections::HashMap::new()),

@@ -386,6 +386,11 @@ pub const IN_PROCESS_JOIN_TOKEN: &str = "in-process-join-token";
 
 impl InProcess {
     pub async fn new() -> InProcess {
+        Self::with_store(std::sync::Arc::new(gantry_store::MemStore::new())).await
+    }
+
+    /// An in-process server on `store` (a [`gantry_store::FailingStore`], say).
+    pub async fn with_store(store: std::sync::Arc<dyn gantry_store::Store>) -> InProcess {
         let mut keys = gantry_auth::KeySet::new();
         keys.insert(
             IN_PROCESS_KEY.0,
@@ -396,10 +401,9 @@ impl InProcess {
         );
         let mut cfg = gantry_server::ServerConfig::new("us-east-1", "000000000000", keys);
         cfg.join_token = Some(IN_PROCESS_JOIN_TOKEN.into());
-        let server =
-            gantry_server::Server::new(cfg, std::sync::Arc::new(gantry_store::MemStore::new()))
-                .await
-                .expect("start an in-process server");
+        let server = gantry_server::Server::new(cfg, store)
+            .await
+            .expect("start an in-process server");
         InProcess { server }
     }
 

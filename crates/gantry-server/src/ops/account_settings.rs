@@ -169,7 +169,8 @@ pub async fn delete(
                 })?;
             Ok((
                 rec,
-                records::SETTINGS.delete(Txn::new(), &records::setting_id(&principal, name.as_str())),
+                records::SETTINGS
+                    .delete(Txn::new(), &records::setting_id(&principal, name.as_str())),
             ))
         })
         .await?;

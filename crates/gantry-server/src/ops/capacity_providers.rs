@@ -8,7 +8,7 @@
 
 use super::clusters;
 use crate::paginate::{max_results, page, Order};
-use crate::state::{records};
+use crate::state::records;
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::taskdef::{valid_name, validate_tags};

@@ -225,7 +225,10 @@ pub async fn dispatch(
                         )
                     })?;
                     bump_firewalled(st);
-                    Ok((g, records::SECURITY_GROUPS.delete(Txn::new(), &req.group_id)))
+                    Ok((
+                        g,
+                        records::SECURITY_GROUPS.delete(Txn::new(), &req.group_id),
+                    ))
                 })
                 .await?;
             encode(&GroupResponse {

@@ -390,7 +390,11 @@ pub async fn create(
                 steady: false,
             };
             deploy(&mut rec, &td_arn, now);
-            let txn = records::SERVICES.put(Txn::new(), &records::service_id(&cluster, &req.service_name), &rec);
+            let txn = records::SERVICES.put(
+                Txn::new(),
+                &records::service_id(&cluster, &req.service_name),
+                &rec,
+            );
             let v = view(st, &rec, true);
             st.services.insert(key, rec);
             Ok((v, txn))

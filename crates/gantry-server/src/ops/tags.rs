@@ -91,7 +91,10 @@ async fn modify(
                 let mut tags = rec.tags.clone();
                 f(&mut tags)?;
                 rec.tags = tags;
-                Ok(((), records::TASK_DEFS.put(Txn::new(), &records::task_def_id(&family, rev), &*rec)))
+                Ok((
+                    (),
+                    records::TASK_DEFS.put(Txn::new(), &records::task_def_id(&family, rev), &*rec),
+                ))
             }
             Resource::Task(id) => {
                 let t = st.tasks.get_mut(&id).ok_or_else(missing)?;
@@ -111,7 +114,10 @@ async fn modify(
                 let mut tags = rec.service.tags.clone().unwrap_or_default();
                 f(&mut tags)?;
                 rec.service.tags = Some(tags);
-                Ok(((), records::SERVICES.put(Txn::new(), &records::service_id(&cluster, &name), &*rec)))
+                Ok((
+                    (),
+                    records::SERVICES.put(Txn::new(), &records::service_id(&cluster, &name), &*rec),
+                ))
             }
             Resource::ContainerInstance(id) => {
                 let rec = st.instances.get_mut(&id).ok_or_else(missing)?;

@@ -2,7 +2,7 @@
 //! ListTaskDefinitionFamilies, DeregisterTaskDefinition, DeleteTaskDefinitions.
 
 use crate::paginate::{max_results, page, Order};
-use crate::state::{records, put_family, State, TaskDefRecord};
+use crate::state::{put_family, records, State, TaskDefRecord};
 use crate::{now_secs, Server};
 use gantry_api::model::*;
 use gantry_api::{taskdef, ApiError, TaskDefRef};
@@ -62,7 +62,8 @@ pub async fn register(
                 tags,
             };
             f.revisions.insert(revision, rec.clone());
-            let txn = records::TASK_DEFS.put(Txn::new(), &records::task_def_id(&family, revision), &rec);
+            let txn =
+                records::TASK_DEFS.put(Txn::new(), &records::task_def_id(&family, revision), &rec);
             Ok((rec, put_family(txn, &family, f)))
         })
         .await?;
@@ -191,7 +192,11 @@ pub async fn deregister(
             if rec.status() == TaskDefinitionStatus::Active {
                 rec.task_definition.status = Some(TaskDefinitionStatus::Inactive);
                 rec.task_definition.deregistered_at = Some(now_secs());
-                let txn = records::TASK_DEFS.put(Txn::new(), &records::task_def_id(&r.family, revision), &*rec);
+                let txn = records::TASK_DEFS.put(
+                    Txn::new(),
+                    &records::task_def_id(&r.family, revision),
+                    &*rec,
+                );
                 Ok((rec.task_definition.clone(), txn))
             } else {
                 Ok((rec.task_definition.clone(), Txn::new()))
