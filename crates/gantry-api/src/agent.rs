@@ -197,7 +197,48 @@ pub const TASK_STATES: [&str; 8] = [
     "STOPPED",
 ];
 
+/// ECS's eight task states, ordered as the lifecycle moves (and only forward): load-balancer
+/// registration happens in ACTIVATING, draining in DEACTIVATING.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TaskState {
+    Provisioning,
+    Pending,
+    Activating,
+    Running,
+    Deactivating,
+    Stopping,
+    Deprovisioning,
+    Stopped,
+}
+
+impl TaskState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [TaskState; 8] = [
+        TaskState::Provisioning,
+        TaskState::Pending,
+        TaskState::Activating,
+        TaskState::Running,
+        TaskState::Deactivating,
+        TaskState::Stopping,
+        TaskState::Deprovisioning,
+        TaskState::Stopped,
+    ];
+
+    /// The state ECS names `s` (`"RUNNING"`), if it is one.
+    pub fn parse(s: &str) -> Option<TaskState> {
+        TASK_STATES
+            .iter()
+            .position(|x| *x == s)
+            .map(|i| Self::ALL[i])
+    }
+
+    /// ECS's name of the state.
+    pub fn as_str(self) -> &'static str {
+        TASK_STATES[self as usize]
+    }
+}
+
 /// The position of a task state in the lifecycle (unknown states sort first).
 pub fn task_state_rank(s: &str) -> usize {
-    TASK_STATES.iter().position(|x| *x == s).unwrap_or(0)
+    TaskState::parse(s).map_or(0, |t| t as usize)
 }

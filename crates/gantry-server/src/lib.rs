@@ -6,12 +6,11 @@
 //! [`gantry_store::Store`] namespace.
 
 pub mod agent_api;
-pub mod housekeeping;
 pub mod http;
 mod ops;
 pub mod paginate;
 mod placement_cache;
-mod services;
+pub mod reconcile;
 pub mod state;
 
 use gantry_api::{ApiError, Arns};
@@ -75,6 +74,8 @@ impl ServerConfig {
 /// The control plane: configuration, state and the store behind it.
 pub struct Server {
     pub config: ServerConfig,
+    /// The time reconcilers see (the system's; a fake one in tests).
+    pub clock: Arc<dyn gantry_core::Clock>,
     /// This installation's id, unique per store: agents label their containers with it.
     pub installation: String,
     pub arns: Arns,
@@ -143,6 +144,7 @@ impl Server {
         let state = State::load(store.as_ref()).await?;
         Ok(Arc::new(Server {
             arns: Arns::new(config.region.clone(), config.account_id.clone()),
+            clock: Arc::new(gantry_core::SystemClock),
             config,
             installation,
             state: RwLock::new(state),
@@ -300,8 +302,8 @@ pub async fn run_with(
     door: Arc<gantry_core::FrontDoor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let hk = tokio::spawn(housekeeping::run(server.clone()));
-    let svc = tokio::spawn(services::run(server.clone()));
+    let hk = tokio::spawn(reconcile::run_housekeeping(server.clone()));
+    let svc = tokio::spawn(reconcile::run_services(server.clone()));
     let app = http::router_with(server, door)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let r = axum::serve(listener, app)

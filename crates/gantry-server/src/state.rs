@@ -5,6 +5,7 @@
 //! write lock (so store order equals memory order), then wait for durability before answering.
 
 use gantry_api::agent::task_state_rank;
+pub use gantry_api::agent::TaskState;
 use gantry_api::model::{
     Cluster, ContainerInstance, Service, SettingName, Tag, Task, TaskDefinition,
     TaskDefinitionStatus,
@@ -174,12 +175,17 @@ impl TaskRecord {
         self.task.desired_status.as_deref().unwrap_or("RUNNING")
     }
 
+    /// Where the task is in its lifecycle (an unknown name counts as PROVISIONING).
+    pub fn state(&self) -> TaskState {
+        TaskState::parse(self.last_status()).unwrap_or(TaskState::Provisioning)
+    }
+
     pub fn is_stopped(&self) -> bool {
-        self.last_status() == "STOPPED"
+        self.state() == TaskState::Stopped
     }
 
     pub fn is_pending(&self) -> bool {
-        task_state_rank(self.last_status()) < task_state_rank("RUNNING")
+        self.state() < TaskState::Running
     }
 }
 

@@ -22,12 +22,17 @@ pub fn deployment_id() -> String {
 
 /// Adds an event, newest first.
 pub fn event(rec: &mut ServiceRecord, message: String) {
+    event_at(rec, message, now_secs())
+}
+
+/// Adds an event made at `now`, newest first (the newest [`MAX_EVENTS`] are kept).
+pub fn event_at(rec: &mut ServiceRecord, message: String, now: f64) {
     let events = rec.service.events.get_or_insert_with(Vec::new);
     events.insert(
         0,
         ServiceEvent {
             id: Some(uuid::Uuid::new_v4().to_string()),
-            created_at: Some(now_secs()),
+            created_at: Some(now),
             message: Some(message),
         },
     );

@@ -1,0 +1,422 @@
+//! The reconcilers: level-triggered loops, each a pure step from a snapshot of the state and
+//! the injected clock's `now` to the actions to take ([`service`], [`liveness`],
+//! [`housekeeping`]), committed here, in one place per loop. Safe to run at any time, after
+//! any crash: each round looks at the state as it is and takes the next steps.
+
+pub mod housekeeping;
+pub mod liveness;
+pub mod service;
+
+use crate::ops::services::event;
+use crate::ops::tasks::{launch, launch_on, request_stop, LaunchInput};
+use crate::state::{records, State, TaskRecord, TaskState};
+use crate::{Server, ServerConfig};
+use gantry_api::model::*;
+use gantry_api::ApiError;
+use gantry_store::Txn;
+use service::{Launch, ServiceView, TaskView};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The timings the steps apply, in seconds (ECS's values by default, all settings).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    pub healthy_after: f64,
+    pub throttle_base: f64,
+    pub throttle_cap: f64,
+    pub agent_timeout: f64,
+    pub lost_timeout: f64,
+    pub lost_grace: f64,
+    pub task_retention: f64,
+}
+
+impl Timing {
+    pub fn of(c: &ServerConfig) -> Timing {
+        Timing {
+            healthy_after: c.healthy_after.as_secs_f64(),
+            throttle_base: c.throttle_base.as_secs_f64(),
+            throttle_cap: c.throttle_cap.as_secs_f64(),
+            agent_timeout: c.agent_timeout.as_secs_f64(),
+            lost_timeout: c.lost_timeout.as_secs_f64(),
+            lost_grace: c.lost_grace.as_secs_f64(),
+            task_retention: c.task_retention.as_secs_f64(),
+        }
+    }
+}
+
+/// The service scheduler and instance liveness: every `service_interval`, or at once when an
+/// API call nudges it. Runs forever.
+pub async fn run_services(server: Arc<Server>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(server.config.service_interval) => {}
+            _ = server.service_nudge.notified() => {}
+        }
+        let keys: Vec<(String, String)> = match server.read(|st| {
+            st.services
+                .iter()
+                .filter(|(_, s)| s.status() != "INACTIVE")
+                .map(|(k, _)| k.clone())
+                .collect()
+        }) {
+            Ok(k) => k,
+            Err(_) => continue,
+        };
+        if let Err(e) = liveness_round(&server).await {
+            tracing::warn!(error = %e, "checking for lost instances failed");
+        }
+        for key in keys {
+            if let Err(e) = service_round(&server, &key).await {
+                tracing::warn!(service = %key.1, error = %e, "service reconcile failed");
+            }
+        }
+    }
+}
+
+/// Housekeeping every `housekeeping_interval`. Runs forever.
+pub async fn run_housekeeping(server: Arc<Server>) {
+    let mut tick = tokio::time::interval(server.config.housekeeping_interval);
+    loop {
+        tick.tick().await;
+        if let Err(e) = housekeeping_round(&server).await {
+            tracing::warn!(error = %e, "housekeeping failed");
+        }
+    }
+}
+
+/// Forgets tasks that have been STOPPED for longer than the retention period.
+pub async fn housekeeping_round(server: &Server) -> Result<usize, ApiError> {
+    let now = server.clock.now();
+    let timing = Timing::of(&server.config);
+    server
+        .write(move |st| {
+            let expired = housekeeping::expired(st.tasks.values(), now, &timing);
+            let mut txn = Txn::new();
+            for id in &expired {
+                st.remove_task(id);
+                txn = records::TASKS.delete(txn, id);
+            }
+            Ok((expired.len(), txn))
+        })
+        .await
+}
+
+/// One liveness round over every agent's instance.
+pub async fn liveness_round(server: &Server) -> Result<(), ApiError> {
+    let now = server.clock.now();
+    let timing = Timing::of(&server.config);
+    server
+        .write(move |st| {
+            let views: Vec<liveness::InstanceView<'_>> = st
+                .instances
+                .values()
+                .filter(|i| i.has_agent && i.status() != "INACTIVE")
+                .map(|i| liveness::InstanceView {
+                    arn: i
+                        .instance
+                        .container_instance_arn
+                        .as_deref()
+                        .unwrap_or_default(),
+                    connected: liveness::connected(
+                        i.has_agent,
+                        i.open_polls,
+                        i.last_seen,
+                        now,
+                        &timing,
+                    ),
+                    last_seen: i.last_seen,
+                    tasks: st
+                        .instance_tasks(&i.id)
+                        .filter(|t| !t.is_stopped())
+                        .collect(),
+                })
+                .collect();
+            let changes = liveness::step(&views, now, &timing);
+            drop(views);
+            let mut txn = Txn::new();
+            for c in changes {
+                if c.task.is_stopped() && c.was != TaskState::Stopped {
+                    st.tally(&c.task, c.was.as_str(), -1);
+                }
+                txn = records::TASKS.put(txn, &c.task.id, &c.task);
+                st.tasks.insert(c.task.id.clone(), c.task);
+            }
+            Ok(((), txn))
+        })
+        .await
+}
+
+/// Whether a task's essential containers define health checks.
+fn has_health_check(st: &State, t: &TaskRecord) -> bool {
+    let Some(arn) = t.task.task_definition_arn.as_deref() else {
+        return false;
+    };
+    let Some((family, rev)) = arn
+        .rsplit_once("task-definition/")
+        .and_then(|(_, fr)| fr.rsplit_once(':'))
+    else {
+        return false;
+    };
+    let Some(r) = rev
+        .parse::<i32>()
+        .ok()
+        .and_then(|rev| st.families.get(family)?.revisions.get(&rev))
+    else {
+        return false;
+    };
+    r.task_definition
+        .container_definitions
+        .iter()
+        .flatten()
+        .any(|c| c.essential.unwrap_or(true) && c.health_check.is_some())
+}
+
+/// The DAEMON service's eligible instances: ACTIVE agents of its cluster that meet its
+/// constraints.
+fn daemon_eligible(
+    server: &Server,
+    st: &State,
+    rec: &crate::state::ServiceRecord,
+    now: f64,
+) -> Vec<String> {
+    let constraints = crate::ops::placement::constraints(
+        rec.service.placement_constraints.as_deref(),
+        &TaskDefinition::default(),
+    )
+    .unwrap_or_default();
+    st.instances
+        .values()
+        .filter(|i| i.cluster == rec.cluster && i.status() == "ACTIVE" && i.has_agent)
+        .filter(|i| {
+            let view = crate::ops::instances::placement_view(server, st, i, now);
+            constraints.iter().all(|c| match c {
+                gantry_scheduler::Constraint::MemberOf(q) => {
+                    gantry_scheduler::matches(&q.expr, &view)
+                }
+                gantry_scheduler::Constraint::DistinctInstance => true,
+            })
+        })
+        .map(|i| i.id.clone())
+        .collect()
+}
+
+fn short(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// One round for one service: gather its view, step, commit the step; then launch what the
+/// step asked for, outside the lock.
+async fn service_round(server: &Server, key: &(String, String)) -> Result<(), ApiError> {
+    let now = server.clock.now();
+    let timing = Timing::of(&server.config);
+    let key2 = key.clone();
+    let launches = server
+        .write(move |st| {
+            let Some(rec) = st.services.get(&key2) else {
+                return Ok((Vec::new(), Txn::new()));
+            };
+            let daemon = rec.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+            let view = ServiceView {
+                rec,
+                tasks: st
+                    .service_tasks(&rec.cluster, &rec.name)
+                    .map(|t| TaskView {
+                        rec: t,
+                        has_health_check: has_health_check(st, t),
+                        instance_active: st
+                            .instances
+                            .get(&t.instance)
+                            .is_some_and(|i| i.status() == "ACTIVE"),
+                    })
+                    .collect(),
+                daemon_eligible: if daemon {
+                    daemon_eligible(server, st, rec, now)
+                } else {
+                    Vec::new()
+                },
+            };
+            let out = service::step(&view, now, &timing);
+            let old_service = format!("{:?}", view.rec.service);
+            let (old_failures, old_steady) = (view.rec.start_failures, view.rec.steady);
+            drop(view);
+            let mut txn = Txn::new();
+            let mut touched = BTreeSet::new();
+            for id in &out.counted {
+                if let Some(t) = st.tasks.get_mut(id) {
+                    t.counted = true;
+                    touched.insert(id.clone());
+                }
+            }
+            for id in &out.healthy {
+                if let Some(t) = st.tasks.get_mut(id) {
+                    t.healthy_at = Some(now);
+                    touched.insert(id.clone());
+                }
+            }
+            for (id, reason) in &out.stops {
+                if request_stop(
+                    st,
+                    id,
+                    TaskStopCode::ServiceSchedulerInitiated,
+                    reason.clone(),
+                    now,
+                )
+                .is_some()
+                {
+                    touched.insert(id.clone());
+                }
+            }
+            for id in &touched {
+                if let Some(t) = st.tasks.get(id) {
+                    txn = records::TASKS.put(txn, id, t);
+                }
+            }
+            let rec = out.service;
+            if format!("{:?}", rec.service) != old_service
+                || rec.start_failures != old_failures
+                || rec.steady != old_steady
+            {
+                txn =
+                    records::SERVICES.put(txn, &records::service_id(&rec.cluster, &rec.name), &rec);
+            }
+            st.services.insert(key2.clone(), rec);
+            Ok((out.launches, txn))
+        })
+        .await?;
+
+    // 5. Launch, outside the lock (placement plans on a snapshot, commits re-check).
+    for l in launches {
+        let (svc_cluster, name) = key.clone();
+        let (deployment, task_definition, result) = match l {
+            Launch::Replica {
+                deployment,
+                task_definition,
+                count,
+                provider,
+            } => {
+                let mut tasks = Vec::new();
+                let mut failures = Vec::new();
+                let mut left = count;
+                while left > 0 {
+                    let batch = left.min(10);
+                    let mut input =
+                        service_input(server, key, &deployment, &task_definition, batch)?;
+                    if let Some(p) = &provider {
+                        input.launch_type =
+                            Some(crate::ops::capacity_providers::launch_type_for(p));
+                        input.capacity_provider = Some(p.clone());
+                    }
+                    let (t, f) = launch(server, input).await?;
+                    let placed = t.len();
+                    tasks.extend(t);
+                    failures.extend(f);
+                    left -= batch;
+                    if placed < batch {
+                        break;
+                    }
+                }
+                (deployment, task_definition, (tasks, failures))
+            }
+            Launch::Daemon {
+                deployment,
+                task_definition,
+                instances,
+            } => {
+                let input = service_input(server, key, &deployment, &task_definition, 1)?;
+                let r = launch_on(server, input, instances).await?;
+                (deployment, task_definition, r)
+            }
+        };
+        let _ = (deployment, task_definition);
+        let (tasks, failures) = result;
+        let key3 = (svc_cluster, name);
+        server
+            .write(move |st| {
+                let Some(rec) = st.services.get_mut(&key3) else { return Ok(((), Txn::new())) };
+                if !tasks.is_empty() {
+                    rec.steady = false;
+                    let list: Vec<String> = tasks.iter().map(|t| format!("(task {})", short(t.task_arn.as_deref().unwrap_or_default()))).collect();
+                    event(rec, format!("(service {}) has started {} tasks: {}.", rec.name, tasks.len(), list.join(" ")));
+                } else if !failures.is_empty() {
+                    let reasons: Vec<String> = failures.iter().filter_map(|f| f.reason.clone()).collect();
+                    let mut uniq = reasons.clone();
+                    uniq.sort();
+                    uniq.dedup();
+                    let msg = format!(
+                        "(service {}) was unable to place a task because no container instance met all of its requirements. Reasons: {}. For more information, see the Troubleshooting section of the Amazon ECS Developer Guide.",
+                        rec.name,
+                        uniq.join(", ")
+                    );
+                    let last = rec.service.events.as_ref().and_then(|e| e.first()).and_then(|e| e.message.clone());
+                    if last.as_deref() != Some(msg.as_str()) {
+                        event(rec, msg);
+                    }
+                }
+                let rec = rec.clone();
+                Ok(((), records::SERVICES.put(Txn::new(), &records::service_id(&rec.cluster, &rec.name), &rec)))
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+fn service_input(
+    server: &Server,
+    key: &(String, String),
+    deployment: &str,
+    task_definition: &str,
+    count: usize,
+) -> Result<LaunchInput, ApiError> {
+    let (strategy, constraints, launch_type, tags, propagate, network) = server.read(|st| {
+        st.services
+            .get(key)
+            .map(|r| {
+                (
+                    r.service
+                        .placement_strategy
+                        .clone()
+                        .filter(|s| !s.is_empty()),
+                    r.service.placement_constraints.clone(),
+                    r.service.launch_type,
+                    r.service.tags.clone(),
+                    r.service.propagate_tags,
+                    r.service.network_configuration.clone(),
+                )
+            })
+            .unwrap_or_default()
+    })?;
+    // A service spreads over zones, then instances, unless it says otherwise (ECS's default).
+    let strategy = strategy.or_else(|| {
+        Some(vec![
+            PlacementStrategy {
+                r#type: Some(PlacementStrategyType::Spread),
+                field: Some("attribute:ecs.availability-zone".into()),
+            },
+            PlacementStrategy {
+                r#type: Some(PlacementStrategyType::Spread),
+                field: Some("instanceId".into()),
+            },
+        ])
+    });
+    Ok(LaunchInput {
+        cluster: Some(key.0.clone()),
+        task_definition: task_definition.to_string(),
+        launch_type,
+        network_configuration: network,
+        started_by: Some(deployment.to_string()),
+        group: Some(format!("service:{}", key.1)),
+        tags: if propagate == Some(PropagateTags::Service) {
+            tags
+        } else {
+            None
+        },
+        placement_strategy: strategy,
+        placement_constraints: constraints,
+        count,
+        service: Some((key.1.clone(), deployment.to_string())),
+        ..LaunchInput::default()
+    })
+}
+
+#[cfg(test)]
+mod tests;
