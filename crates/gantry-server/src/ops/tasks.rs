@@ -497,31 +497,27 @@ pub async fn run(
                 .unwrap_or_default();
             super::capacity_providers::check_strategy_in(st, &cluster, &strategy)
         })??;
-        let mut tasks = Vec::new();
-        let mut failures = Vec::new();
-        for (provider, n) in super::capacity_providers::split(&strategy, count as usize) {
-            let (t, f) = launch(
-                server,
-                LaunchInput {
-                    cluster: req.cluster.clone(),
-                    task_definition: req.task_definition.clone(),
-                    overrides: req.overrides.clone(),
-                    launch_type: Some(super::capacity_providers::launch_type_for(&provider)),
-                    network_configuration: req.network_configuration.clone(),
-                    started_by: req.started_by.clone(),
-                    group: req.group.clone(),
-                    tags: req.tags.clone(),
-                    placement_strategy: req.placement_strategy.clone(),
-                    placement_constraints: req.placement_constraints.clone(),
-                    count: n,
-                    capacity_provider: Some(provider),
-                    ..LaunchInput::default()
-                },
-            )
-            .await?;
-            tasks.extend(t);
-            failures.extend(f);
-        }
+        let parts = super::capacity_providers::split(&strategy, count as usize)
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(provider, n)| LaunchInput {
+                cluster: req.cluster.clone(),
+                task_definition: req.task_definition.clone(),
+                overrides: req.overrides.clone(),
+                launch_type: Some(super::capacity_providers::launch_type_for(&provider)),
+                network_configuration: req.network_configuration.clone(),
+                started_by: req.started_by.clone(),
+                group: req.group.clone(),
+                tags: req.tags.clone(),
+                client_token: req.client_token.clone(),
+                placement_strategy: req.placement_strategy.clone(),
+                placement_constraints: req.placement_constraints.clone(),
+                count: n,
+                capacity_provider: Some(provider),
+                ..LaunchInput::default()
+            })
+            .collect();
+        let (tasks, failures) = launch_all(server, parts).await?;
         return Ok(RunTaskResponse {
             tasks: Some(tasks),
             failures: Some(failures),
@@ -575,68 +571,90 @@ pub(crate) async fn launch(
     server: &Server,
     input: LaunchInput,
 ) -> Result<(Vec<Task>, Vec<Failure>), ApiError> {
-    let (launch, existing, targets, plan_failures) = server.read(|st| {
-        let l = prepare(server, st, input)?;
-        if let Some(tok) = &l.client_token {
-            if let Some(ids) = st.client_tokens.get(&(l.cluster.clone(), tok.clone())) {
-                let tasks: Vec<Task> = ids
-                    .iter()
-                    .filter_map(|id| st.tasks.get(id))
-                    .map(|t| describe_view(t, true))
-                    .collect();
-                return Ok((l, Some(tasks), Vec::new(), Vec::new()));
+    launch_all(server, vec![input]).await
+}
+
+/// The tasks an earlier call with the same clientToken made, if there was one.
+fn already_launched(st: &State, l: &Launch) -> Option<Vec<Task>> {
+    let tok = l.client_token.as_ref()?;
+    let ids = st.client_tokens.get(&(l.cluster.clone(), tok.clone()))?;
+    Some(
+        ids.iter()
+            .filter_map(|id| st.tasks.get(id))
+            .map(|t| describe_view(t, true))
+            .collect(),
+    )
+}
+
+/// [`launch`] for several parts of one request (a capacity provider strategy's shares):
+/// planned each on its pool, committed together in one transaction, and idempotent as a
+/// whole by the parts' shared clientToken.
+pub(crate) async fn launch_all(
+    server: &Server,
+    inputs: Vec<LaunchInput>,
+) -> Result<(Vec<Task>, Vec<Failure>), ApiError> {
+    type Planned = (Launch, Vec<String>, Vec<Failure>);
+    let planned = server.read(|st| -> Result<Result<Vec<Planned>, Vec<Task>>, ApiError> {
+        let mut planned = Vec::new();
+        for input in inputs {
+            let l = prepare(server, st, input)?;
+            if let Some(tasks) = already_launched(st, &l) {
+                return Ok(Err(tasks));
             }
+            let now = now_secs();
+            let mut cache = server.placement_cache();
+            let pool = match (&l.capacity_provider, l.launch_type) {
+                (_, LaunchType::Fargate) => crate::placement_cache::FARGATE_POOL.to_string(),
+                (Some(p), _) => crate::placement_cache::provider_pool_key(&l.cluster, p),
+                (None, _) => l.cluster.clone(),
+            };
+            let (snap, ids) = cache.snapshot(server, st, &pool, now);
+            let plan = snap.place(&l.request);
+            let targets: Vec<String> = plan
+                .placements
+                .iter()
+                .filter_map(|&ix| ids.get(ix).cloned())
+                .collect();
+            let mut failures: Vec<Failure> = plan
+                .failures
+                .into_iter()
+                .map(|(arn, m)| Failure {
+                    arn: Some(arn),
+                    reason: Some(m.reason().to_string()),
+                    detail: None,
+                })
+                .collect();
+            if ids.is_empty() {
+                failures.push(Failure {
+                    arn: None,
+                    reason: Some("No Container Instances were found in your cluster.".to_string()),
+                    detail: None,
+                });
+            }
+            planned.push((l, targets, failures));
         }
-        let now = now_secs();
-        let mut cache = server.placement_cache();
-        let pool = match (&l.capacity_provider, l.launch_type) {
-            (_, LaunchType::Fargate) => crate::placement_cache::FARGATE_POOL.to_string(),
-            (Some(p), _) => crate::placement_cache::provider_pool_key(&l.cluster, p),
-            (None, _) => l.cluster.clone(),
-        };
-        let (snap, ids) = cache.snapshot(server, st, &pool, now);
-        let plan = snap.place(&l.request);
-        let targets: Vec<String> = plan
-            .placements
-            .iter()
-            .filter_map(|&ix| ids.get(ix).cloned())
-            .collect();
-        let no_instances = ids.is_empty();
-        let mut failures: Vec<Failure> = plan
-            .failures
-            .into_iter()
-            .map(|(arn, m)| Failure {
-                arn: Some(arn),
-                reason: Some(m.reason().to_string()),
-                detail: None,
-            })
-            .collect();
-        if no_instances {
-            failures.push(Failure {
-                arn: None,
-                reason: Some("No Container Instances were found in your cluster.".to_string()),
-                detail: None,
-            });
-        }
-        Ok::<_, ApiError>((l, None, targets, failures))
+        Ok(Ok(planned))
     })??;
-    if let Some(tasks) = existing {
-        return Ok((tasks, Vec::new()));
-    }
+    let planned = match planned {
+        Ok(p) => p,
+        Err(existing) => return Ok((existing, Vec::new())),
+    };
+    let plan_failures: Vec<Failure> = planned.iter().flat_map(|p| p.2.clone()).collect();
     let (tasks, mut failures) = server
         .write(move |st| {
             // A concurrent call with the same clientToken may have committed meanwhile.
-            if let Some(tok) = &launch.client_token {
-                if let Some(ids) = st.client_tokens.get(&(launch.cluster.clone(), tok.clone())) {
-                    let tasks = ids
-                        .iter()
-                        .filter_map(|id| st.tasks.get(id))
-                        .map(|t| describe_view(t, true))
-                        .collect();
-                    return Ok(((tasks, Vec::new()), Txn::new()));
-                }
+            if let Some(tasks) = planned.first().and_then(|p| already_launched(st, &p.0)) {
+                return Ok(((tasks, Vec::new()), Txn::new()));
             }
-            let (created, failures, txn) = commit_placements(server, st, &launch, &targets);
+            let mut txn = Txn::new();
+            let (mut created, mut failures) = (Vec::new(), Vec::new());
+            for (launch, targets, _) in &planned {
+                let (c, f, t) = commit_placements(server, st, launch, targets);
+                created.extend(c);
+                failures.extend(f);
+                txn.compares.extend(t.compares);
+                txn.ops.extend(t.ops);
+            }
             Ok(((created, failures), txn))
         })
         .await?;
