@@ -209,6 +209,20 @@ pub async fn signed_call(
     operation: &str,
     body: &[u8],
 ) -> (u16, serde_json::Value) {
+    try_signed_call(endpoint, access_key_id, secret_access_key, region, operation, body)
+        .await
+        .expect("send request")
+}
+
+/// [`signed_call`], with `None` when no answer came (the server died mid-request).
+pub async fn try_signed_call(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    region: &str,
+    operation: &str,
+    body: &[u8],
+) -> Option<(u16, serde_json::Value)> {
     let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
     let headers = signed_headers(
         host,
@@ -224,11 +238,11 @@ pub async fn signed_call(
     for (k, v) in headers.iter().filter(|(k, _)| k != "host") {
         req = req.header(k, v);
     }
-    let resp = req.send().await.expect("send request");
+    let resp = req.send().await.ok()?;
     let status = resp.status().as_u16();
-    let bytes = resp.bytes().await.expect("read body");
+    let bytes = resp.bytes().await.ok()?;
     let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-    (status, json)
+    Some((status, json))
 }
 
 /// A running `gantry agent` process.
