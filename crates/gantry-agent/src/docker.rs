@@ -62,7 +62,18 @@ impl DockerRuntime {
             .as_deref()
             .is_some_and(|s| !s.starts_with("0001-"));
         let mut bindings = Vec::new();
-        for (key, binds) in c.network_settings.and_then(|n| n.ports).unwrap_or_default() {
+        let (ports, networks) = c
+            .network_settings
+            .map(|n| (n.ports, n.networks))
+            .unwrap_or_default();
+        let mut ips: Vec<String> = networks
+            .unwrap_or_default()
+            .into_values()
+            .filter_map(|n| n.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .collect();
+        ips.sort();
+        for (key, binds) in ports.unwrap_or_default() {
             let (port, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
             let (Ok(port), protocol) = (
                 port.parse::<u16>(),
@@ -104,6 +115,7 @@ impl DockerRuntime {
             started,
             health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
             bindings,
+            ips,
             oom_killed: state.oom_killed.unwrap_or(false),
             error: state.error.filter(|e| !e.is_empty()),
             image_id: c.image,

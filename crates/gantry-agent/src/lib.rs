@@ -9,6 +9,7 @@
 pub mod cgroups;
 pub mod docker;
 pub mod firewall;
+pub mod registry;
 pub mod runtime;
 pub mod sim;
 pub mod spec;
@@ -16,6 +17,7 @@ pub mod task;
 
 use gantry_api::agent::*;
 use gantry_api::model::{Attribute, Resource, VersionInfo};
+use registry::TaskRegistry;
 use runtime::{ContainerRuntime, Observed};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -178,6 +180,7 @@ pub struct Agent<R: ContainerRuntime> {
     rt: Arc<R>,
     docker_version: String,
     client: Client,
+    registry: TaskRegistry,
 }
 
 struct WorkerHandle {
@@ -197,7 +200,14 @@ impl<R: ContainerRuntime> Agent<R> {
             rt,
             docker_version: docker_version.into(),
             client,
+            registry: TaskRegistry::new(),
         }
+    }
+
+    /// The registry of this agent's tasks (a handle sharing the agent's; take it before
+    /// [`run`](Agent::run)). It stays readable after the agent stops.
+    pub fn registry(&self) -> TaskRegistry {
+        self.registry.clone()
     }
 
     fn state_path(&self) -> PathBuf {
@@ -437,6 +447,7 @@ impl<R: ContainerRuntime> Agent<R> {
                                     pulled.clone(),
                                     rx,
                                     report_tx.clone(),
+                                    self.registry.clone(),
                                     found,
                                 );
                                 workers.insert(
@@ -487,10 +498,10 @@ impl<R: ContainerRuntime> Agent<R> {
                                 .list(&[(spec::labels::INSTANCE, arn.as_str())])
                                 .await
                             {
-                                for w in workers.values() {
+                                for (task, w) in workers.drain() {
                                     w.join.abort();
+                                    self.registry.remove(&task);
                                 }
-                                workers.clear();
                                 task::reap(self.rt.as_ref(), old, self.cfg.default_stop_timeout)
                                     .await;
                             }

@@ -10,7 +10,7 @@ pub struct RuntimeError(pub String);
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -119,6 +119,9 @@ pub struct Observed {
     /// Docker's health status: `starting`, `healthy`, `unhealthy`.
     pub health: Option<String>,
     pub bindings: Vec<Binding>,
+    /// The container's addresses on its networks (none when it shares another's namespace or
+    /// is not running).
+    pub ips: Vec<String>,
     pub oom_killed: bool,
     pub error: Option<String>,
     pub image_id: Option<String>,

@@ -17,6 +17,8 @@ struct Hollow {
     started: bool,
     exit_code: Option<i64>,
     bindings: Vec<Binding>,
+    /// A bridge container's address (it has it while it runs).
+    ip: Option<String>,
     stopped: Arc<Notify>,
 }
 
@@ -56,6 +58,7 @@ impl SimRuntime {
                 .as_ref()
                 .map(|_| if h.running { "healthy" } else { "unhealthy" }.to_string()),
             bindings: h.bindings.clone(),
+            ips: h.ip.iter().filter(|_| h.running).cloned().collect(),
             oom_killed: false,
             error: None,
             image_id: Some(format!("sha256:simulated-{}", h.spec.image)),
@@ -104,7 +107,8 @@ impl ContainerRuntime for SimRuntime {
     }
 
     async fn create(&self, spec: &ContainerSpec) -> Result<String> {
-        let id = format!("sim{:016x}", self.next_id.fetch_add(1, Ordering::Relaxed));
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = format!("sim{n:016x}");
         let bindings = if spec.network_mode == "bridge" {
             spec.ports
                 .iter()
@@ -126,6 +130,11 @@ impl ContainerRuntime for SimRuntime {
             started: false,
             exit_code: None,
             bindings,
+            // 172.16.0.0/12, unique for the first million containers.
+            ip: (spec.network_mode == "bridge").then(|| {
+                let n = n % (1 << 20);
+                format!("172.{}.{}.{}", 16 + (n >> 16), (n >> 8) & 0xff, n & 0xff)
+            }),
             stopped: Arc::new(Notify::new()),
         };
         self.with(|c| c.insert(id.clone(), hollow))?;
