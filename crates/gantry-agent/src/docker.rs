@@ -25,6 +25,8 @@ pub struct DockerRuntime {
     pub api_version: String,
     /// The OCI runtimes the engine offers (`runc`, and `runsc` when gVisor is set up).
     pub runtimes: Vec<String>,
+    /// The engine's cgroup driver (`CgroupDriver` in `docker info`).
+    pub cgroup_driver: crate::cgroups::CgroupDriver,
 }
 
 fn err(e: impl std::fmt::Display) -> RuntimeError {
@@ -40,18 +42,23 @@ impl DockerRuntime {
         let docker = Docker::connect_with_local_defaults().map_err(err)?;
         let docker = docker.negotiate_version().await.map_err(err)?;
         let v = docker.version().await.map_err(err)?;
-        let mut runtimes: Vec<String> = docker
-            .info()
-            .await
-            .ok()
-            .and_then(|i| i.runtimes)
+        let info = docker.info().await.ok().unwrap_or_default();
+        let mut runtimes: Vec<String> = info
+            .runtimes
             .map(|r| r.into_keys().collect())
             .unwrap_or_default();
         runtimes.sort();
+        let cgroup_driver = crate::cgroups::CgroupDriver::from_docker(
+            &info
+                .cgroup_driver
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        );
         Ok(DockerRuntime {
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
             runtimes,
+            cgroup_driver,
             docker,
         })
     }
@@ -736,6 +743,10 @@ impl ContainerRuntime for DockerRuntime {
             .stats(id, Some(opts))
             .map(|r| r.map(stats_of).map_err(err));
         Ok(StatsStream::new(samples))
+    }
+
+    fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {
+        self.cgroup_driver
     }
 }
 

@@ -358,6 +358,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// The container's resource usage, a sample about every second while it runs. An error
     /// when the container does not exist.
     fn stats(&self, id: &str) -> impl Future<Output = Result<StatsStream>> + Send;
+    /// How the engine manages cgroups, for the cgroup parent of FARGATE tasks.
+    fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {
+        crate::cgroups::CgroupDriver::Cgroupfs
+    }
 }
 
 #[cfg(test)]

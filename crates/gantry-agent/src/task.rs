@@ -182,9 +182,10 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         let cgroup = (any_adopted
             && a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate))
         .then(|| {
-            crate::cgroups::existing(spec::task_id(
-                a.task.task_arn.as_deref().unwrap_or_default(),
-            ))
+            crate::cgroups::existing(
+                rt.cgroup_driver(),
+                spec::task_id(a.task.task_arn.as_deref().unwrap_or_default()),
+            )
         })
         .flatten();
         let status = match a.task.last_status.as_deref() {
@@ -391,7 +392,12 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         if a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate) {
             let cpu = a.task.cpu.as_deref().and_then(|c| c.parse::<u64>().ok());
             let mem = a.task.memory.as_deref().and_then(|m| m.parse::<u64>().ok());
-            match crate::cgroups::create(spec::task_id(&self.task_arn), cpu, mem) {
+            match crate::cgroups::create(
+                self.rt.cgroup_driver(),
+                spec::task_id(&self.task_arn),
+                cpu,
+                mem,
+            ) {
                 Ok(cg) => self.cgroup = Some(cg),
                 Err(e) => {
                     self.fail(
@@ -905,7 +911,7 @@ pub async fn reap<R: ContainerRuntime>(rt: &R, containers: Vec<Observed>, stop_t
     }
     // And a FARGATE task's cgroup, once its containers are gone.
     for t in tasks {
-        if let Some(cg) = crate::cgroups::existing(spec::task_id(&t)) {
+        if let Some(cg) = crate::cgroups::existing(rt.cgroup_driver(), spec::task_id(&t)) {
             cg.remove();
         }
     }
