@@ -2,17 +2,19 @@
 //! Debian 20.10 engine on API 1.41 works).
 
 use crate::runtime::*;
+use bollard::container::LogOutput;
 use bollard::models::{
     ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, PortBinding,
     ResourcesUlimits, VolumeCreateOptions,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, InspectContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, StopContainerOptions, WaitContainerOptions,
+    LogsOptions, RemoveContainerOptions, RemoveVolumeOptions, StatsOptions, StopContainerOptions,
+    WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// The Docker Engine.
 #[derive(Clone)]
@@ -23,6 +25,8 @@ pub struct DockerRuntime {
     pub api_version: String,
     /// The OCI runtimes the engine offers (`runc`, and `runsc` when gVisor is set up).
     pub runtimes: Vec<String>,
+    /// The engine's cgroup driver (`CgroupDriver` in `docker info`).
+    pub cgroup_driver: crate::cgroups::CgroupDriver,
 }
 
 fn err(e: impl std::fmt::Display) -> RuntimeError {
@@ -38,18 +42,23 @@ impl DockerRuntime {
         let docker = Docker::connect_with_local_defaults().map_err(err)?;
         let docker = docker.negotiate_version().await.map_err(err)?;
         let v = docker.version().await.map_err(err)?;
-        let mut runtimes: Vec<String> = docker
-            .info()
-            .await
-            .ok()
-            .and_then(|i| i.runtimes)
+        let info = docker.info().await.ok().unwrap_or_default();
+        let mut runtimes: Vec<String> = info
+            .runtimes
             .map(|r| r.into_keys().collect())
             .unwrap_or_default();
         runtimes.sort();
+        let cgroup_driver = crate::cgroups::CgroupDriver::from_docker(
+            &info
+                .cgroup_driver
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+        );
         Ok(DockerRuntime {
             version: v.version.unwrap_or_default(),
             api_version: v.api_version.unwrap_or_default(),
             runtimes,
+            cgroup_driver,
             docker,
         })
     }
@@ -62,7 +71,18 @@ impl DockerRuntime {
             .as_deref()
             .is_some_and(|s| !s.starts_with("0001-"));
         let mut bindings = Vec::new();
-        for (key, binds) in c.network_settings.and_then(|n| n.ports).unwrap_or_default() {
+        let (ports, networks) = c
+            .network_settings
+            .map(|n| (n.ports, n.networks))
+            .unwrap_or_default();
+        let mut ips: Vec<String> = networks
+            .unwrap_or_default()
+            .into_values()
+            .filter_map(|n| n.ip_address)
+            .filter(|ip| !ip.is_empty())
+            .collect();
+        ips.sort();
+        for (key, binds) in ports.unwrap_or_default() {
             let (port, proto) = key.split_once('/').unwrap_or((&key, "tcp"));
             let (Ok(port), protocol) = (
                 port.parse::<u16>(),
@@ -104,6 +124,7 @@ impl DockerRuntime {
             started,
             health: state.health.and_then(|h| h.status).map(|s| s.to_string()),
             bindings,
+            ips,
             oom_killed: state.oom_killed.unwrap_or(false),
             error: state.error.filter(|e| !e.is_empty()),
             image_id: c.image,
@@ -187,6 +208,122 @@ impl DockerRuntime {
             }
         }
         removed
+    }
+}
+
+/// The time of a line's first part, and its bytes so far.
+type Partial = (Option<i64>, Vec<u8>);
+
+/// Cuts Docker's log frames into lines. With `timestamps=true` each frame starts with the time
+/// Docker received it (`2024-05-01T12:34:56.123456789Z `); a frame may hold part of a line
+/// (Docker splits long lines), one line, or (TTY output) several.
+#[derive(Debug, Default)]
+struct LineSplitter {
+    /// A line begun but not ended, per stream, with the time of its first part.
+    partial: HashMap<LogSource, Partial>,
+    ready: VecDeque<LogLine>,
+    /// Lines older than this (nanoseconds) are dropped.
+    since: Option<i64>,
+}
+
+impl LineSplitter {
+    fn new(since: Option<i64>) -> Self {
+        LineSplitter {
+            since,
+            ..Self::default()
+        }
+    }
+
+    fn push(&mut self, frame: LogOutput) {
+        let (stream, bytes, tty) = match frame {
+            LogOutput::StdOut { message } => (LogSource::Stdout, message, false),
+            LogOutput::StdErr { message } => (LogSource::Stderr, message, false),
+            LogOutput::Console { message } => (LogSource::Stdout, message, true),
+            LogOutput::StdIn { .. } => return,
+        };
+        let mut rest: &[u8] = &bytes;
+        let mut timestamp = None;
+        if let Some(space) = rest.iter().position(|b| *b == b' ') {
+            if let Some(ts) = std::str::from_utf8(&rest[..space])
+                .ok()
+                .and_then(parse_rfc3339_ns)
+            {
+                timestamp = Some(ts);
+                rest = &rest[space + 1..];
+            }
+        }
+        while !rest.is_empty() {
+            let (piece, ended, next) = match rest.iter().position(|b| *b == b'\n') {
+                Some(nl) => (&rest[..nl], true, &rest[nl + 1..]),
+                None => (rest, false, &rest[rest.len()..]),
+            };
+            let entry = self
+                .partial
+                .entry(stream)
+                .or_insert_with(|| (timestamp, Vec::new()));
+            entry.1.extend_from_slice(piece);
+            if ended {
+                if let Some((ts, mut line)) = self.partial.remove(&stream) {
+                    if tty && line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    self.emit(stream, ts, line);
+                }
+            }
+            rest = next;
+        }
+    }
+
+    /// The end of the log: lines not ended yet are lines too.
+    fn finish(&mut self) {
+        let mut left: Vec<(LogSource, Partial)> = self.partial.drain().collect();
+        left.sort_by_key(|(_, (ts, _))| *ts);
+        for (stream, (ts, line)) in left {
+            self.emit(stream, ts, line);
+        }
+    }
+
+    fn emit(&mut self, stream: LogSource, timestamp_ns: Option<i64>, line: Vec<u8>) {
+        if let (Some(since), Some(ts)) = (self.since, timestamp_ns) {
+            if ts < since {
+                return;
+            }
+        }
+        self.ready.push_back(LogLine {
+            stream,
+            timestamp_ns,
+            line,
+        });
+    }
+}
+
+/// Docker's stats sample in the agent's terms.
+fn stats_of(s: bollard::models::ContainerStatsResponse) -> Stats {
+    let cpu = s.cpu_stats.unwrap_or_default();
+    let usage = cpu.cpu_usage.unwrap_or_default();
+    let online_cpus = cpu.online_cpus.filter(|n| *n > 0).unwrap_or_else(|| {
+        usage
+            .percpu_usage
+            .as_ref()
+            .map(|p| u32::try_from(p.len()).unwrap_or(u32::MAX))
+            .filter(|n| *n > 0)
+            .unwrap_or(1)
+    });
+    let memory = s.memory_stats.unwrap_or_default();
+    let (mut rx, mut tx) = (0u64, 0u64);
+    for n in s.networks.unwrap_or_default().into_values() {
+        rx = rx.saturating_add(n.rx_bytes.unwrap_or(0));
+        tx = tx.saturating_add(n.tx_bytes.unwrap_or(0));
+    }
+    Stats {
+        timestamp_ns: now_ns(),
+        cpu_total_ns: usage.total_usage.unwrap_or(0),
+        system_cpu_ns: cpu.system_cpu_usage.unwrap_or(0),
+        online_cpus,
+        memory_usage_bytes: memory.usage.unwrap_or(0),
+        memory_limit_bytes: memory.limit.unwrap_or(0),
+        network_rx_bytes: rx,
+        network_tx_bytes: tx,
     }
 }
 
@@ -542,6 +679,75 @@ impl ContainerRuntime for DockerRuntime {
         // The stream ends (or errors, for a non-zero exit) when the container stops.
         let _ = s.next().await;
     }
+
+    async fn logs(&self, id: &str, since: Option<i64>, follow: bool) -> Result<LogStream> {
+        // Docker answers a log request for a missing container only once the stream is read.
+        if self.inspect(id).await?.is_none() {
+            return Err(RuntimeError(format!("no such container: {id}")));
+        }
+        let opts = LogsOptions {
+            follow,
+            stdout: true,
+            stderr: true,
+            // Docker's `since` is in whole seconds; the splitter drops what is older within
+            // that second.
+            since: since
+                .map(|ns| i32::try_from(ns.div_euclid(1_000_000_000).max(0)).unwrap_or(i32::MAX))
+                .unwrap_or(0),
+            timestamps: true,
+            ..Default::default()
+        };
+        let frames = Box::pin(self.docker.logs(id, Some(opts)));
+        let lines = futures_util::stream::unfold(
+            (frames, LineSplitter::new(since), false),
+            |(mut frames, mut splitter, mut ended)| async move {
+                loop {
+                    if let Some(line) = splitter.ready.pop_front() {
+                        return Some((Ok(line), (frames, splitter, ended)));
+                    }
+                    if ended {
+                        return None;
+                    }
+                    match frames.next().await {
+                        Some(Ok(frame)) => splitter.push(frame),
+                        Some(Err(e)) => {
+                            // Report the error after the lines already read; then stop.
+                            splitter.finish();
+                            ended = true;
+                            if splitter.ready.is_empty() {
+                                return Some((Err(err(e)), (frames, splitter, ended)));
+                            }
+                            tracing::debug!(error = %e, "container log stream failed");
+                        }
+                        None => {
+                            splitter.finish();
+                            ended = true;
+                        }
+                    }
+                }
+            },
+        );
+        Ok(LogStream::new(lines))
+    }
+
+    async fn stats(&self, id: &str) -> Result<StatsStream> {
+        if self.inspect(id).await?.is_none() {
+            return Err(RuntimeError(format!("no such container: {id}")));
+        }
+        let opts = StatsOptions {
+            stream: true,
+            one_shot: false,
+        };
+        let samples = self
+            .docker
+            .stats(id, Some(opts))
+            .map(|r| r.map(stats_of).map_err(err));
+        Ok(StatsStream::new(samples))
+    }
+
+    fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {
+        self.cgroup_driver
+    }
 }
 
 /// `repo[:tag]` or `repo@digest` → (repo, tag or digest); `latest` when untagged.
@@ -557,9 +763,113 @@ pub fn split_image(image: &str) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn out(s: &str) -> LogOutput {
+        LogOutput::StdOut {
+            message: s.as_bytes().to_vec().into(),
+        }
+    }
+
+    fn err_(s: &str) -> LogOutput {
+        LogOutput::StdErr {
+            message: s.as_bytes().to_vec().into(),
+        }
+    }
+
+    fn lines(s: &LineSplitter) -> Vec<(LogSource, Option<i64>, String)> {
+        s.ready
+            .iter()
+            .map(|l| {
+                (
+                    l.stream,
+                    l.timestamp_ns,
+                    String::from_utf8_lossy(&l.line).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn log_frames_become_tagged_lines() {
+        let mut s = LineSplitter::new(None);
+        s.push(out("1970-01-01T00:00:01.000000000Z one\n"));
+        s.push(err_("1970-01-01T00:00:02.000000000Z two\n"));
+        // Docker splits a long line: parts without a newline, the last with it.
+        s.push(out("1970-01-01T00:00:03.000000000Z thr"));
+        s.push(err_("1970-01-01T00:00:03.500000000Z four\n"));
+        s.push(out("1970-01-01T00:00:04.000000000Z ee\n"));
+        // No timestamp (or not one): the whole frame is the line.
+        s.push(out("not-a-time five\n"));
+        s.push(out("1970-01-01T00:00:05.000000000Z "));
+        s.push(out("1970-01-01T00:00:06.000000000Z \n"));
+        s.push(LogOutput::StdIn {
+            message: b"ignored\n".to_vec().into(),
+        });
+        s.push(out("1970-01-01T00:00:07.000000000Z unended"));
+        s.finish();
+        let sec = |n: i64| Some(n * 1_000_000_000);
+        assert_eq!(
+            lines(&s),
+            vec![
+                (LogSource::Stdout, sec(1), "one".into()),
+                (LogSource::Stderr, sec(2), "two".into()),
+                (LogSource::Stderr, Some(3_500_000_000), "four".into()),
+                (LogSource::Stdout, sec(3), "three".into()),
+                (LogSource::Stdout, None, "not-a-time five".into()),
+                (LogSource::Stdout, sec(6), "".into()),
+                (LogSource::Stdout, sec(7), "unended".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn tty_output_splits_lines_and_drops_carriage_returns() {
+        let mut s = LineSplitter::new(None);
+        s.push(LogOutput::Console {
+            message: b"1970-01-01T00:00:01Z a\r\nb\r\n".to_vec().into(),
+        });
+        assert_eq!(
+            lines(&s),
+            vec![
+                (LogSource::Stdout, Some(1_000_000_000), "a".into()),
+                (LogSource::Stdout, Some(1_000_000_000), "b".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn since_drops_older_lines_within_the_second() {
+        let mut s = LineSplitter::new(Some(1_500_000_000));
+        s.push(out("1970-01-01T00:00:01.400000000Z old\n"));
+        s.push(out("1970-01-01T00:00:01.500000000Z new\n"));
+        assert_eq!(
+            lines(&s),
+            vec![(LogSource::Stdout, Some(1_500_000_000), "new".into())]
+        );
+    }
+
+    #[test]
+    fn stats_samples_map_and_sum_networks() {
+        let v = serde_json::json!({
+            "cpu_stats": {"cpu_usage": {"total_usage": 5, "percpu_usage": [2, 3]}, "system_cpu_usage": 100},
+            "memory_stats": {"usage": 4096, "limit": 8192},
+            "networks": {"eth0": {"rx_bytes": 10, "tx_bytes": 1}, "eth1": {"rx_bytes": 5, "tx_bytes": 2}}
+        });
+        let s = stats_of(serde_json::from_value(v).unwrap());
+        assert_eq!(
+            (s.cpu_total_ns, s.system_cpu_ns, s.online_cpus),
+            (5, 100, 2)
+        );
+        assert_eq!((s.memory_usage_bytes, s.memory_limit_bytes), (4096, 8192));
+        assert_eq!((s.network_rx_bytes, s.network_tx_bytes), (15, 3));
+        // An empty sample (a stopped container's) maps without panicking.
+        let empty = stats_of(Default::default());
+        assert_eq!((empty.online_cpus, empty.memory_usage_bytes), (1, 0));
+    }
+
     #[test]
     fn image_names_split() {
-        use super::split_image;
         assert_eq!(split_image("nginx"), ("nginx".into(), "latest".into()));
         assert_eq!(split_image("nginx:1.2"), ("nginx".into(), "1.2".into()));
         assert_eq!(

@@ -6,16 +6,20 @@
 //! autonomous: when the control plane is away, tasks keep running and reports wait; when the
 //! agent restarts, it re-adopts its containers by their labels and starts nothing twice.
 
+pub mod backoff;
 pub mod cgroups;
 pub mod docker;
 pub mod firewall;
+pub mod registry;
 pub mod runtime;
 pub mod sim;
 pub mod spec;
 pub mod task;
 
+use backoff::Backoff;
 use gantry_api::agent::*;
 use gantry_api::model::{Attribute, Resource, VersionInfo};
+use registry::TaskRegistry;
 use runtime::{ContainerRuntime, Observed};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
@@ -55,8 +59,12 @@ pub struct AgentConfig {
     pub tick: Duration,
     /// How long one poll may wait on the server.
     pub poll_wait: Duration,
-    /// Pause before retrying the server after a failure.
+    /// The first pause before retrying the server after a failure: consecutive failures wait
+    /// up to twice as long each time (with full jitter, see [`backoff::Backoff`]), at most
+    /// `retry_cap`.
     pub retry: Duration,
+    /// The longest pause between retries of the server.
+    pub retry_cap: Duration,
 }
 
 impl AgentConfig {
@@ -85,7 +93,8 @@ impl AgentConfig {
             cleanup_wait: Duration::from_secs(3 * 3600),
             tick: Duration::from_secs(1),
             poll_wait: Duration::from_secs(15),
-            retry: Duration::from_secs(1),
+            retry: Duration::from_millis(100),
+            retry_cap: Duration::from_secs(10),
         }
     }
 }
@@ -178,6 +187,7 @@ pub struct Agent<R: ContainerRuntime> {
     rt: Arc<R>,
     docker_version: String,
     client: Client,
+    registry: TaskRegistry,
 }
 
 struct WorkerHandle {
@@ -197,7 +207,18 @@ impl<R: ContainerRuntime> Agent<R> {
             rt,
             docker_version: docker_version.into(),
             client,
+            registry: TaskRegistry::new(),
         }
+    }
+
+    /// The registry of this agent's tasks (a handle sharing the agent's; take it before
+    /// [`run`](Agent::run)). It stays readable after the agent stops.
+    pub fn registry(&self) -> TaskRegistry {
+        self.registry.clone()
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.cfg.retry, self.cfg.retry_cap)
     }
 
     fn state_path(&self) -> PathBuf {
@@ -362,6 +383,7 @@ impl<R: ContainerRuntime> Agent<R> {
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), AgentError> {
         tokio::pin!(shutdown);
+        let mut backoff = self.backoff();
         let mut arn = loop {
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
@@ -369,12 +391,17 @@ impl<R: ContainerRuntime> Agent<R> {
                     Ok(arn) => break arn,
                     Err(AgentError::Refused(e)) => return Err(AgentError::Refused(e)),
                     Err(e) => {
-                        tracing::warn!(error = %e, "registration failed; retrying");
-                        tokio::time::sleep(self.cfg.retry).await;
+                        let delay = backoff.next_delay();
+                        tracing::warn!(error = %e, retry_in = ?delay, "registration failed; retrying");
+                        tokio::select! {
+                            _ = &mut shutdown => return Ok(()),
+                            _ = tokio::time::sleep(delay) => {}
+                        }
                     }
                 }
             }
         };
+        backoff.reset();
         tracing::info!(instance = %arn, cluster = %self.cfg.cluster, "registered");
         let (report_tx, report_rx) = mpsc::unbounded_channel();
         let instance = Arc::new(Mutex::new(arn.clone()));
@@ -386,7 +413,7 @@ impl<R: ContainerRuntime> Agent<R> {
             },
             instance.clone(),
             report_rx,
-            self.cfg.retry,
+            self.backoff(),
         ));
         let pulled = Arc::new(Mutex::new(HashSet::new()));
         let mut adopted = self.adopt(&arn).await;
@@ -416,6 +443,7 @@ impl<R: ContainerRuntime> Agent<R> {
             };
             match polled {
                 Ok(resp) => {
+                    backoff.reset();
                     revision = resp.revision;
                     let wanted: HashSet<String> = resp
                         .tasks
@@ -437,6 +465,7 @@ impl<R: ContainerRuntime> Agent<R> {
                                     pulled.clone(),
                                     rx,
                                     report_tx.clone(),
+                                    self.registry.clone(),
                                     found,
                                 );
                                 workers.insert(
@@ -487,10 +516,10 @@ impl<R: ContainerRuntime> Agent<R> {
                                 .list(&[(spec::labels::INSTANCE, arn.as_str())])
                                 .await
                             {
-                                for w in workers.values() {
+                                for (task, w) in workers.drain() {
                                     w.join.abort();
+                                    self.registry.remove(&task);
                                 }
-                                workers.clear();
                                 task::reap(self.rt.as_ref(), old, self.cfg.default_stop_timeout)
                                     .await;
                             }
@@ -501,16 +530,21 @@ impl<R: ContainerRuntime> Agent<R> {
                             revision = 0;
                         }
                         Err(e) => {
-                            tracing::warn!(error = %e, "registration failed");
-                            tokio::time::sleep(self.cfg.retry).await;
+                            let delay = backoff.next_delay();
+                            tracing::warn!(error = %e, retry_in = ?delay, "registration failed");
+                            tokio::select! {
+                                _ = &mut shutdown => break Ok(()),
+                                _ = tokio::time::sleep(delay) => {}
+                            }
                         }
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "poll failed; tasks keep running, retrying");
+                    let delay = backoff.next_delay();
+                    tracing::warn!(error = %e, retry_in = ?delay, "poll failed; tasks keep running, retrying");
                     tokio::select! {
                         _ = &mut shutdown => break Ok(()),
-                        _ = tokio::time::sleep(self.cfg.retry) => {}
+                        _ = tokio::time::sleep(delay) => {}
                     }
                 }
             }
@@ -558,7 +592,7 @@ async fn report_loop(
     client: Client,
     instance: Arc<Mutex<String>>,
     mut rx: mpsc::UnboundedReceiver<TaskReport>,
-    retry: Duration,
+    mut backoff: Backoff,
 ) {
     let mut pending: HashMap<String, TaskReport> = HashMap::new();
     let mut order: Vec<String> = Vec::new();
@@ -594,6 +628,7 @@ async fn report_loop(
             .await
         {
             Ok(_) => {
+                backoff.reset();
                 // Drop what was sent unless a newer report arrived meanwhile.
                 for t in tasks {
                     if pending.get(&t.task_arn) == Some(&t) {
@@ -603,8 +638,9 @@ async fn report_loop(
                 order.retain(|a| pending.contains_key(a));
             }
             Err(e) => {
-                tracing::warn!(error = %e, pending = pending.len(), "report failed; will retry");
-                tokio::time::sleep(retry).await;
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, pending = pending.len(), retry_in = ?delay, "report failed; will retry");
+                tokio::time::sleep(delay).await;
             }
         }
     }

@@ -1,8 +1,10 @@
 //! The container runtime the agent drives, as a small trait: Docker is the real implementation
 //! ([`crate::docker::DockerRuntime`]); unit tests can use a fake.
 
+use futures_util::{Stream, StreamExt};
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -10,7 +12,7 @@ pub struct RuntimeError(pub String);
 
 pub type Result<T> = std::result::Result<T, RuntimeError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     Tcp,
     Udp,
@@ -119,9 +121,185 @@ pub struct Observed {
     /// Docker's health status: `starting`, `healthy`, `unhealthy`.
     pub health: Option<String>,
     pub bindings: Vec<Binding>,
+    /// The container's addresses on its networks (none when it shares another's namespace or
+    /// is not running).
+    pub ips: Vec<String>,
     pub oom_killed: bool,
     pub error: Option<String>,
     pub image_id: Option<String>,
+}
+
+/// Which of a container's outputs a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogSource {
+    /// Standard output (and a TTY container's whole output).
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One line a container wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    /// Where it was written.
+    pub stream: LogSource,
+    /// When the runtime received it, in nanoseconds since the Unix epoch (`None` when the
+    /// runtime did not say).
+    pub timestamp_ns: Option<i64>,
+    /// The line's bytes, without its line ending (a final line may lack one).
+    pub line: Vec<u8>,
+}
+
+/// A container's log lines, oldest first ([`ContainerRuntime::logs`]). Dropping it closes it.
+pub struct LogStream {
+    lines: Pin<Box<dyn Stream<Item = Result<LogLine>> + Send>>,
+}
+
+impl LogStream {
+    /// A stream of the lines `lines` yields.
+    pub fn new(lines: impl Stream<Item = Result<LogLine>> + Send + 'static) -> Self {
+        LogStream {
+            lines: Box::pin(lines),
+        }
+    }
+
+    /// The next line; `None` once the log ends (when following: once the container stopped).
+    pub async fn next(&mut self) -> Option<Result<LogLine>> {
+        self.lines.next().await
+    }
+}
+
+impl std::fmt::Debug for LogStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LogStream")
+    }
+}
+
+/// One resource usage sample of a container.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// When the agent got the sample, in nanoseconds since the Unix epoch.
+    pub timestamp_ns: i64,
+    /// CPU time the container has used, in nanoseconds (cumulative).
+    pub cpu_total_ns: u64,
+    /// CPU time the whole host has used, in nanoseconds (cumulative; with `cpu_total_ns`, the
+    /// container's share between two samples).
+    pub system_cpu_ns: u64,
+    /// CPUs online on the host.
+    pub online_cpus: u32,
+    /// Memory the container uses, in bytes (page cache included, as the kernel counts it).
+    pub memory_usage_bytes: u64,
+    /// The container's memory limit, in bytes (the host's memory when it has none).
+    pub memory_limit_bytes: u64,
+    /// Bytes the container received, over all its interfaces (cumulative).
+    pub network_rx_bytes: u64,
+    /// Bytes the container sent, over all its interfaces (cumulative).
+    pub network_tx_bytes: u64,
+}
+
+/// Periodic resource usage samples of a container ([`ContainerRuntime::stats`]). Dropping it
+/// closes it.
+pub struct StatsStream {
+    samples: Pin<Box<dyn Stream<Item = Result<Stats>> + Send>>,
+}
+
+impl StatsStream {
+    /// A stream of the samples `samples` yields.
+    pub fn new(samples: impl Stream<Item = Result<Stats>> + Send + 'static) -> Self {
+        StatsStream {
+            samples: Box::pin(samples),
+        }
+    }
+
+    /// The next sample; `None` once the stream ends (the container stopped or went).
+    pub async fn next(&mut self) -> Option<Result<Stats>> {
+        self.samples.next().await
+    }
+}
+
+impl std::fmt::Debug for StatsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StatsStream")
+    }
+}
+
+/// Now, in nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or_default()
+}
+
+/// An RFC 3339 time (`2024-05-01T12:34:56.123456789Z`, or with a `±hh:mm` offset) in
+/// nanoseconds since the Unix epoch; `None` when it is not one.
+pub fn parse_rfc3339_ns(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        (!part.is_empty() && part.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| part.parse().ok())
+            .flatten()
+    };
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // Leap seconds (60) count as the next second.
+    if second > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos = 0i64;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            if i - start < 9 {
+                nanos = nanos * 10 + i64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        for _ in (i - start)..9 {
+            nanos *= 10;
+        }
+    }
+    let offset_secs = match b.get(i) {
+        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
+        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
+            let (h, m) = (num(i + 1..i + 3)?, num(i + 4..i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let o = h * 3600 + m * 60;
+            if *sign == b'-' {
+                -o
+            } else {
+                o
+            }
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
 /// The container operations the agent needs.
@@ -167,4 +345,62 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     fn list(&self, labels: &[(&str, &str)]) -> impl Future<Output = Result<Vec<Observed>>> + Send;
     /// Resolves when the container is not running (at once if it is not).
     fn wait(&self, id: &str) -> impl Future<Output = ()> + Send;
+    /// The container's stdout and stderr, line by line in the order written, each line tagged
+    /// with its stream and time. `since` (nanoseconds since the Unix epoch) skips older lines;
+    /// `follow` keeps the stream open for new lines until the container stops. An error when
+    /// the container does not exist.
+    fn logs(
+        &self,
+        id: &str,
+        since: Option<i64>,
+        follow: bool,
+    ) -> impl Future<Output = Result<LogStream>> + Send;
+    /// The container's resource usage, a sample about every second while it runs. An error
+    /// when the container does not exist.
+    fn stats(&self, id: &str) -> impl Future<Output = Result<StatsStream>> + Send;
+    /// How the engine manages cgroups, for the cgroup parent of FARGATE tasks.
+    fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {
+        crate::cgroups::CgroupDriver::Cgroupfs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rfc3339_ns;
+
+    #[test]
+    fn rfc3339_times_parse_to_nanoseconds() {
+        assert_eq!(parse_rfc3339_ns("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(
+            parse_rfc3339_ns("1970-01-01T00:00:01.5Z"),
+            Some(1_500_000_000)
+        );
+        // Docker's form: nine digits.
+        assert_eq!(
+            parse_rfc3339_ns("2024-05-01T12:34:56.123456789Z"),
+            Some(1_714_566_896_123_456_789)
+        );
+        // Extra digits are cut, offsets applied.
+        assert_eq!(
+            parse_rfc3339_ns("2024-05-01T14:34:56.1234567891+02:00"),
+            Some(1_714_566_896_123_456_789)
+        );
+        assert_eq!(
+            parse_rfc3339_ns("2000-02-29T00:00:00-00:30"),
+            Some((951_782_400 + 1800) * 1_000_000_000)
+        );
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-05-01T12:34:56",
+            "2024-13-01T00:00:00Z",
+            "2024-05-01T12:34:56.Z",
+            "2024-05-01T12:34:56Zjunk",
+            "20é4-05-01T12:34:56Z",
+            "2024-05-01T12:34:56+0200",
+            "+024-05-01T12:34:56Z",
+        ] {
+            assert_eq!(parse_rfc3339_ns(bad), None, "{bad:?}");
+        }
+    }
 }

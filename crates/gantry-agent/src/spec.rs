@@ -73,7 +73,7 @@ pub fn pause_name(a: &AssignedTask) -> String {
         "gantry-{}-{}.pause-{}",
         td.family.as_deref().unwrap_or("task"),
         td.revision.unwrap_or(0),
-        &id[..id.len().min(12)]
+        short_id(id)
     )
 }
 
@@ -118,6 +118,11 @@ pub struct Owner {
     pub instance_arn: String,
 }
 
+/// The first 12 characters of a task id (whole characters, whatever the id holds).
+fn short_id(id: &str) -> &str {
+    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
+}
+
 /// The short id of a task ARN.
 pub fn task_id(task_arn: &str) -> &str {
     task_arn.rsplit('/').next().unwrap_or(task_arn)
@@ -132,7 +137,7 @@ pub fn docker_name(a: &AssignedTask, container: &str) -> String {
         td.family.as_deref().unwrap_or("task"),
         td.revision.unwrap_or(0),
         container,
-        &id[..id.len().min(12)]
+        short_id(id)
     )
 }
 
@@ -518,5 +523,12 @@ mod tests {
         let vols = volumes(&a);
         assert_eq!(vols.len(), 2);
         assert!(vols[0].task_scoped && !vols[1].task_scoped);
+    }
+
+    #[test]
+    fn task_ids_are_cut_at_characters() {
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
+        assert_eq!(short_id("abc"), "abc");
+        assert_eq!(short_id("ééééééééééééé"), "éééééééééééé");
     }
 }

@@ -6,7 +6,8 @@
 //! volumesFrom imply START). Run: an essential container's exit stops the task. Stop: containers
 //! stop in reverse dependency order, each with SIGTERM and then SIGKILL after its stopTimeout.
 
-use crate::runtime::{ContainerRuntime, Observed};
+use crate::registry::{ContainerEntry, TaskEntry, TaskNetwork, TaskRegistry};
+use crate::runtime::{Binding, ContainerRuntime, Observed, Protocol};
 use crate::spec::{self, Owner};
 use gantry_api::agent::{AssignedTask, ContainerReport, TaskReport};
 use gantry_api::model::{
@@ -108,7 +109,10 @@ pub struct TaskWorker<R: ContainerRuntime> {
     settings: Arc<WorkerSettings>,
     pulled_images: PulledImages,
     desired: watch::Receiver<AssignedTask>,
+    /// The assignment being worked on (the last one taken from `desired`).
+    assignment: Arc<AssignedTask>,
     reports: mpsc::UnboundedSender<TaskReport>,
+    registry: TaskRegistry,
     wake: Arc<Notify>,
     task_arn: String,
     containers: Vec<ContainerRun>,
@@ -131,13 +135,15 @@ pub struct TaskWorker<R: ContainerRuntime> {
 
 impl<R: ContainerRuntime> TaskWorker<R> {
     /// A worker for `desired`; `adopted` are containers of this task found on the host (after an
-    /// agent restart), so that nothing is started twice.
+    /// agent restart), so that nothing is started twice. The task enters `registry` at once
+    /// (with its adopted containers) and leaves it when the worker ends after cleanup.
     pub fn new(
         rt: Arc<R>,
         settings: Arc<WorkerSettings>,
         pulled_images: PulledImages,
         desired: watch::Receiver<AssignedTask>,
         reports: mpsc::UnboundedSender<TaskReport>,
+        registry: TaskRegistry,
         adopted: Vec<Observed>,
     ) -> Self {
         let a = desired.borrow().clone();
@@ -176,22 +182,25 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         let cgroup = (any_adopted
             && a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate))
         .then(|| {
-            crate::cgroups::existing(spec::task_id(
-                a.task.task_arn.as_deref().unwrap_or_default(),
-            ))
+            crate::cgroups::existing(
+                rt.cgroup_driver(),
+                spec::task_id(a.task.task_arn.as_deref().unwrap_or_default()),
+            )
         })
         .flatten();
         let status = match a.task.last_status.as_deref() {
             Some("RUNNING") if any_adopted => "RUNNING",
             _ => "PENDING",
         };
-        TaskWorker {
+        let worker = TaskWorker {
             rt,
             settings,
             pulled_images,
             task_arn: a.task.task_arn.clone().unwrap_or_default(),
             desired,
+            assignment: Arc::new(a.clone()),
             reports,
+            registry,
             wake: Arc::new(Notify::new()),
             containers,
             pulled: any_adopted,
@@ -206,13 +215,18 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             pause,
             cgroup,
             firewall: None,
-        }
+        };
+        worker.publish();
+        worker
     }
 
-    /// Drives the task until it has stopped and its containers are cleaned up.
+    /// Drives the task until it has stopped and its containers are cleaned up; then the task
+    /// leaves the registry. (When the agent shuts down, the worker returns at once and the
+    /// task, still running, stays.)
     pub async fn run(mut self) {
         loop {
-            let assigned = self.desired.borrow_and_update().clone();
+            let assigned = Arc::new(self.desired.borrow_and_update().clone());
+            self.assignment = assigned.clone();
             self.step(&assigned).await;
             self.report();
             if self.status == "STOPPED" {
@@ -231,6 +245,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         }
         tokio::time::sleep(self.settings.cleanup_wait).await;
         self.cleanup().await;
+        self.registry.remove(&self.task_arn);
     }
 
     fn fail(&mut self, code: TaskStopCode, reason: String) {
@@ -377,7 +392,12 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         if a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate) {
             let cpu = a.task.cpu.as_deref().and_then(|c| c.parse::<u64>().ok());
             let mem = a.task.memory.as_deref().and_then(|m| m.parse::<u64>().ok());
-            match crate::cgroups::create(spec::task_id(&self.task_arn), cpu, mem) {
+            match crate::cgroups::create(
+                self.rt.cgroup_driver(),
+                spec::task_id(&self.task_arn),
+                cpu,
+                mem,
+            ) {
                 Ok(cg) => self.cgroup = Some(cg),
                 Err(e) => {
                     self.fail(
@@ -575,6 +595,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             if let Ok(Some(o)) = self.rt.inspect(&id).await {
                 self.containers[i].observed = Some(o);
             }
+            self.publish();
             let (rt, wake) = (self.rt.clone(), self.wake.clone());
             self.containers[i].waiter = true;
             tokio::spawn(async move {
@@ -673,14 +694,32 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         }
     }
 
-    fn container_report(&self, c: &ContainerRun, host_mode: bool) -> ContainerReport {
-        let last_status = if c.running() {
+    fn container_status(&self, c: &ContainerRun) -> &'static str {
+        if c.running() {
             "RUNNING"
         } else if c.exit_code().is_some() || self.status == "STOPPED" {
             "STOPPED"
         } else {
             "PENDING"
-        };
+        }
+    }
+
+    fn container_health(c: &ContainerRun) -> Option<HealthStatus> {
+        c.def.health_check.as_ref().map(|_| match c.health() {
+            Some("healthy") => HealthStatus::Healthy,
+            Some("unhealthy") => HealthStatus::Unhealthy,
+            _ => HealthStatus::Unknown,
+        })
+    }
+
+    fn container_reason(c: &ContainerRun) -> Option<String> {
+        c.reason
+            .clone()
+            .or_else(|| c.observed.as_ref().and_then(|o| o.error.clone()))
+    }
+
+    fn container_report(&self, c: &ContainerRun, host_mode: bool) -> ContainerReport {
+        let last_status = self.container_status(c);
         let mut bindings: Vec<NetworkBinding> = c
             .observed
             .iter()
@@ -716,22 +755,97 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             runtime_id: c.id.clone(),
             last_status: last_status.to_string(),
             exit_code: c.exit_code().map(|e| e as i32),
-            reason: c
-                .reason
-                .clone()
-                .or_else(|| c.observed.as_ref().and_then(|o| o.error.clone())),
+            reason: Self::container_reason(c),
             network_bindings: bindings,
-            health_status: c.def.health_check.as_ref().map(|_| match c.health() {
-                Some("healthy") => HealthStatus::Healthy,
-                Some("unhealthy") => HealthStatus::Unhealthy,
-                _ => HealthStatus::Unknown,
-            }),
+            health_status: Self::container_health(c),
             image_digest: c.observed.as_ref().and_then(|o| o.image_id.clone()),
         }
     }
 
-    /// Sends the task's state if it changed since the last report.
+    /// The registry's view of a container: what its report says, in the runtime's terms.
+    fn container_entry(&self, c: &ContainerRun, host_mode: bool) -> ContainerEntry {
+        let bindings = if host_mode && c.started() {
+            // Host mode publishes nothing through Docker: the container holds the ports itself.
+            c.def
+                .port_mappings
+                .iter()
+                .flatten()
+                .filter_map(|pm| {
+                    let container_port = u16::try_from(pm.container_port?).ok()?;
+                    let host_port = pm
+                        .host_port
+                        .and_then(|h| u16::try_from(h).ok())
+                        .filter(|h| *h != 0)
+                        .unwrap_or(container_port);
+                    Some(Binding {
+                        container_port,
+                        protocol: if pm.protocol == Some(TransportProtocol::Udp) {
+                            Protocol::Udp
+                        } else {
+                            Protocol::Tcp
+                        },
+                        host_ip: "0.0.0.0".into(),
+                        host_port,
+                    })
+                })
+                .collect()
+        } else {
+            c.observed
+                .as_ref()
+                .map(|o| o.bindings.clone())
+                .unwrap_or_default()
+        };
+        ContainerEntry {
+            name: c.name.clone(),
+            id: c.id.clone(),
+            docker_name: spec::docker_name(&self.assignment, &c.name),
+            last_status: self.container_status(c).to_string(),
+            exit_code: c.exit_code(),
+            health: Self::container_health(c),
+            reason: Self::container_reason(c),
+            image_digest: c.observed.as_ref().and_then(|o| o.image_id.clone()),
+            ips: c
+                .observed
+                .as_ref()
+                .filter(|o| o.running)
+                .map(|o| o.ips.clone())
+                .unwrap_or_default(),
+            bindings,
+        }
+    }
+
+    /// Writes the task's current state into the registry.
+    fn publish(&self) {
+        let host_mode = self.assignment.task_definition.network_mode == Some(NetworkMode::Host);
+        let containers: Vec<ContainerEntry> = self
+            .containers
+            .iter()
+            .map(|c| self.container_entry(c, host_mode))
+            .collect();
+        let eni = spec::eni(&self.assignment);
+        let host_ports = TaskEntry::host_ports_of(containers.iter().flat_map(|c| &c.bindings));
+        self.registry.upsert(TaskEntry {
+            task_arn: self.task_arn.clone(),
+            assignment: self.assignment.clone(),
+            last_status: self.status.to_string(),
+            health: self.task_health(),
+            stop: self.stop.clone(),
+            started_at: self.started_at,
+            containers,
+            network: TaskNetwork {
+                ipv4: eni.as_ref().map(|e| e.ip.clone()),
+                mac: eni.as_ref().map(|e| e.mac.clone()),
+                network: eni.map(|e| e.network),
+                pause_container: self.pause.clone(),
+            },
+            host_ports,
+        });
+    }
+
+    /// Sends the task's state if it changed since the last report, and records it in the
+    /// registry.
     fn report(&mut self) {
+        self.publish();
         let host_mode =
             self.desired.borrow().task_definition.network_mode == Some(NetworkMode::Host);
         let r = TaskReport {
@@ -797,8 +911,95 @@ pub async fn reap<R: ContainerRuntime>(rt: &R, containers: Vec<Observed>, stop_t
     }
     // And a FARGATE task's cgroup, once its containers are gone.
     for t in tasks {
-        if let Some(cg) = crate::cgroups::existing(spec::task_id(&t)) {
+        if let Some(cg) = crate::cgroups::existing(rt.cgroup_driver(), spec::task_id(&t)) {
             cg.remove();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::SimRuntime;
+
+    async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+        for _ in 0..500 {
+            if let Some(v) = f() {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn a_worker_keeps_its_task_in_the_registry_until_cleanup() {
+        let arn = "arn:aws:ecs:us-east-1:000000000000:task/c/0123456789abcdef";
+        let a = AssignedTask {
+            task: serde_json::from_value(
+                serde_json::json!({"taskArn": arn, "desiredStatus": "RUNNING"}),
+            )
+            .unwrap(),
+            task_definition: serde_json::from_value(serde_json::json!({
+                "family": "f", "revision": 1, "containerDefinitions": [
+                    {"name": "web", "image": "img", "portMappings": [{"containerPort": 80}]},
+                    {"name": "side", "image": "img"}]}))
+            .unwrap(),
+            firewall: None,
+        };
+        let settings = Arc::new(WorkerSettings {
+            owner: Owner {
+                installation: "i".into(),
+                instance_arn: "arn:ci".into(),
+            },
+            pull_policy: PullPolicy::PreferCached,
+            default_stop_timeout: Duration::from_secs(1),
+            tick: Duration::from_millis(10),
+            cleanup_wait: Duration::from_millis(10),
+            fargate_runtime: None,
+        });
+        let (desired, rx) = watch::channel(a);
+        let (reports, _seen) = mpsc::unbounded_channel();
+        let registry = TaskRegistry::new();
+        let worker = TaskWorker::new(
+            Arc::new(SimRuntime::new()),
+            settings,
+            PulledImages::default(),
+            rx,
+            reports,
+            registry.clone(),
+            Vec::new(),
+        );
+        // In the registry from the start.
+        let e = registry.get(arn).unwrap();
+        assert_eq!((e.last_status.as_str(), e.containers.len()), ("PENDING", 2));
+        assert_eq!(e.assignment.task_definition.family.as_deref(), Some("f"));
+        assert!(e.container_ids().is_empty());
+        let done = tokio::spawn(worker.run());
+
+        let e = eventually("the task to run", || {
+            registry.get(arn).filter(|e| e.last_status == "RUNNING")
+        })
+        .await;
+        let ids = e.container_ids();
+        assert_eq!(ids.len(), 2);
+        let web = e.container("web").unwrap();
+        assert_eq!(web.last_status, "RUNNING");
+        assert_eq!(web.bindings.len(), 1);
+        assert_eq!(e.host_ports.len(), 1);
+        assert_eq!(e.host_ports[0].port, web.bindings[0].host_port);
+        assert_eq!(
+            registry.by_ip(&web.ips[0]).map(|t| t.task_arn).as_deref(),
+            Some(arn)
+        );
+        assert_eq!(
+            registry.by_container_id(&ids["side"]).unwrap().1.as_deref(),
+            Some("side")
+        );
+
+        desired.send_modify(|a| a.task.desired_status = Some("STOPPED".into()));
+        eventually("the worker to end", || done.is_finished().then_some(())).await;
+        assert!(registry.get(arn).is_none(), "gone after cleanup");
+        assert!(registry.by_container_id(&ids["web"]).is_none());
     }
 }
