@@ -4,7 +4,7 @@
 Run by hand when the pinned model changes (cargo build never runs it), with botocore installed
 in a scratch venv (never the project's .venv; no model file is committed):
 
-    python3 -m venv /tmp/genvenv && /tmp/genvenv/bin/pip install botocore==1.43.11
+    python3 -m venv /tmp/genvenv && /tmp/genvenv/bin/pip install botocore==1.44.8
     /tmp/genvenv/bin/python tools/gen_api.py ecs sts logs
 
 Each SERVICE (botocore's name for it: ecs, sts, logs, iam, ...) is written to
@@ -29,7 +29,7 @@ import sys
 
 import botocore
 
-PINNED = "1.43.11"
+PINNED = "1.44.8"
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_OUT = os.path.join(REPO, "crates", "gantry-api", "src")

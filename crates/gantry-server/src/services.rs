@@ -237,7 +237,7 @@ async fn reconcile(server: &Server, key: &(String, String)) -> Result<(), ApiErr
 
             // 2. The circuit breaker.
             let dc = rec.service.deployment_configuration.clone().unwrap_or_default();
-            let breaker = dc.deployment_circuit_breaker.clone().unwrap_or(DeploymentCircuitBreaker { enable: false, rollback: false });
+            let breaker = dc.deployment_circuit_breaker.clone().unwrap_or(DeploymentCircuitBreaker { enable: false, rollback: false, ..Default::default() });
             let desired_now = rec.service.desired_count.unwrap_or(0);
             let threshold = ((f64::from(desired_now) * 0.5).ceil() as i32).clamp(3, 200);
             let mut primary_failed = primary.rollout_state == Some(DeploymentRolloutState::Failed);
