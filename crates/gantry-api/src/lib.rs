@@ -1,13 +1,17 @@
 //! gantry-api: the AWS APIs on the wire. Types generated from botocore's API models, one module
-//! per service ([`ecs`], also reachable as [`model`]), lenient integer decoding ([`wire`]), errors
-//! in the AWS shape ([`error`]), ARNs ([`arn`]) and the task-definition rules ([`taskdef`]).
-//! Pure: no I/O.
+//! per service ([`ecs`], also reachable as [`model`]; [`sts`]; [`logs`]), lenient integer
+//! decoding ([`wire`]), errors in the AWS shape ([`error`]), ARNs ([`arn`]) and the
+//! task-definition rules ([`taskdef`]). Pure: no I/O.
 
 pub mod agent;
 pub mod arn;
 pub mod error;
 #[rustfmt::skip]
 pub mod ecs;
+#[rustfmt::skip]
+pub mod logs;
+#[rustfmt::skip]
+pub mod sts;
 pub mod taskdef;
 pub mod wire;
 
