@@ -7,6 +7,10 @@ in a scratch venv (never the project's .venv; no model file is committed):
     python3 -m venv /tmp/genvenv && /tmp/genvenv/bin/pip install botocore==1.44.8
     /tmp/genvenv/bin/python tools/gen_api.py ecs sts logs
 
+To move to a newer model, change PINNED below, the botocore and boto3 pins of
+tests/python/requirements.txt (and awscli's, if a newer v1 exists) and the version above
+together, regenerate, and build: new shapes may break code that builds wire types by hand.
+
 Each SERVICE (botocore's name for it: ecs, sts, logs, iam, ...) is written to
 crates/gantry-api/src/<SERVICE>.rs ('-' becomes '_'); declare a new module in
 crates/gantry-api/src/lib.rs under #[rustfmt::skip]. `--check` writes nothing and exits 1 if a
