@@ -1,14 +1,22 @@
-//! gantry-api: the ECS API on the wire. Types generated from the API model ([`model`]),
-//! lenient integer decoding ([`wire`]), errors in the AWS shape ([`error`]), ARNs ([`arn`]) and
-//! the task-definition rules ([`taskdef`]). Pure: no I/O.
+//! gantry-api: the AWS APIs on the wire. Types generated from botocore's API models, one module
+//! per service ([`ecs`], also reachable as [`model`]; [`sts`]; [`logs`]), lenient integer
+//! decoding ([`wire`]), errors in the AWS shape ([`error`]), ARNs ([`arn`]) and the
+//! task-definition rules ([`taskdef`]). Pure: no I/O.
 
 pub mod agent;
 pub mod arn;
 pub mod error;
 #[rustfmt::skip]
-pub mod model;
+pub mod ecs;
+#[rustfmt::skip]
+pub mod logs;
+#[rustfmt::skip]
+pub mod sts;
 pub mod taskdef;
 pub mod wire;
+
+/// The ECS wire types, under the name the rest of gantry uses.
+pub use ecs as model;
 
 pub use arn::{Arns, TaskDefRef};
 pub use error::{decode, ApiError, ErrorCode};

@@ -483,14 +483,14 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
         }
         for r in c.resource_requirements.iter().flatten() {
             if r.r#type == crate::model::ResourceType::Gpu {
-                match r.value.trim().parse::<u32>() {
+                let value = r.value.as_deref().unwrap_or_default();
+                match value.trim().parse::<u32>() {
                     Ok(n) if (1..=64).contains(&n) => {}
                     _ => {
                         return Err(err(format!(
-                            "Invalid '{}': a GPU count is an integer from 1 to 64, found {:?}.",
-                            at("resourceRequirements.value"),
-                            r.value
-                        )))
+                        "Invalid '{}': a GPU count is an integer from 1 to 64, found {value:?}.",
+                        at("resourceRequirements.value"),
+                    )))
                     }
                 }
             }
@@ -824,6 +824,26 @@ mod tests {
             r#"{"family":"f","tags":[{"key":"aws:x","value":"1"}],"containerDefinitions":[{"name":"a","image":"x","memory":10}]}"#,
             "aws:",
         );
+    }
+
+    #[test]
+    fn a_gpu_requirement_needs_a_count() {
+        // The model no longer marks `value` required (a GPU may be shared instead), but a GPU
+        // requirement without a count is still refused, naming the field.
+        for value in [r#""#, r#","value":"0""#, r#","value":"two""#] {
+            fails_naming(
+                &format!(
+                    r#"{{"family":"f","containerDefinitions":[{{"name":"a","image":"x","memory":10,"resourceRequirements":[{{"type":"GPU"{value}}}]}}]}}"#
+                ),
+                "resourceRequirements.value",
+            );
+        }
+        let td = reg(r#"{"family":"f","containerDefinitions":[{"name":"a","image":"x","memory":10,"resourceRequirements":[{"type":"GPU","value":"2"}]}]}"#).unwrap();
+        let r = &td.container_definitions.unwrap()[0]
+            .resource_requirements
+            .clone()
+            .unwrap()[0];
+        assert_eq!(r.value.as_deref(), Some("2"));
     }
 
     #[test]

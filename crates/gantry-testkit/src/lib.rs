@@ -209,9 +209,16 @@ pub async fn signed_call(
     operation: &str,
     body: &[u8],
 ) -> (u16, serde_json::Value) {
-    try_signed_call(endpoint, access_key_id, secret_access_key, region, operation, body)
-        .await
-        .expect("send request")
+    try_signed_call(
+        endpoint,
+        access_key_id,
+        secret_access_key,
+        region,
+        operation,
+        body,
+    )
+    .await
+    .expect("send request")
 }
 
 /// [`signed_call`], with `None` when no answer came (the server died mid-request).

@@ -109,10 +109,14 @@ async fn kill_9_while_writes_are_in_flight_loses_nothing_acknowledged() {
         });
     }
     // Let the writers get going, then kill the server under them.
-    gantry_testkit::wait_for("300 acknowledged writes", std::time::Duration::from_secs(60), || {
-        let n = acked.lock().unwrap().len();
-        async move { (n >= 300).then_some(()) }
-    })
+    gantry_testkit::wait_for(
+        "300 acknowledged writes",
+        std::time::Duration::from_secs(60),
+        || {
+            let n = acked.lock().unwrap().len();
+            async move { (n >= 300).then_some(()) }
+        },
+    )
     .await;
     gantry.kill9();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -131,13 +135,22 @@ async fn kill_9_while_writes_are_in_flight_loses_nothing_acknowledged() {
         assert!(defs.len() >= acked.len());
         for f in &fams {
             let family = f.key.trim_start_matches("ecs/us-east-1/families/");
-            let counter = serde_json::from_slice::<serde_json::Value>(&f.value).unwrap()["last_revision"]
+            let counter = serde_json::from_slice::<serde_json::Value>(&f.value).unwrap()
+                ["last_revision"]
                 .as_i64()
                 .unwrap();
             let highest = defs
                 .iter()
-                .filter(|d| d.key.starts_with(&format!("ecs/us-east-1/taskdefs/{family}/")))
-                .map(|d| serde_json::from_slice::<serde_json::Value>(&d.value).unwrap()["task_definition"]["revision"].as_i64().unwrap())
+                .filter(|d| {
+                    d.key
+                        .starts_with(&format!("ecs/us-east-1/taskdefs/{family}/"))
+                })
+                .map(|d| {
+                    serde_json::from_slice::<serde_json::Value>(&d.value).unwrap()
+                        ["task_definition"]["revision"]
+                        .as_i64()
+                        .unwrap()
+                })
                 .max()
                 .unwrap_or(0);
             assert_eq!(counter, highest, "{family}: counter and revisions disagree");
@@ -148,18 +161,28 @@ async fn kill_9_while_writes_are_in_flight_loses_nothing_acknowledged() {
 
     for (arn, value) in &acked {
         let (status, v) = gantry
-            .call("DescribeTaskDefinition", &format!(r#"{{"taskDefinition":"{arn}"}}"#))
+            .call(
+                "DescribeTaskDefinition",
+                &format!(r#"{{"taskDefinition":"{arn}"}}"#),
+            )
             .await;
         assert_eq!(status, 200, "{arn} lost after kill -9: {v}");
         let got = &v["taskDefinition"]["containerDefinitions"][0]["environment"][0]["value"];
-        assert_eq!(got.as_str(), Some(value.as_str()), "{arn} came back with other content");
+        assert_eq!(
+            got.as_str(),
+            Some(value.as_str()),
+            "{arn} came back with other content"
+        );
     }
     // No half-applied registration: each family's next revision is past every revision kept,
     // so none is issued twice.
     for f in 0..4 {
         let family = format!("inflight-{f}");
         let (_, v) = gantry
-            .call("ListTaskDefinitions", &format!(r#"{{"familyPrefix":"{family}","sort":"DESC","maxResults":1}}"#))
+            .call(
+                "ListTaskDefinitions",
+                &format!(r#"{{"familyPrefix":"{family}","sort":"DESC","maxResults":1}}"#),
+            )
             .await;
         let newest: i64 = v["taskDefinitionArns"][0]
             .as_str()
@@ -169,6 +192,10 @@ async fn kill_9_while_writes_are_in_flight_loses_nothing_acknowledged() {
         let (_, v) = gantry
             .call("RegisterTaskDefinition", &format!(r#"{{"family":"{family}","containerDefinitions":[{{"name":"c","image":"busybox","memory":16}}]}}"#))
             .await;
-        assert_eq!(v["taskDefinition"]["revision"].as_i64(), Some(newest + 1), "{family}");
+        assert_eq!(
+            v["taskDefinition"]["revision"].as_i64(),
+            Some(newest + 1),
+            "{family}"
+        );
     }
 }

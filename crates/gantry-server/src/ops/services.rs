@@ -289,6 +289,7 @@ pub async fn create(
         .get_or_insert(DeploymentCircuitBreaker {
             enable: false,
             rollback: false,
+            ..Default::default()
         });
     check_deployment_configuration(&dc, daemon)?;
     if daemon

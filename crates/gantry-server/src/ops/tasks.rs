@@ -38,11 +38,9 @@ pub fn demand_of(td: &TaskDefinition, ov: &TaskOverride) -> Result<Demand, ApiEr
         mem += i64::from(reservation.or(hard).unwrap_or(0));
         for r in c.resource_requirements.iter().flatten() {
             if r.r#type == ResourceType::Gpu {
-                gpu += r.value.trim().parse::<i64>().map_err(|_| {
-                    ApiError::invalid(format!(
-                        "Invalid GPU count {:?} in container {name}.",
-                        r.value
-                    ))
+                let value = r.value.as_deref().unwrap_or_default();
+                gpu += value.trim().parse::<i64>().map_err(|_| {
+                    ApiError::invalid(format!("Invalid GPU count {value:?} in container {name}."))
                 })?;
             }
         }

@@ -190,13 +190,7 @@ pub fn step(view: &ServiceView<'_>, now: f64, timing: &Timing) -> ServiceStep {
         .deployment_configuration
         .clone()
         .unwrap_or_default();
-    let breaker = dc
-        .deployment_circuit_breaker
-        .clone()
-        .unwrap_or(DeploymentCircuitBreaker {
-            enable: false,
-            rollback: false,
-        });
+    let breaker = dc.deployment_circuit_breaker.clone().unwrap_or_default();
     let desired_now = rec.service.desired_count.unwrap_or(0);
     let mut primary_failed = first.rollout_state == Some(DeploymentRolloutState::Failed);
     if breaker.enable && !primary_failed {

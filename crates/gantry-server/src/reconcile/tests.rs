@@ -216,6 +216,7 @@ fn the_breaker_fails_the_deployment_and_rolls_back() {
         deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
             enable: true,
             rollback: true,
+            ..Default::default()
         }),
         ..Default::default()
     });
@@ -268,6 +269,7 @@ fn the_breaker_fails_the_deployment_and_rolls_back() {
         deployment_circuit_breaker: Some(DeploymentCircuitBreaker {
             enable: true,
             rollback: false,
+            ..Default::default()
         }),
         ..Default::default()
     });
