@@ -2,6 +2,7 @@
 //! Debian 20.10 engine on API 1.41 works).
 
 use crate::runtime::*;
+use crate::spec;
 use bollard::container::LogOutput;
 use bollard::models::{
     ContainerCreateBody, HealthConfig, HostConfig, HostConfigLogConfig, PortBinding,
@@ -396,7 +397,38 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn ensure_network(&self, name: &str, subnet: &str, gateway: &str) -> Result<()> {
+    async fn engine_networks(&self) -> Result<Vec<gantry_api::agent::EngineNetwork>> {
+        let nets = self
+            .docker
+            .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
+            .await
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for n in nets {
+            let installation = n
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(spec::labels::INSTALLATION).cloned())
+                .unwrap_or_default();
+            for c in n.ipam.iter().flat_map(|i| i.config.iter().flatten()) {
+                if let Some(cidr) = c.subnet.as_ref().filter(|s| !s.contains(':')) {
+                    out.push(gantry_api::agent::EngineNetwork {
+                        cidr: cidr.clone(),
+                        installation: installation.clone(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ensure_network(
+        &self,
+        name: &str,
+        subnet: &str,
+        gateway: &str,
+        installation: &str,
+    ) -> Result<()> {
         if self
             .docker
             .inspect_network(
@@ -419,10 +451,13 @@ impl ContainerRuntime for DockerRuntime {
                 }]),
                 ..Default::default()
             }),
-            labels: Some(HashMap::from([(
-                "gantry.subnet".to_string(),
-                name.to_string(),
-            )])),
+            labels: Some(HashMap::from([
+                ("gantry.subnet".to_string(), name.to_string()),
+                (
+                    spec::labels::INSTALLATION.to_string(),
+                    installation.to_string(),
+                ),
+            ])),
             ..Default::default()
         };
         let first = self.docker.create_network(body.clone()).await;

@@ -16,7 +16,8 @@ use gantry_api::agent::Firewall;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-const POOL: &str = "10.213.0.0/16";
+/// The awsvpc pool of servers that do not say theirs.
+const DEFAULT_POOL: &str = "10.213.0.0/16";
 
 fn iptables(args: &[&str]) -> Result<bool, String> {
     let out = Command::new("iptables")
@@ -124,16 +125,25 @@ pub fn apply(task_id: &str, ip: &str, fw: Option<&Firewall>) -> Result<(), Strin
     let chain = chain(task_id);
     let dest = format!("{ip}/32");
     let input = restore_input(task_id, fw)?;
+    let pool = fw
+        .map(|f| f.pool.as_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or(DEFAULT_POOL);
+    if !plain(pool, |c| c.is_ascii_digit() || "./".contains(c)) {
+        return Err(format!("unusable awsvpc pool: {pool:?}"));
+    }
+    let pool = pool.to_string();
+    let pool = pool.as_str();
     // Routing between subnets, once.
-    if !iptables(&["-C", "DOCKER-USER", "-s", POOL, "-d", POOL, "-j", "ACCEPT"])? {
+    if !iptables(&["-C", "DOCKER-USER", "-s", pool, "-d", pool, "-j", "ACCEPT"])? {
         must(&[
             "-I",
             "DOCKER-USER",
             "1",
             "-s",
-            POOL,
+            pool,
             "-d",
-            POOL,
+            pool,
             "-j",
             "ACCEPT",
         ])?;
@@ -187,6 +197,7 @@ mod tests {
                 allow("udp", 53, 60, "10.0.0.0/8"),
                 allow("all", 0, 65535, "0.0.0.0/0"),
             ],
+            ..Firewall::default()
         };
         let id = "0123456789abcdef0123456789abcdef";
         assert_eq!(
@@ -230,6 +241,7 @@ mod tests {
         ] {
             let fw = Firewall {
                 allow: vec![allow("tcp", 1, 2, source)],
+                ..Firewall::default()
             };
             assert!(restore_input("t1", Some(&fw)).is_err(), "{source:?}");
         }
@@ -239,6 +251,7 @@ mod tests {
         // IPv6 sources are words too.
         let fw = Firewall {
             allow: vec![allow("tcp", 1, 2, "fd00::/8")],
+            ..Firewall::default()
         };
         assert!(restore_input("t1", Some(&fw)).is_ok());
     }

@@ -321,6 +321,7 @@ impl<R: ContainerRuntime> Agent<R> {
             });
         }
         RegisterRequest {
+            engine_networks: Vec::new(),
             cluster: self.cfg.cluster.clone(),
             container_instance_arn: existing,
             total_resources: vec![
@@ -354,14 +355,21 @@ impl<R: ContainerRuntime> Agent<R> {
         }
     }
 
-    /// Registers (again), keeping the saved ARN when the server still knows it.
-    async fn register(&self, fresh: bool) -> Result<String, AgentError> {
+    /// Registers (again), keeping the saved ARN when the server still knows it. Returns the
+    /// instance's ARN and the installation to label containers with.
+    async fn register(&self, fresh: bool) -> Result<(String, String), AgentError> {
         let saved = if fresh {
             SavedState::default()
         } else {
             self.load_state()
         };
-        let req = self.registration(saved.container_instance_arn);
+        let mut req = self.registration(saved.container_instance_arn);
+        // The ranges the engine's networks hold, so that awsvpc subnets avoid other
+        // installations' (and the user's) networks.
+        match self.rt.engine_networks().await {
+            Ok(n) => req.engine_networks = n,
+            Err(e) => tracing::warn!(error = %e, "could not list the engine's networks"),
+        }
         let resp: RegisterResponse = self
             .client
             .post(REGISTER_PATH, &req, Duration::from_secs(30))
@@ -374,7 +382,13 @@ impl<R: ContainerRuntime> Agent<R> {
             cluster: self.cfg.cluster.clone(),
             container_instance_arn: Some(arn.clone()),
         })?;
-        Ok(arn)
+        // Servers from before installation ids name none: the ARN's region and account then.
+        let installation = if resp.installation.is_empty() {
+            installation_of(&arn)
+        } else {
+            resp.installation
+        };
+        Ok((arn, installation))
     }
 
     /// Runs until `shutdown` resolves. Tasks keep running after it returns.
@@ -384,11 +398,11 @@ impl<R: ContainerRuntime> Agent<R> {
     ) -> Result<(), AgentError> {
         tokio::pin!(shutdown);
         let mut backoff = self.backoff();
-        let mut arn = loop {
+        let (mut arn, mut installation) = loop {
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
                 r = self.register(false) => match r {
-                    Ok(arn) => break arn,
+                    Ok(registered) => break registered,
                     Err(AgentError::Refused(e)) => return Err(AgentError::Refused(e)),
                     Err(e) => {
                         let delay = backoff.next_delay();
@@ -423,7 +437,7 @@ impl<R: ContainerRuntime> Agent<R> {
         let result = loop {
             let settings = Arc::new(WorkerSettings {
                 owner: spec::Owner {
-                    installation: installation_of(&arn),
+                    installation: installation.clone(),
                     instance_arn: arn.clone(),
                 },
                 pull_policy: self.cfg.pull_policy,
@@ -509,7 +523,8 @@ impl<R: ContainerRuntime> Agent<R> {
                 {
                     tracing::warn!(error = %e, "the instance is gone; registering again");
                     match self.register(true).await {
-                        Ok(new) => {
+                        Ok((new, inst)) => {
+                            installation = inst;
                             // Containers of the old registration belong to no task any more.
                             if let Ok(old) = self
                                 .rt

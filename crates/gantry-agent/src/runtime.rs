@@ -317,13 +317,19 @@ pub trait ContainerRuntime: Send + Sync + 'static {
         labels: &HashMap<String, String>,
     ) -> impl Future<Output = Result<()>> + Send;
     fn remove_volume(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
-    /// Creates a bridge network with this subnet (`10.213.0.0/24`) and gateway if it does not exist.
+    /// Creates a bridge network with this subnet (`10.213.0.0/24`) and gateway if it does not
+    /// exist, labelled with the installation that owns it.
     fn ensure_network(
         &self,
         name: &str,
         subnet: &str,
         gateway: &str,
+        installation: &str,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The ranges the engine's networks hold, with the installation label of each.
+    fn engine_networks(
+        &self,
+    ) -> impl Future<Output = Result<Vec<gantry_api::agent::EngineNetwork>>> + Send;
     /// Admits only `fw`'s traffic to the task at `ip` (`None`: removes the task's rules).
     fn set_firewall(
         &self,

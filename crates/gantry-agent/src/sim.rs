@@ -221,7 +221,17 @@ impl ContainerRuntime for SimRuntime {
         Ok(())
     }
 
-    async fn ensure_network(&self, _name: &str, _subnet: &str, _gateway: &str) -> Result<()> {
+    async fn engine_networks(&self) -> Result<Vec<gantry_api::agent::EngineNetwork>> {
+        Ok(Vec::new())
+    }
+
+    async fn ensure_network(
+        &self,
+        _name: &str,
+        _subnet: &str,
+        _gateway: &str,
+        _installation: &str,
+    ) -> Result<()> {
         Ok(())
     }
 

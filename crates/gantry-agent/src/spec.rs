@@ -38,8 +38,19 @@ pub struct Eni {
     pub mac: String,
 }
 
+/// The Docker network of a subnet: one per installation, so that two installations sharing
+/// an engine never share a network (`gantry-1a2b3c4d-subnet-web`).
+pub fn network_name(owner: &Owner, subnet_id: &str) -> String {
+    match owner.installation.strip_prefix("gantry-") {
+        Some(id) if id.len() >= 8 && id.is_char_boundary(8) => {
+            format!("gantry-{}-{subnet_id}", &id[..8])
+        }
+        _ => format!("gantry-{subnet_id}"),
+    }
+}
+
 /// The task's interface, when it is an awsvpc task.
-pub fn eni(a: &AssignedTask) -> Option<Eni> {
+pub fn eni(a: &AssignedTask, owner: &Owner) -> Option<Eni> {
     let att = a
         .task
         .attachments
@@ -57,7 +68,7 @@ pub fn eni(a: &AssignedTask) -> Option<Eni> {
     let (gateway, bits) = gw.split_once('/')?;
     let prefix = gateway.rsplit_once('.')?.0;
     Some(Eni {
-        network: format!("gantry-{}", d("subnetId")?),
+        network: network_name(owner, &d("subnetId")?),
         subnet: format!("{prefix}.0/{bits}"),
         gateway: gateway.to_string(),
         ip: d("privateIPv4Address")?,

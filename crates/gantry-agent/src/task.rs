@@ -408,7 +408,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 }
             }
         }
-        if let Some(eni) = spec::eni(a) {
+        if let Some(eni) = spec::eni(a, &self.settings.owner) {
             match self.ensure_pause(a, &eni).await {
                 Ok(id) => self.pause = Some(id),
                 Err(e) => {
@@ -429,7 +429,12 @@ impl<R: ContainerRuntime> TaskWorker<R> {
     async fn ensure_pause(&self, a: &AssignedTask, eni: &spec::Eni) -> Result<String, String> {
         let image = self.rt.ensure_pause_image().await.map_err(|e| e.0)?;
         self.rt
-            .ensure_network(&eni.network, &eni.subnet, &eni.gateway)
+            .ensure_network(
+                &eni.network,
+                &eni.subnet,
+                &eni.gateway,
+                &self.settings.owner.installation,
+            )
             .await
             .map_err(|e| e.0)?;
         let found = self
@@ -485,7 +490,9 @@ impl<R: ContainerRuntime> TaskWorker<R> {
 
     /// Keeps the task's security group rules in step with what the control plane sends.
     async fn sync_firewall(&mut self, a: &AssignedTask) {
-        let Some(eni) = spec::eni(a) else { return };
+        let Some(eni) = spec::eni(a, &self.settings.owner) else {
+            return;
+        };
         let want = a.firewall.clone();
         let have = self.firewall.as_ref().map(|(_, f)| f.clone());
         if want == have {
@@ -822,7 +829,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             .iter()
             .map(|c| self.container_entry(c, host_mode))
             .collect();
-        let eni = spec::eni(&self.assignment);
+        let eni = spec::eni(&self.assignment, &self.settings.owner);
         let host_ports = TaskEntry::host_ports_of(containers.iter().flat_map(|c| &c.bindings));
         self.registry.upsert(TaskEntry {
             task_arn: self.task_arn.clone(),

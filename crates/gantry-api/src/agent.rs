@@ -34,6 +34,22 @@ pub struct RegisterRequest {
     /// The capacity provider this host stands for (`--capacity-provider`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_provider: Option<String>,
+    /// The address ranges the networks on this host's Docker engine hold, with the gantry
+    /// installation that made each (empty: not gantry's). The server keeps its awsvpc subnets
+    /// off every range that is not its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_networks: Vec<EngineNetwork>,
+}
+
+/// A range a Docker network holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineNetwork {
+    /// `172.17.0.0/16`
+    pub cidr: String,
+    /// The network's `gantry.installation` label, if it has one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub installation: String,
 }
 
 fn default_capacity() -> String {
@@ -44,6 +60,9 @@ fn default_capacity() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct RegisterResponse {
     pub container_instance: ContainerInstance,
+    /// The installation's id: the agent labels its containers and networks with it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub installation: String,
 }
 
 /// Long-poll: answered at once when the desired set is newer than `revision`, otherwise when it
@@ -73,6 +92,9 @@ pub struct AssignedTask {
 #[serde(rename_all = "camelCase")]
 pub struct Firewall {
     pub allow: Vec<Allow>,
+    /// The awsvpc pool (a CIDR): subnets route to each other within it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pool: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

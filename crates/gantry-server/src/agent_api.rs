@@ -101,11 +101,18 @@ async fn register_inner(
             has_agent: true,
             capacity: req.capacity,
             capacity_provider: req.capacity_provider,
+            held_ranges: req
+                .engine_networks
+                .into_iter()
+                .filter(|n| n.installation != server.installation)
+                .map(|n| n.cidr)
+                .collect(),
         },
     )
     .await?;
     Ok(RegisterResponse {
         container_instance: c,
+        installation: server.installation.clone(),
     })
 }
 

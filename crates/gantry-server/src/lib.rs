@@ -48,6 +48,8 @@ pub struct ServerConfig {
     pub lost_timeout: std::time::Duration,
     /// Tasks stopped on a lost instance count as STOPPED after this long without confirmation.
     pub lost_grace: std::time::Duration,
+    /// The CIDR (`/8` to `/24`) awsvpc subnets take their /24s from.
+    pub awsvpc_pool: String,
 }
 
 impl ServerConfig {
@@ -67,6 +69,7 @@ impl ServerConfig {
             throttle_cap: std::time::Duration::from_secs(15 * 60),
             lost_timeout: std::time::Duration::from_secs(10 * 60),
             lost_grace: std::time::Duration::from_secs(60),
+            awsvpc_pool: ops::network::DEFAULT_POOL.to_string(),
         }
     }
 }
@@ -98,6 +101,8 @@ pub enum StartError {
     Load(#[from] state::LoadError),
     #[error("opening the store: {0}")]
     Store(#[from] gantry_store::StoreError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 /// The key of the installation's id (outside every service's namespace).
@@ -141,7 +146,9 @@ impl Server {
             );
         }
         let store: Arc<dyn Store> = Arc::new(scoped);
-        let state = State::load(store.as_ref()).await?;
+        let pool = ops::network::Pool::parse(&config.awsvpc_pool).map_err(StartError::Config)?;
+        let mut state = State::load(store.as_ref()).await?;
+        state.awsvpc_pool = pool;
         Ok(Arc::new(Server {
             arns: Arns::new(config.region.clone(), config.account_id.clone()),
             clock: Arc::new(gantry_core::SystemClock),
@@ -254,6 +261,7 @@ impl Server {
                             rec.revision = old.revision.wrapping_add(1);
                         }
                     }
+                    fresh.awsvpc_pool = st.awsvpc_pool;
                     let all: Vec<String> = fresh.instances.keys().cloned().collect();
                     *st = fresh;
                     *self.placement_cache() = placement_cache::PlacementCache::default();

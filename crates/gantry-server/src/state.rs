@@ -74,6 +74,10 @@ pub struct InstanceRecord {
     /// The capacity provider the agent stands for (`--capacity-provider`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity_provider: Option<String>,
+    /// Address ranges other networks hold on the agent's Docker engine (CIDRs), which
+    /// awsvpc subnets must not take.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held_ranges: Vec<String>,
     /// When the agent was last heard from (seconds since the epoch).
     #[serde(skip)]
     pub last_seen: f64,
@@ -215,16 +219,27 @@ impl ServiceRecord {
     }
 }
 
-/// An awsvpc subnet: a /24 of gantry's pool (10.213.<octet>.0/24).
+/// An awsvpc subnet: a /24 of the pool (`--awsvpc-pool`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SubnetRecord {
     pub id: String,
+    /// The third byte of a subnet of 10.213.0.0/16 (records from before the pool was a setting).
+    #[serde(default)]
     pub octet: u8,
+    /// The /24's first address, as a number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<u32>,
 }
 
 impl SubnetRecord {
+    /// The /24's first address.
+    pub fn base(&self) -> u32 {
+        self.network
+            .unwrap_or(u32::from_be_bytes([10, 213, self.octet, 0]))
+    }
+
     pub fn address(&self, host: u8) -> String {
-        format!("{}.{}.{host}", crate::ops::network::POOL_PREFIX, self.octet)
+        std::net::Ipv4Addr::from(self.base() | u32::from(host)).to_string()
     }
 }
 
@@ -272,6 +287,8 @@ pub struct State {
     pub topology: u64,
     /// What each instance's unstopped tasks hold, kept current as tasks come, move and go.
     pub usage: std::collections::HashMap<String, Usage>,
+    /// Where awsvpc subnets take their /24s from.
+    pub awsvpc_pool: crate::ops::network::Pool,
     /// Instances whose tasks, attributes or status changed since placement last looked.
     dirty: std::sync::Mutex<std::collections::HashSet<String>>,
 }

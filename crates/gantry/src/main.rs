@@ -209,6 +209,10 @@ struct ServerTiming {
     /// Tasks stopped on a lost host count as STOPPED after this long without the agent's word
     #[arg(long, env = "GANTRY_LOST_TASK_GRACE", default_value = "1m", value_parser = parse_duration)]
     lost_task_grace: Duration,
+    /// The range awsvpc subnets take their /24s from (ranges other Docker networks on the
+    /// agents' engines hold are skipped)
+    #[arg(long, env = "GANTRY_AWSVPC_POOL", default_value = "10.213.0.0/16")]
+    awsvpc_pool: String,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
@@ -423,6 +427,7 @@ async fn serve(
     cfg.throttle_cap = timing.throttle_cap;
     cfg.lost_timeout = timing.lost_host_timeout;
     cfg.lost_grace = timing.lost_task_grace;
+    cfg.awsvpc_pool = timing.awsvpc_pool.clone();
     let server = Server::new(cfg, store.clone())
         .await
         .context("loading the state")?;

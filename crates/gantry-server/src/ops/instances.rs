@@ -139,6 +139,8 @@ pub struct Registration {
     /// `ec2`, `fargate` or `both`.
     pub capacity: String,
     pub capacity_provider: Option<String>,
+    /// CIDRs other networks hold on the agent's engine.
+    pub held_ranges: Vec<String>,
 }
 
 fn resource_int(rs: &[Resource], name: &str) -> Option<i64> {
@@ -268,6 +270,7 @@ pub async fn register_instance(
             instance.capacity_provider_name = reg.capacity_provider.clone();
             let rec = InstanceRecord {
                 capacity_provider: reg.capacity_provider.clone(),
+                held_ranges: reg.held_ranges.clone(),
                 fargate: reg.capacity != "ec2",
                 fargate_only: reg.capacity == "fargate",
                 cluster: cluster_name,
@@ -305,6 +308,7 @@ pub async fn register(
             has_agent: false,
             capacity: "ec2".into(),
             capacity_provider: None,
+            held_ranges: Vec::new(),
         },
     )
     .await?;

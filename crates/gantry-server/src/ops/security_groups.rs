@@ -113,6 +113,7 @@ pub fn firewall(st: &State, t: &TaskRecord) -> Option<Firewall> {
     }
     Some(Firewall {
         allow: allow.into_iter().collect(),
+        pool: st.awsvpc_pool.cidr(),
     })
 }
 
