@@ -443,36 +443,36 @@ fn compare(a: &str, b: &str) -> Ordering {
     a.cmp(b)
 }
 
-/// `2018-06-18`, `2018-06-18T22:28:28Z` (or with fractional seconds) as seconds since the epoch.
+/// `2018-06-18`, `2018-06-18T22:28:28Z` (or with fractional seconds) as seconds since the
+/// epoch; calendar-checked (`2018-02-31` is no date).
 pub fn parse_date(s: &str) -> Option<f64> {
-    let (date, time) = match s.split_once('T') {
-        Some((d, t)) => (d, Some(t.trim_end_matches('Z'))),
+    let (date, clock) = match s.split_once('T') {
+        Some((d, t)) => (d, Some(t.strip_suffix('Z').unwrap_or(t))),
         None => (s, None),
     };
-    let d: Vec<i64> = date
-        .split('-')
-        .map(|p| p.parse().ok())
-        .collect::<Option<Vec<_>>>()?;
-    let [y, m, day] = d[..] else { return None };
-    if !(1..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+    let mut d = date.split('-');
+    let (y, m, day) = (d.next()?, d.next()?, d.next()?);
+    if d.next().is_some()
+        || [y, m, day]
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|c| c.is_ascii_digit()))
+    {
         return None;
     }
-    let yy = if m <= 2 { y - 1 } else { y };
-    let era = if yy >= 0 { yy } else { yy - 399 } / 400;
-    let yoe = yy - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + day - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    let mut secs = (days * 86_400) as f64;
-    if let Some(t) = time {
-        let hms: Vec<f64> = t
-            .split(':')
-            .map(|p| p.parse().ok())
-            .collect::<Option<Vec<_>>>()?;
-        let [h, mi, se] = hms[..] else { return None };
-        if !(0.0..24.0).contains(&h) || !(0.0..60.0).contains(&mi) || !(0.0..61.0).contains(&se) {
+    let y: i32 = y.parse().ok().filter(|y| (1..=9999).contains(y))?;
+    let month = time::Month::try_from(m.parse::<u8>().ok()?).ok()?;
+    let date = time::Date::from_calendar_date(y, month, day.parse().ok()?).ok()?;
+    let mut secs = date.midnight().assume_utc().unix_timestamp() as f64;
+    if let Some(t) = clock {
+        let mut hms = t.split(':');
+        let (h, mi, se) = (hms.next()?, hms.next()?, hms.next()?);
+        if hms.next().is_some() {
             return None;
         }
-        secs += h * 3600.0 + mi * 60.0 + se;
+        let (h, mi): (u8, u8) = (h.parse().ok()?, mi.parse().ok()?);
+        let se: f64 = se.parse().ok().filter(|s: &f64| (0.0..60.0).contains(s))?;
+        time::Time::from_hms(h, mi, 0).ok()?;
+        secs += f64::from(h) * 3600.0 + f64::from(mi) * 60.0 + se;
     }
     Some(secs)
 }
@@ -702,6 +702,11 @@ mod tests {
         let huge = parse("registeredAt > 99999999999999-01-01").unwrap();
         assert!(!huge.eval(&inst("t2.small", "a")));
         assert_eq!(parse_date("99999999999999-01-01"), None);
+        assert_eq!(parse_date("2018-02-31"), None);
+        assert_eq!(parse_date("2019-02-29T00:00:00Z"), None);
+        assert_eq!(parse_date("2020-02-29"), Some(1_582_934_400.0));
+        assert_eq!(parse_date("2018-06-18T22:28:28.5Z"), Some(1_529_360_908.5));
+        assert_eq!(parse_date("2018-06-18T24:00:00Z"), None);
     }
 
     #[test]
