@@ -4,7 +4,6 @@
 //! Writers change the state and queue the matching store transaction while holding the state's
 //! write lock (so store order equals memory order), then wait for durability before answering.
 
-use gantry_api::agent::task_state_rank;
 pub use gantry_api::agent::TaskState;
 use gantry_api::model::{
     Cluster, ContainerInstance, Service, SettingName, Tag, Task, TaskDefinition,
@@ -447,11 +446,10 @@ impl State {
         if *n == 0 {
             u.groups.remove(&group);
         }
-        let rank = task_state_rank(status);
-        if status == "RUNNING" {
-            add(&mut u.running);
-        } else if rank < task_state_rank("RUNNING") {
-            add(&mut u.pending);
+        match TaskState::parse(status).unwrap_or(TaskState::Provisioning) {
+            TaskState::Running => add(&mut u.running),
+            s if s < TaskState::Running => add(&mut u.pending),
+            _ => {}
         }
         self.mark_dirty(&t.instance);
     }

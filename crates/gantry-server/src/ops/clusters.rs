@@ -194,7 +194,7 @@ fn with_counts(st: &State, mut c: Cluster) -> Cluster {
     c.running_tasks_count = Some(
         tasks
             .iter()
-            .filter(|t| t.last_status() == "RUNNING")
+            .filter(|t| t.state() == crate::state::TaskState::Running)
             .count() as i32,
     );
     c.pending_tasks_count = Some(tasks.iter().filter(|t| t.is_pending()).count() as i32);

@@ -169,7 +169,7 @@ pub fn view(st: &State, rec: &ServiceRecord, with_tags: bool) -> Service {
             continue;
         }
         let e = per_deployment.entry(dep.as_str()).or_default();
-        if t.last_status() == "RUNNING" {
+        if t.state() == crate::state::TaskState::Running {
             running += 1;
             e.0 += 1;
         } else if t.is_pending() {

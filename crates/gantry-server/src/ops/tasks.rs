@@ -4,9 +4,9 @@
 use super::placement;
 use super::{clusters, instances, task_definitions};
 use crate::paginate::{max_results, page, Order};
-use crate::state::{records, State, TaskRecord};
+use crate::state::{records, State, TaskRecord, TaskState};
 use crate::{now_secs, Server};
-use gantry_api::agent::{task_state_rank, TaskReport};
+use gantry_api::agent::TaskReport;
 use gantry_api::model::*;
 use gantry_api::taskdef::{parse_task_cpu, parse_task_memory, validate_tags};
 use gantry_api::{ApiError, ErrorCode, TaskDefRef};
@@ -908,31 +908,29 @@ pub fn apply_report(
     let id = r.task_arn.rsplit('/').next()?;
     let t = st.tasks.get_mut(id).filter(|t| t.instance == instance)?;
     let old_status = t.last_status().to_string();
-    let old = task_state_rank(&old_status);
-    let new = task_state_rank(&r.last_status);
+    let old = t.state();
+    // An unknown state is no move at all.
+    let new = TaskState::parse(&r.last_status).unwrap_or(TaskState::Provisioning);
     let task = &mut t.task;
     let mut changed = false;
     if new > old {
-        task.last_status = Some(r.last_status.clone());
+        task.last_status = Some(new.as_str().to_string());
         changed = true;
-        if new >= task_state_rank("RUNNING")
-            && task.started_at.is_none()
-            && r.last_status != "STOPPED"
-        {
+        if new >= TaskState::Running && task.started_at.is_none() && new != TaskState::Stopped {
             task.started_at = Some(r.started_at.unwrap_or(now));
             task.connectivity = Some(Connectivity::Connected);
             task.connectivity_at = Some(now);
         }
-        if new >= task_state_rank("STOPPING") {
+        if new >= TaskState::Stopping {
             task.desired_status = Some("STOPPED".into());
             task.stopping_at.get_or_insert(now);
         }
-        if r.last_status == "STOPPED" {
+        if new == TaskState::Stopped {
             task.stopped_at = Some(now);
             task.execution_stopped_at = Some(r.execution_stopped_at.unwrap_or(now));
         }
     }
-    if new >= task_state_rank("STOPPING") {
+    if new >= TaskState::Stopping {
         if task.stop_code.is_none() && r.stop_code.is_some() {
             task.stop_code = r.stop_code;
             changed = true;
