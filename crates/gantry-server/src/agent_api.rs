@@ -1,7 +1,7 @@
 //! The agent endpoint: `/agent/v1/register`, `/agent/v1/poll` (long-poll), `/agent/v1/report`.
 //! Agents authenticate with the join token as a bearer token.
 
-use crate::ops::{instances, tasks};
+use crate::ops::{instances, reports};
 use crate::state::records;
 use crate::{now_secs, Server};
 use axum::body::Bytes;
@@ -214,7 +214,7 @@ async fn report_inner(
             let mut txn = Txn::new();
             let mut ignored = Vec::new();
             for r in &req.tasks {
-                match tasks::apply_report(st, &id, r, now) {
+                match reports::apply_report(st, &id, r, now) {
                     Some(t) => txn = records::TASKS.put(txn, &t.id, &t),
                     None => ignored.push(r.task_arn.clone()),
                 }

@@ -9,6 +9,7 @@ pub(crate) use clusters::create as create_cluster;
 pub(crate) mod instances;
 pub(crate) mod network;
 pub(crate) mod placement;
+pub(crate) mod reports;
 pub(crate) mod security_groups;
 pub(crate) mod services;
 mod tags;
@@ -99,9 +100,9 @@ pub async fn dispatch(
         O::DeleteService => call!(s, body, gate, op, services::delete),
         O::DescribeServices => call!(s, body, gate, op, services::describe),
         O::ListServices => call!(s, body, gate, op, services::list),
-        O::SubmitTaskStateChange => call!(s, body, gate, op, tasks::submit_task_state_change),
+        O::SubmitTaskStateChange => call!(s, body, gate, op, reports::submit_task_state_change),
         O::SubmitContainerStateChange => {
-            call!(s, body, gate, op, tasks::submit_container_state_change)
+            call!(s, body, gate, op, reports::submit_container_state_change)
         }
         other => {
             return Err(ApiError::new(
