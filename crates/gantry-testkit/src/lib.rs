@@ -289,6 +289,23 @@ impl AgentProcess {
         a
     }
 
+    /// [`start`](Self::start) and wait until it is the cluster's first container instance;
+    /// returns the agent and that instance's ARN.
+    pub async fn start_registered(
+        bin: &Path,
+        server: &GantryProcess,
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> (AgentProcess, String) {
+        let agent = Self::start(bin, server, "default", data_dir, extra);
+        let instance = wait_for("the agent to register", Duration::from_secs(30), || async {
+            let (_, v) = server.call("ListContainerInstances", "{}").await;
+            v["containerInstanceArns"][0].as_str().map(String::from)
+        })
+        .await;
+        (agent, instance)
+    }
+
     fn spawn(&mut self) {
         let child = Command::new(&self.bin)
             .args(&self.args)

@@ -45,13 +45,8 @@ impl Env {
         let (status, v) = server.call("CreateCluster", "{}").await;
         assert_eq!(status, 200, "{v}");
         let aargs = merge_flags(AGENT_ARGS, agent_args);
-        let agent =
-            AgentProcess::start(BIN.as_ref(), &server, "default", &dir.join("agent"), &aargs);
-        let instance = wait_for("the agent to register", Duration::from_secs(30), || async {
-            let (_, v) = server.call("ListContainerInstances", "{}").await;
-            v["containerInstanceArns"][0].as_str().map(String::from)
-        })
-        .await;
+        let (agent, instance) =
+            AgentProcess::start_registered(BIN.as_ref(), &server, &dir.join("agent"), &aargs).await;
         Env {
             server,
             agent,

@@ -21,10 +21,9 @@ impl Installation {
         let dir = temp_dir(name);
         let server = GantryProcess::start(BIN.as_ref(), &dir.join("server")).await;
         server.call("CreateCluster", "{}").await;
-        let agent = AgentProcess::start(
+        let (agent, instance) = AgentProcess::start_registered(
             BIN.as_ref(),
             &server,
-            "default",
             &dir.join("agent"),
             &[
                 "--tick",
@@ -34,11 +33,7 @@ impl Installation {
                 "--pull-behavior",
                 "prefer-cached",
             ],
-        );
-        let instance = wait_for("the agent to register", Duration::from_secs(30), || async {
-            let (_, v) = server.call("ListContainerInstances", "{}").await;
-            v["containerInstanceArns"][0].as_str().map(String::from)
-        })
+        )
         .await;
         Installation {
             server,
