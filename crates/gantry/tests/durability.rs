@@ -5,6 +5,26 @@ use std::collections::BTreeMap;
 
 const N: usize = 200;
 
+/// Every acknowledged registration (ARN → the value of its one environment variable) is there,
+/// with its content.
+async fn all_came_back(gantry: &GantryProcess, acked: &BTreeMap<String, String>) {
+    for (arn, value) in acked {
+        let (status, v) = gantry
+            .call(
+                "DescribeTaskDefinition",
+                &format!(r#"{{"taskDefinition":"{arn}"}}"#),
+            )
+            .await;
+        assert_eq!(status, 200, "{arn} lost after kill -9: {v}");
+        let got = &v["taskDefinition"]["containerDefinitions"][0]["environment"][0]["value"];
+        assert_eq!(
+            got.as_str(),
+            Some(value.as_str()),
+            "{arn} came back with other content"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_registrations_survive_kill_9() {
     let dir = temp_dir("durability");
@@ -42,21 +62,9 @@ async fn acknowledged_registrations_survive_kill_9() {
     gantry.kill9();
     gantry.restart().await;
 
-    for (arn, i) in &acked {
-        let (status, v) = gantry
-            .call(
-                "DescribeTaskDefinition",
-                &format!(r#"{{"taskDefinition":"{arn}"}}"#),
-            )
-            .await;
-        assert_eq!(status, 200, "{arn} lost after kill -9: {v}");
-        let env = &v["taskDefinition"]["containerDefinitions"][0]["environment"][0]["value"];
-        assert_eq!(
-            env.as_str(),
-            Some(i.to_string().as_str()),
-            "{arn} came back with other content"
-        );
-    }
+    let acked: BTreeMap<String, String> =
+        acked.into_iter().map(|(a, i)| (a, i.to_string())).collect();
+    all_came_back(&gantry, &acked).await;
     // Revisions continue after the restart; none is reused.
     let (_, v) = gantry
         .call("RegisterTaskDefinition", r#"{"family":"durable-0","containerDefinitions":[{"name":"c","image":"busybox","memory":16}]}"#)
@@ -159,21 +167,7 @@ async fn kill_9_while_writes_are_in_flight_loses_nothing_acknowledged() {
     }
     gantry.restart().await;
 
-    for (arn, value) in &acked {
-        let (status, v) = gantry
-            .call(
-                "DescribeTaskDefinition",
-                &format!(r#"{{"taskDefinition":"{arn}"}}"#),
-            )
-            .await;
-        assert_eq!(status, 200, "{arn} lost after kill -9: {v}");
-        let got = &v["taskDefinition"]["containerDefinitions"][0]["environment"][0]["value"];
-        assert_eq!(
-            got.as_str(),
-            Some(value.as_str()),
-            "{arn} came back with other content"
-        );
-    }
+    all_came_back(&gantry, &acked).await;
     // No half-applied registration: each family's next revision is past every revision kept,
     // so none is issued twice.
     for f in 0..4 {
