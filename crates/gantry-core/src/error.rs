@@ -28,11 +28,6 @@ impl ServiceError {
         }
     }
 
-    /// A server-side fault (HTTP 500), named as each protocol's front end names one.
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self::new("InternalFailure", 500, message)
-    }
-
     /// Whether the server, not the caller, is at fault.
     pub fn is_server_fault(&self) -> bool {
         self.status >= 500

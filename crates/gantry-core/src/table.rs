@@ -176,10 +176,6 @@ impl ServiceTable {
         Ok(())
     }
 
-    pub fn entries(&self) -> &[ServiceEntry] {
-        &self.entries
-    }
-
     /// Finds the entry and operation of a request. Pure: reads only the envelope.
     pub fn route(&self, env: &Envelope<'_>) -> Route<'_> {
         let json_protocol = match env.content_type.map(|c| c.trim()) {
