@@ -175,6 +175,8 @@ def _clean_aws_environment():
 def _server_env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GANTRY_")}
     env["GANTRY_LOG"] = "info,gantry_server=debug"
+    # Sessions as short as a second, so that tests see them expire.
+    env["GANTRY_STS_MIN_SESSION"] = "1s"
     env["NO_COLOR"] = "1"
     return env
 

@@ -237,7 +237,7 @@ def test_wrong_secret_is_invalid_signature(raw):
 
 def test_unknown_access_key_is_unrecognized_client(raw):
     r = raw.call("ListClusters", {}, access_key="AKGTNOSUCHKEY0000000")
-    assert_error(r, 403, "UnrecognizedClientException")
+    assert_error(r, 400, "UnrecognizedClientException")
 
 
 def test_signed_for_another_region_is_invalid_signature(raw):

@@ -30,6 +30,7 @@ pub enum ErrorCode {
     SerializationException,
     UnknownOperationException,
     UnrecognizedClientException,
+    ExpiredTokenException,
 }
 
 impl ErrorCode {
@@ -61,17 +62,18 @@ impl ErrorCode {
             SerializationException => "SerializationException",
             UnknownOperationException => "UnknownOperationException",
             UnrecognizedClientException => "UnrecognizedClientException",
+            ExpiredTokenException => "ExpiredTokenException",
         }
     }
 
-    /// The HTTP status AWS uses for the error: 500 for server faults, 403 for a refused
-    /// identity, 400 for everything else the client got wrong.
+    /// The HTTP status AWS JSON services use for the error: 500 for server faults, 403 for a
+    /// refused signature, 400 for everything else the client got wrong (an unknown or expired
+    /// token included).
     pub fn status(self) -> u16 {
         use ErrorCode::*;
         match self {
             ServerException => 500,
             MissingAuthenticationTokenException
-            | UnrecognizedClientException
             | InvalidSignatureException
             | IncompleteSignatureException => 403,
             _ => 400,

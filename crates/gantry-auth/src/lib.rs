@@ -21,8 +21,33 @@ pub const MAX_SKEW_SECS: i64 = 5 * 60;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Secret {
     pub secret_access_key: String,
-    /// The principal name that ARNs such as `registeredBy` show.
+    /// Whose key, as the tail of the principal's ARN: `root`, `user/<name>`,
+    /// `assumed-role/<role>/<session>` (a bare name is read as `user/<name>`).
     pub user: String,
+    /// IAM's unique id of the principal (`AIDA...`, `AROA...:<session>`), when it has one.
+    pub user_id: Option<String>,
+    /// Set for temporary credentials (STS sessions): requests must carry the token.
+    pub session: Option<SessionToken>,
+}
+
+/// The token of temporary credentials and when they stop working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionToken {
+    pub token: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl Secret {
+    /// A long-term key of `user` (`root` or `user/<name>`).
+    pub fn long_term(secret_access_key: impl Into<String>, user: impl Into<String>) -> Secret {
+        Secret {
+            secret_access_key: secret_access_key.into(),
+            user: user.into(),
+            user_id: None,
+            session: None,
+        }
+    }
 }
 
 /// The access keys a server accepts.
@@ -48,6 +73,11 @@ impl KeySet {
         self.keys.len()
     }
 
+    /// Every key id with its secret.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Secret)> {
+        self.keys.iter()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
@@ -70,7 +100,11 @@ pub struct RequestParts<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub access_key_id: String,
+    /// As [`Secret::user`].
     pub user: String,
+    pub user_id: Option<String>,
+    /// Whether the request was signed with temporary credentials.
+    pub temporary: bool,
 }
 
 fn fail(code: ErrorCode, msg: impl Into<String>) -> ApiError {
@@ -165,12 +199,13 @@ pub fn verify_scoped(
         }
     };
     let parsed = parse_authorization(&auth)?;
-    let secret = keys.secret(parsed.access_key).ok_or_else(|| {
+    let invalid_token = || {
         fail(
             ErrorCode::UnrecognizedClientException,
             "The security token included in the request is invalid.",
         )
-    })?;
+    };
+    let secret = keys.secret(parsed.access_key).ok_or_else(invalid_token)?;
     let scope: Vec<&str> = parsed.scope.split('/').collect();
     let [date, sregion, sservice, terminator] = scope[..] else {
         return Err(fail(
@@ -237,13 +272,34 @@ pub fn verify_scoped(
             "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method.",
         ));
     }
+    // Temporary credentials are only good with their token and before their expiry; a token
+    // sent with a long-term key names no session at all.
+    let token = header("x-amz-security-token").first().map(|t| t.trim());
+    match (&secret.session, token) {
+        (None, None) => {}
+        (Some(s), Some(t)) if constant_time_eq(s.token.as_bytes(), t.as_bytes()) => {
+            if now >= s.expires_at {
+                return Err(fail(
+                    ErrorCode::ExpiredTokenException,
+                    "The security token included in the request is expired",
+                ));
+            }
+        }
+        _ => return Err(invalid_token()),
+    }
     Ok(Verified {
         identity: Identity {
             access_key_id: parsed.access_key.to_string(),
             user: secret.user.clone(),
+            user_id: secret.user_id.clone(),
+            temporary: secret.session.is_some(),
         },
         region: sregion.to_string(),
     })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 struct Authorization<'a> {
@@ -520,13 +576,7 @@ mod tests {
 
     fn keys() -> KeySet {
         let mut k = KeySet::new();
-        k.insert(
-            AK,
-            Secret {
-                secret_access_key: SK.into(),
-                user: "admin".into(),
-            },
-        );
+        k.insert(AK, Secret::long_term(SK, "admin"));
         k
     }
 

@@ -3,8 +3,8 @@
 //! A dispatcher gets a [`Gate`] with each call. Handlers take a [`Caller`], and the only way to
 //! get one for a request is [`Gate::authorize`] with the operation's IAM action and the ARNs it
 //! touches, so a handler cannot run unauthorized. The [`Authorizer`] decides: today
-//! [`AdminOnly`] (every configured key is the account's administrator); the IAM issue brings a
-//! policy engine behind the same trait.
+//! [`AdminOnly`] (every key is the account's administrator) where no IAM is assembled, and
+//! gantry-iam's policy engine in the server people run.
 
 use crate::error::ServiceError;
 use std::net::IpAddr;
@@ -23,22 +23,30 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The principal of a configured access key: the root user or a named user, both admins.
+    /// The principal of a verified key, from its owner (`root`, `user/<name>`,
+    /// `assumed-role/<role>/<session>`; a bare name is a user's). Only the root is an admin.
     pub fn from_key(account: &str, identity: &gantry_auth::Identity) -> Principal {
-        let (arn, user_id) = if identity.user == "root" {
+        let who = identity.user.as_str();
+        let (arn, default_id) = if who == "root" {
             (format!("arn:aws:iam::{account}:root"), account.to_string())
-        } else {
+        } else if let Some(rest) = who.strip_prefix("assumed-role/") {
             (
-                format!("arn:aws:iam::{account}:user/{}", identity.user),
+                format!("arn:aws:sts::{account}:{who}"),
+                rest.replace('/', ":"),
+            )
+        } else {
+            let name = who.strip_prefix("user/").unwrap_or(who);
+            (
+                format!("arn:aws:iam::{account}:user/{name}"),
                 identity.access_key_id.clone(),
             )
         };
         Principal {
             account: account.to_string(),
             arn,
-            user_id,
+            user_id: identity.user_id.clone().unwrap_or(default_id),
             access_key_id: identity.access_key_id.clone(),
-            admin: true,
+            admin: who == "root",
         }
     }
 
@@ -67,13 +75,71 @@ pub struct AuthzContext {
     pub current_time: i64,
 }
 
-/// An IAM action with the resources it is asked for, as in `ecs:RunTask` on a cluster ARN.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An IAM action with the resources it is asked for, as in `ecs:RunTask` on a task definition.
 pub struct Request<'a> {
     pub action: &'a str,
     /// ARNs; `*` for actions that name no resource (List*, Create* of a new name).
     pub resources: &'a [String],
+    /// The resources' tags, for `aws:ResourceTag/<key>` and the service's own
+    /// `<service>:ResourceTag/<key>`: asked only when a condition needs them.
+    pub tags: &'a dyn TagSource,
+    /// Condition keys the operation supplies: `ecs:cluster`, `aws:RequestTag/<key>`,
+    /// `aws:TagKeys`, `iam:PassedToService`, ...
+    pub keys: &'a [(String, Vec<String>)],
     pub context: &'a AuthzContext,
+}
+
+/// Where the tags of the resources a request names come from (the service's own records).
+pub trait TagSource: Sync {
+    /// The tags of the resource `arn` (none when it has none or does not exist).
+    fn tags_of(&self, arn: &str) -> Vec<(String, String)>;
+}
+
+/// For services whose resources carry no tags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTags;
+
+impl TagSource for NoTags {
+    fn tags_of(&self, _arn: &str) -> Vec<(String, String)> {
+        Vec::new()
+    }
+}
+
+/// What an operation asks for beyond its action: resources and condition keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ask {
+    pub resources: Vec<String>,
+    pub keys: Vec<(String, Vec<String>)>,
+}
+
+impl Ask {
+    /// Resources without tags or keys.
+    pub fn on(resources: Vec<String>) -> Ask {
+        Ask {
+            resources,
+            ..Default::default()
+        }
+    }
+
+    /// Adds a condition key with its values.
+    pub fn key(mut self, name: impl Into<String>, values: Vec<String>) -> Ask {
+        self.keys.push((name.into(), values));
+        self
+    }
+
+    /// Adds the keys of tags a request brings: `aws:RequestTag/<key>` each and `aws:TagKeys`.
+    pub fn request_tags<'t>(mut self, tags: impl IntoIterator<Item = (&'t str, &'t str)>) -> Ask {
+        let mut names = Vec::new();
+        for (k, v) in tags {
+            self.keys
+                .push((format!("aws:RequestTag/{k}"), vec![v.to_string()]));
+            names.push(k.to_string());
+        }
+        if !names.is_empty() {
+            self.keys.push(("aws:TagKeys".into(), names));
+        }
+        self
+    }
 }
 
 /// Why a request was refused, for the message the caller sees.
@@ -88,14 +154,23 @@ pub struct Denied {
 /// Decides every request of every service.
 pub trait Authorizer: Send + Sync + 'static {
     fn authorize(&self, principal: &Principal, request: &Request<'_>) -> Result<(), Denied>;
+
+    /// Whether `role_arn` is a role that `service` (`ecs-tasks.amazonaws.com`) may assume:
+    /// it exists and its trust policy allows the service. `Err` says why not.
+    fn role_trusts(&self, role_arn: &str, service: &str) -> Result<(), String>;
 }
 
-/// Allows the account's administrators everything, and nobody else anything: the rule until
-/// IAM policies exist. Every key in the server's key set is an administrator.
+/// Allows the account's root everything, and nobody else anything: the rule of a server
+/// assembled without IAM (in-process tests). It knows no roles, so it takes every role ARN as
+/// trusted: without IAM there is nothing to check them against.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct AdminOnly;
 
 impl Authorizer for AdminOnly {
+    fn role_trusts(&self, _role_arn: &str, _service: &str) -> Result<(), String> {
+        Ok(())
+    }
+
     fn authorize(&self, principal: &Principal, request: &Request<'_>) -> Result<(), Denied> {
         if principal.admin {
             return Ok(());
@@ -152,9 +227,31 @@ impl<'a> Gate<'a> {
         action: &str,
         resources: &[String],
     ) -> Result<Caller<'a>, ServiceError> {
+        self.check(action, resources, &[], &NoTags)
+    }
+
+    /// As [`Self::authorize`], with the operation's condition keys and its resources' tags.
+    pub fn authorize_ask(
+        &self,
+        action: &str,
+        ask: &Ask,
+        tags: &dyn TagSource,
+    ) -> Result<Caller<'a>, ServiceError> {
+        self.check(action, &ask.resources, &ask.keys, tags)
+    }
+
+    fn check(
+        &self,
+        action: &str,
+        resources: &[String],
+        keys: &[(String, Vec<String>)],
+        tags: &dyn TagSource,
+    ) -> Result<Caller<'a>, ServiceError> {
         let request = Request {
             action,
             resources,
+            keys,
+            tags,
             context: self.context,
         };
         match self.authorizer.authorize(self.principal, &request) {
@@ -170,6 +267,26 @@ impl<'a> Gate<'a> {
                 ),
             )),
         }
+    }
+
+    /// The caller of an operation AWS serves to every authenticated principal whatever its
+    /// policies say (`sts:GetCallerIdentity`, `sts:GetSessionToken`): passing the signature
+    /// check was the authorization.
+    pub fn authenticated_only(&self) -> Caller<'a> {
+        Caller {
+            principal: self.principal,
+        }
+    }
+
+    /// Who is asking (not yet authorized for anything): what operations that default to the
+    /// caller (IAM's GetUser without a name) need before they know their resource.
+    pub fn principal(&self) -> &'a Principal {
+        self.principal
+    }
+
+    /// Whether `role_arn` exists and trusts `service` (see [`Authorizer::role_trusts`]).
+    pub fn role_trusts(&self, role_arn: &str, service: &str) -> Result<(), String> {
+        self.authorizer.role_trusts(role_arn, service)
     }
 }
 
@@ -228,16 +345,25 @@ mod tests {
 
     #[test]
     fn principals_of_keys() {
-        let root = gantry_auth::Identity {
+        let id = |user: &str| gantry_auth::Identity {
             access_key_id: "AK1".into(),
-            user: "root".into(),
+            user: user.into(),
+            user_id: None,
+            temporary: false,
         };
-        let ci = gantry_auth::Identity {
-            access_key_id: "AK2".into(),
-            user: "ci".into(),
-        };
-        assert_eq!(Principal::from_key("1", &root).arn, "arn:aws:iam::1:root");
-        let p = Principal::from_key("1", &ci);
-        assert_eq!(p.arn, "arn:aws:iam::1:user/ci");
+        let root = Principal::from_key("1", &id("root"));
+        assert_eq!(
+            (root.arn.as_str(), root.admin),
+            ("arn:aws:iam::1:root", true)
+        );
+        let p = Principal::from_key("1", &id("ci"));
+        assert_eq!((p.arn.as_str(), p.admin), ("arn:aws:iam::1:user/ci", false));
+        assert_eq!(
+            Principal::from_key("1", &id("user/dev")).arn,
+            "arn:aws:iam::1:user/dev"
+        );
+        let s = Principal::from_key("1", &id("assumed-role/app/s1"));
+        assert_eq!(s.arn, "arn:aws:sts::1:assumed-role/app/s1");
+        assert_eq!(s.user_id, "app:s1");
     }
 }

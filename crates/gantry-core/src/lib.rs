@@ -7,6 +7,7 @@
 //!   each one's shape.
 //! - [`frontdoor`]: the HTTP handler: route, SigV4, authorize, dispatch, encode, count.
 //! - [`authz`]: the authorization hook every call passes before its handler runs.
+//! - [`query`]: Query (form) parameters in, XML answers out, for the awsQuery services.
 //! - [`record`]: typed records, and a store namespace per service and region.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
@@ -17,10 +18,11 @@ pub mod error;
 pub mod frontdoor;
 pub mod metrics;
 pub mod protocol;
+pub mod query;
 pub mod record;
 pub mod table;
 
-pub use authz::{AdminOnly, Authorizer, Caller, Gate, Principal};
+pub use authz::{AdminOnly, Ask, Authorizer, Caller, Gate, NoTags, Principal, TagSource};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::ServiceError;
 pub use frontdoor::FrontDoor;

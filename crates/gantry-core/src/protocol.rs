@@ -51,24 +51,42 @@ impl Protocol {
     /// The error the front end answers for `fault`, named as this protocol's services name it.
     pub fn front_end_error(self, fault: FrontEndFault, message: impl Into<String>) -> ServiceError {
         use FrontEndFault as F;
-        let (json, query, status) = match fault {
+        // (JSON name, its status, Query name, its status), as AWS's front ends answer.
+        let (json, json_status, query, query_status) = match fault {
             F::MissingAuthenticationToken => (
                 "MissingAuthenticationTokenException",
+                403,
                 "MissingAuthenticationToken",
                 403,
             ),
-            F::IncompleteSignature => ("IncompleteSignatureException", "IncompleteSignature", 403),
-            F::InvalidSignature => ("InvalidSignatureException", "SignatureDoesNotMatch", 403),
-            F::UnrecognizedClient => ("UnrecognizedClientException", "InvalidClientTokenId", 403),
-            F::Serialization => ("SerializationException", "MalformedQueryString", 400),
+            F::IncompleteSignature => (
+                "IncompleteSignatureException",
+                403,
+                "IncompleteSignature",
+                403,
+            ),
+            F::InvalidSignature => (
+                "InvalidSignatureException",
+                403,
+                "SignatureDoesNotMatch",
+                403,
+            ),
+            F::UnrecognizedClient => (
+                "UnrecognizedClientException",
+                400,
+                "InvalidClientTokenId",
+                403,
+            ),
+            F::ExpiredToken => ("ExpiredTokenException", 400, "ExpiredToken", 403),
+            F::Serialization => ("SerializationException", 400, "MalformedQueryString", 400),
             F::UnknownOperation | F::UnknownService => {
-                ("UnknownOperationException", "InvalidAction", 400)
+                ("UnknownOperationException", 400, "InvalidAction", 400)
             }
         };
-        let code = if self == Protocol::AwsQuery {
-            query
+        let (code, status) = if self == Protocol::AwsQuery {
+            (query, query_status)
         } else {
-            json
+            (json, json_status)
         };
         ServiceError::new(code, status, message)
     }

@@ -1,6 +1,183 @@
-//! gantry-iam: the account's identities, served as AWS's global IAM and STS services.
+//! gantry-iam: the account's identities, served as AWS's global IAM and STS services, and the
+//! authorizer every call of every service passes.
 //!
-//! Today: STS's GetCallerIdentity ([`sts`]), over the Query protocol with XML answers, one
-//! entry of gantry-core's service table. Users, roles, policies and sessions build on it.
+//! - [`model`]: the records (users, access keys, groups, roles, managed policies, sessions).
+//! - [`directory`]: the records in memory and the [`directory::View`] each request reads, with
+//!   every principal's policies compiled (rebuilt once per change).
+//! - [`access`]: gantry-core's [`gantry_core::Authorizer`] and gantry-auth's
+//!   [`gantry_auth::Keys`] over the view: AWS's evaluation rules through `gantry-policy`.
+//! - [`api`]: IAM's operations (Query, version 2010-05-08, XML answers).
+//! - [`sts`]: STS's operations: GetCallerIdentity, AssumeRole, GetSessionToken.
+//! - [`managed`]: the built-in AWS-managed policies.
 
+pub mod access;
+pub mod api;
+pub mod directory;
+pub mod managed;
+pub mod model;
 pub mod sts;
+
+use directory::{Compiled, Directory, Draft, Inputs, View};
+use gantry_core::{RecordError, Scoped, ServiceError};
+use gantry_store::{Store, TxnOutcome};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Timings and limits of the identity service.
+#[derive(Debug, Clone)]
+pub struct IamSettings {
+    /// The shortest session AssumeRole and GetSessionToken grant, in seconds (AWS: 900).
+    pub min_session_secs: i64,
+    /// How long an expired session is kept, so that its requests are told "expired" rather
+    /// than "invalid", in seconds.
+    pub expired_session_retention_secs: i64,
+}
+
+impl Default for IamSettings {
+    fn default() -> Self {
+        IamSettings {
+            min_session_secs: 900,
+            expired_session_retention_secs: 24 * 3600,
+        }
+    }
+}
+
+/// The identity service: its records, the compiled view of them, and its settings.
+pub struct Iam {
+    account: String,
+    store: Scoped,
+    configured: gantry_auth::KeySet,
+    aws: Vec<managed::AwsPolicy>,
+    settings: IamSettings,
+    /// Serialises writers; readers never wait for it.
+    writer: tokio::sync::Mutex<()>,
+    compiled: Mutex<Compiled>,
+    view: RwLock<Arc<View>>,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// A store failure, as IAM reports a fault of its own.
+pub(crate) fn service_failure(e: impl std::fmt::Display) -> ServiceError {
+    tracing::error!(error = %e, "the identity store failed");
+    ServiceError::new(
+        "ServiceFailure",
+        500,
+        "The request processing has failed because of an unknown error, exception or failure.",
+    )
+}
+
+impl Iam {
+    /// Loads the account's identities from `store` (namespace `iam/global/`). `configured`
+    /// holds the keys of the config file and the admin key, which sign as their owners.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        account: impl Into<String>,
+        configured: gantry_auth::KeySet,
+        settings: IamSettings,
+    ) -> Result<Arc<Iam>, RecordError> {
+        let store = Scoped::global(store, "iam");
+        let mut dir = Directory::default();
+        for (id, v, _) in model::USERS.load(&store).await? {
+            dir.users.insert(id, v);
+        }
+        for (id, v, _) in model::ACCESS_KEYS.load(&store).await? {
+            dir.keys.insert(id, v);
+        }
+        for (id, v, _) in model::GROUPS.load(&store).await? {
+            dir.groups.insert(id, v);
+        }
+        for (id, v, _) in model::ROLES.load(&store).await? {
+            dir.roles.insert(id, v);
+        }
+        for (id, v, _) in model::POLICIES.load(&store).await? {
+            dir.policies.insert(id, v);
+        }
+        for (id, v, _) in model::SESSIONS.load(&store).await? {
+            dir.sessions.insert(id, v);
+        }
+        let iam = Iam {
+            account: account.into(),
+            store,
+            configured,
+            aws: managed::all(),
+            settings,
+            writer: tokio::sync::Mutex::new(()),
+            compiled: Mutex::new(Compiled::default()),
+            view: RwLock::new(Arc::new(View::default())),
+        };
+        iam.publish(dir);
+        Ok(Arc::new(iam))
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn settings(&self) -> &IamSettings {
+        &self.settings
+    }
+
+    /// The built-in AWS-managed policies.
+    pub fn aws_policies(&self) -> &[managed::AwsPolicy] {
+        &self.aws
+    }
+
+    /// The view every request reads now.
+    pub fn view(&self) -> Arc<View> {
+        match self.view.read() {
+            Ok(v) => v.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn inputs(&self) -> Inputs<'_> {
+        Inputs {
+            account: &self.account,
+            configured: &self.configured,
+            aws: &self.aws,
+        }
+    }
+
+    fn publish(&self, dir: Directory) {
+        let view = {
+            let mut compiled = match self.compiled.lock() {
+                Ok(c) => c,
+                Err(p) => p.into_inner(),
+            };
+            Arc::new(directory::build(dir, &self.inputs(), &mut compiled))
+        };
+        match self.view.write() {
+            Ok(mut v) => *v = view,
+            Err(p) => *p.into_inner() = view,
+        }
+    }
+
+    /// Makes a change: `f` edits a draft of the directory; its writes are committed to the
+    /// store in one transaction and, once durable, the new view is published. Nothing changes
+    /// when `f` fails or the store does.
+    pub(crate) async fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Draft) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
+        let _guard = self.writer.lock().await;
+        let mut draft = Draft::new(self.view().dir.clone(), unix_now());
+        let out = f(&mut draft)?;
+        let (dir, txn) = draft.into_parts();
+        if !txn.ops.is_empty() {
+            match self.store.commit(txn).await {
+                Ok(TxnOutcome::Committed(_)) => {}
+                Ok(TxnOutcome::Conflict) => {
+                    return Err(service_failure("a conflicting write to the identity store"))
+                }
+                Err(e) => return Err(service_failure(e)),
+            }
+        }
+        self.publish(dir);
+        Ok(out)
+    }
+}

@@ -15,8 +15,8 @@ use gantry_api::{ApiError, ErrorCode};
 use gantry_core::authz::DenialShape;
 use gantry_core::table::{BoxFuture, TableError};
 use gantry_core::{
-    AdminOnly, Call, Dispatch, FrontDoor, Input, Protocol, Recognise, Regions, ServiceEntry,
-    ServiceError, ServiceTable,
+    AdminOnly, Authorizer, Call, Dispatch, FrontDoor, Input, Protocol, Recognise, Regions,
+    ServiceEntry, ServiceError, ServiceTable,
 };
 use std::sync::Arc;
 
@@ -102,10 +102,28 @@ pub fn gantry_entry(server: &Arc<Server>) -> ServiceEntry {
     }
 }
 
-/// The front door with ECS, GantryV1 and `extra` entries, authenticating with the server's
-/// keys and letting its administrators through ([`AdminOnly`]).
+/// Who may sign and what they may do: the front door's keys and authorizer.
+pub struct Access {
+    pub keys: Arc<dyn gantry_auth::Keys>,
+    pub authorizer: Arc<dyn Authorizer>,
+}
+
+impl Access {
+    /// The server's configured keys, each allowed what its owner is: the root everything,
+    /// anyone else nothing ([`AdminOnly`]): a server assembled without IAM.
+    pub fn admin_only(server: &Server) -> Access {
+        Access {
+            keys: Arc::new(server.config.keys.clone()),
+            authorizer: Arc::new(AdminOnly),
+        }
+    }
+}
+
+/// The front door with ECS, GantryV1 and `extra` entries, authenticating and authorizing with
+/// `access`.
 pub fn front_door(
     server: &Arc<Server>,
+    access: Access,
     extra: Vec<ServiceEntry>,
 ) -> Result<Arc<FrontDoor>, TableError> {
     let mut table = ServiceTable::new();
@@ -116,17 +134,17 @@ pub fn front_door(
     }
     Ok(Arc::new(FrontDoor {
         table,
-        keys: Arc::new(server.config.keys.clone()),
+        keys: access.keys,
         account_id: server.config.account_id.clone(),
-        authorizer: Arc::new(AdminOnly),
+        authorizer: access.authorizer,
         max_body_bytes: server.config.max_body_bytes,
         metrics: Default::default(),
     }))
 }
 
-/// The router with ECS and GantryV1 only.
+/// The router with ECS and GantryV1 only, without IAM ([`Access::admin_only`]).
 pub fn router(server: Arc<Server>) -> Router {
-    match front_door(&server, Vec::new()) {
+    match front_door(&server, Access::admin_only(&server), Vec::new()) {
         Ok(door) => router_with(server, door),
         Err(e) => {
             // ECS and GantryV1 have distinct prefixes: not reached (every in-process test

@@ -298,8 +298,8 @@ pub async fn run(
     server: Arc<Server>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let door =
-        http::front_door(&server, Vec::new()).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let door = http::front_door(&server, http::Access::admin_only(&server), Vec::new())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     run_with(listener, server, door, shutdown).await
 }
 

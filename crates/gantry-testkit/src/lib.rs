@@ -432,10 +432,7 @@ impl InProcess {
         let mut keys = gantry_auth::KeySet::new();
         keys.insert(
             IN_PROCESS_KEY.0,
-            gantry_auth::Secret {
-                secret_access_key: IN_PROCESS_KEY.1.into(),
-                user: "root".into(),
-            },
+            gantry_auth::Secret::long_term(IN_PROCESS_KEY.1, "root"),
         );
         let mut cfg = gantry_server::ServerConfig::new("us-east-1", "000000000000", keys);
         cfg.join_token = Some(IN_PROCESS_JOIN_TOKEN.into());

@@ -28,7 +28,8 @@ pub struct SettingsArgs {
     #[arg(long, env = "GANTRY_ACCOUNT_ID")]
     pub account_id: Option<String>,
     /// A JSON config file: {"listen", "dataDir", "region", "accountId",
-    /// "keys": [{"accessKeyId", "secretAccessKey", "user"}]}
+    /// "keys": [{"accessKeyId", "secretAccessKey", "user"}]}; a key's "user" is "root" (the
+    /// default: allowed everything) or an IAM user's name (that user's policies apply)
     #[arg(long, env = "GANTRY_CONFIG")]
     pub config: Option<PathBuf>,
 }
@@ -164,10 +165,13 @@ impl Settings {
         for k in std::iter::once(admin).chain(self.extra_keys.iter()) {
             keys.insert(
                 k.access_key_id.clone(),
-                Secret {
-                    secret_access_key: k.secret_access_key.clone(),
-                    user: k.user.clone().unwrap_or_else(|| k.access_key_id.clone()),
-                },
+                Secret::long_term(
+                    k.secret_access_key.clone(),
+                    match k.user.as_deref() {
+                        None | Some("root") => "root".to_string(),
+                        Some(name) => format!("user/{}", name.trim_start_matches("user/")),
+                    },
+                ),
             );
         }
         keys

@@ -213,6 +213,10 @@ struct ServerTiming {
     /// agents' engines hold are skipped)
     #[arg(long, env = "GANTRY_AWSVPC_POOL", default_value = "10.213.0.0/16")]
     awsvpc_pool: String,
+    /// The shortest session STS grants (AssumeRole, GetSessionToken DurationSeconds), as AWS's
+    /// 15 minutes by default; tests make it short to see sessions expire
+    #[arg(long, env = "GANTRY_STS_MIN_SESSION", default_value = "15m", value_parser = parse_duration)]
+    sts_min_session: Duration,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
@@ -425,6 +429,17 @@ async fn serve(
         )
         .with_context(|| format!("opening the store {}", db.display()))?,
     );
+    let iam = gantry_iam::Iam::open(
+        store.clone(),
+        settings.account_id.clone(),
+        keys.clone(),
+        gantry_iam::IamSettings {
+            min_session_secs: timing.sts_min_session.as_secs().max(1) as i64,
+            ..Default::default()
+        },
+    )
+    .await
+    .context("loading the account's identities")?;
     let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
     cfg.join_token = Some(token.clone());
     cfg.agent_timeout = timing.agent_timeout;
@@ -492,7 +507,15 @@ async fn serve(
         println!("# then try: aws ecs list-clusters");
     }
     drop(stop_rx);
-    let door = gantry_server::http::front_door(&server, vec![gantry_iam::sts::entry()])?;
+    let access = gantry_iam::access::Access(iam.clone());
+    let door = gantry_server::http::front_door(
+        &server,
+        gantry_server::http::Access {
+            keys: Arc::new(access.clone()),
+            authorizer: Arc::new(access),
+        },
+        vec![gantry_iam::api::entry(&iam), gantry_iam::sts::entry(&iam)],
+    )?;
     gantry_server::run_with(listener, server, door, async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);

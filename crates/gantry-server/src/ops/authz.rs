@@ -1,13 +1,82 @@
 //! What each ECS operation asks the authorization hook for: its IAM action (`ecs:<Operation>`,
-//! as ECS names them) and the ARNs it touches, following the ECS service authorization
-//! reference (List*, Describe* of task definitions and Register* name `*`).
+//! as ECS names them), the ARNs it touches and the condition keys it supplies, following the
+//! ECS service authorization reference (List*, Describe* of task definitions and Register*
+//! name `*`; operations in a cluster bring `ecs:cluster`; tagging ones `aws:RequestTag/<key>`
+//! and `aws:TagKeys`), and the roles it passes to tasks (`iam:PassRole`).
 
 use crate::Server;
 use gantry_api::model::*;
+use gantry_core::{Ask, Gate, ServiceError};
 
-/// The ARNs an operation's input touches.
+/// The service principal of ECS's tasks, which a passed role must trust.
+pub(crate) const TASKS_PRINCIPAL: &str = "ecs-tasks.amazonaws.com";
+
+/// What an operation's input asks the authorizer.
 pub(crate) trait Resources {
+    /// The ARNs it touches.
     fn resources(&self, s: &Names<'_>) -> Vec<String>;
+
+    /// The condition keys it supplies.
+    fn keys(&self, _: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        Vec::new()
+    }
+
+    /// The IAM roles it hands to tasks.
+    fn passed_roles(&self, _: &Names<'_>) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The whole question: resources and keys.
+    fn ask(&self, n: &Names<'_>) -> Ask {
+        Ask {
+            resources: self.resources(n),
+            keys: self.keys(n),
+        }
+    }
+}
+
+/// `ecs:cluster`, the key of every operation in a cluster.
+fn cluster_key(arn: String) -> Vec<(String, Vec<String>)> {
+    vec![("ecs:cluster".to_string(), vec![arn])]
+}
+
+/// Adds the request-tag keys of `tags` to `keys`.
+fn with_tags(
+    mut keys: Vec<(String, Vec<String>)>,
+    tags: Option<&[Tag]>,
+) -> Vec<(String, Vec<String>)> {
+    let pairs = tags
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| Some((t.key.as_deref()?, t.value.as_deref().unwrap_or_default())));
+    keys.extend(Ask::default().request_tags(pairs).keys);
+    keys
+}
+
+/// The roles of a task override.
+fn override_roles(o: Option<&TaskOverride>) -> Vec<String> {
+    o.map(|o| {
+        [&o.task_role_arn, &o.execution_role_arn]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// `iam:PassRole` for a role an operation hands to tasks: the caller may pass it, and the role
+/// exists and trusts ECS's tasks.
+pub(crate) fn pass_role(gate: &Gate<'_>, role: &str) -> Result<(), ServiceError> {
+    let ask = Ask::on(vec![role.to_string()])
+        .key("iam:PassedToService", vec![TASKS_PRINCIPAL.to_string()]);
+    gate.authorize_ask("iam:PassRole", &ask, &gantry_core::NoTags)?;
+    gate.role_trusts(role, TASKS_PRINCIPAL).map_err(|why| {
+        gantry_api::ApiError::client(format!(
+            "ECS was unable to assume the role '{role}' that was provided for this task. Please verify that the role being passed has the proper trust relationship and permissions and that your IAM user has permissions to pass this role. ({why})"
+        ))
+        .into()
+    })
 }
 
 /// Builds full ARNs from what requests give (names, ids or ARNs).
@@ -56,6 +125,25 @@ impl<'a> Names<'a> {
         format!("{}:task-definition/{ident}", self.prefix())
     }
 
+    /// The task and execution roles of the task definition `ident` names, if it exists.
+    fn task_definition_roles(&self, ident: &str) -> Vec<String> {
+        let Ok(r) = gantry_api::TaskDefRef::parse(&self.server.arns, ident) else {
+            return Vec::new();
+        };
+        self.server
+            .read(|st| {
+                crate::ops::resolve_task_definition(st, &r)
+                    .map(|td| {
+                        [td.task_role_arn, td.execution_role_arn]
+                            .into_iter()
+                            .flatten()
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default()
+    }
+
     fn capacity_provider(&self, ident: &str) -> String {
         if ident.starts_with("arn:") {
             return ident.to_string();
@@ -80,7 +168,6 @@ macro_rules! everything {
 
 everything!(
     ListClustersRequest,
-    RegisterTaskDefinitionRequest,
     DescribeTaskDefinitionRequest,
     ListTaskDefinitionsRequest,
     ListTaskDefinitionFamiliesRequest,
@@ -98,6 +185,10 @@ macro_rules! on_cluster {
         impl Resources for $t {
             fn resources(&self, n: &Names<'_>) -> Vec<String> {
                 vec![n.cluster(self.cluster.as_deref())]
+            }
+
+            fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+                cluster_key(n.cluster(self.cluster.as_deref()))
             }
         }
     )*};
@@ -122,6 +213,10 @@ macro_rules! on_named_cluster {
             fn resources(&self, n: &Names<'_>) -> Vec<String> {
                 vec![n.cluster(Some(&self.cluster))]
             }
+
+            fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+                cluster_key(n.cluster(Some(&self.cluster)))
+            }
         }
     )*};
 }
@@ -136,6 +231,28 @@ on_named_cluster!(
 impl Resources for CreateClusterRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
         vec![n.cluster(self.cluster_name.as_deref())]
+    }
+
+    fn keys(&self, _: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        with_tags(Vec::new(), self.tags.as_deref())
+    }
+}
+
+impl Resources for RegisterTaskDefinitionRequest {
+    fn resources(&self, _: &Names<'_>) -> Vec<String> {
+        any()
+    }
+
+    fn keys(&self, _: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        with_tags(Vec::new(), self.tags.as_deref())
+    }
+
+    fn passed_roles(&self, _: &Names<'_>) -> Vec<String> {
+        [&self.task_role_arn, &self.execution_role_arn]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect()
     }
 }
 
@@ -167,11 +284,27 @@ macro_rules! on_resource_arn {
     )*};
 }
 
-on_resource_arn!(
-    TagResourceRequest,
-    UntagResourceRequest,
-    ListTagsForResourceRequest
-);
+impl Resources for TagResourceRequest {
+    fn resources(&self, _: &Names<'_>) -> Vec<String> {
+        vec![self.resource_arn.clone()]
+    }
+
+    fn keys(&self, _: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        with_tags(Vec::new(), Some(&self.tags))
+    }
+}
+
+impl Resources for UntagResourceRequest {
+    fn resources(&self, _: &Names<'_>) -> Vec<String> {
+        vec![self.resource_arn.clone()]
+    }
+
+    fn keys(&self, _: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        vec![("aws:TagKeys".to_string(), self.tag_keys.clone())]
+    }
+}
+
+on_resource_arn!(ListTagsForResourceRequest);
 
 impl Resources for UpdateContainerInstancesStateRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
@@ -205,18 +338,60 @@ impl Resources for RunTaskRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
         vec![n.task_definition(&self.task_definition)]
     }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        with_tags(
+            cluster_key(n.cluster(self.cluster.as_deref())),
+            self.tags.as_deref(),
+        )
+    }
+
+    fn passed_roles(&self, _: &Names<'_>) -> Vec<String> {
+        override_roles(self.overrides.as_ref())
+    }
 }
 
 impl Resources for StartTaskRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
         vec![n.task_definition(&self.task_definition)]
     }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        with_tags(
+            cluster_key(n.cluster(self.cluster.as_deref())),
+            self.tags.as_deref(),
+        )
+    }
+
+    fn passed_roles(&self, _: &Names<'_>) -> Vec<String> {
+        override_roles(self.overrides.as_ref())
+    }
 }
 
-impl Resources for StopTaskRequest {
-    fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        vec![n.in_cluster("task", self.cluster.as_deref(), &self.task)]
-    }
+/// Operations on resources of one cluster named by ids or ARNs: the resources, and the
+/// cluster as `ecs:cluster`.
+macro_rules! in_cluster {
+    ($($t:ty, $kind:literal, $field:ident;)*) => {$(
+        impl Resources for $t {
+            fn resources(&self, n: &Names<'_>) -> Vec<String> {
+                let c = self.cluster.as_deref();
+                std::slice::from_ref(&self.$field)
+                    .iter()
+                    .map(|x| n.in_cluster($kind, c, x))
+                    .collect()
+            }
+
+            fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+                cluster_key(n.cluster(self.cluster.as_deref()))
+            }
+        }
+    )*};
+}
+
+in_cluster! {
+    StopTaskRequest, "task", task;
+    UpdateServiceRequest, "service", service;
+    DeleteServiceRequest, "service", service;
 }
 
 impl Resources for DescribeTasksRequest {
@@ -227,23 +402,33 @@ impl Resources for DescribeTasksRequest {
             .map(|t| n.in_cluster("task", c, t))
             .collect()
     }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        cluster_key(n.cluster(self.cluster.as_deref()))
+    }
 }
 
 impl Resources for CreateServiceRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
         vec![n.in_cluster("service", self.cluster.as_deref(), &self.service_name)]
     }
-}
 
-impl Resources for UpdateServiceRequest {
-    fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        vec![n.in_cluster("service", self.cluster.as_deref(), &self.service)]
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        let mut keys = cluster_key(n.cluster(self.cluster.as_deref()));
+        if let Some(td) = &self.task_definition {
+            keys.push(("ecs:task-definition".into(), vec![n.task_definition(td)]));
+        }
+        with_tags(keys, self.tags.as_deref())
     }
-}
 
-impl Resources for DeleteServiceRequest {
-    fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        vec![n.in_cluster("service", self.cluster.as_deref(), &self.service)]
+    /// The service's role, and the roles of its task definition (the tasks it starts run
+    /// with them).
+    fn passed_roles(&self, n: &Names<'_>) -> Vec<String> {
+        let mut roles: Vec<String> = self.role.iter().cloned().collect();
+        if let Some(td) = &self.task_definition {
+            roles.extend(n.task_definition_roles(td));
+        }
+        roles
     }
 }
 
@@ -254,5 +439,9 @@ impl Resources for DescribeServicesRequest {
             .iter()
             .map(|s| n.in_cluster("service", c, s))
             .collect()
+    }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        cluster_key(n.cluster(self.cluster.as_deref()))
     }
 }

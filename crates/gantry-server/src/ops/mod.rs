@@ -36,12 +36,19 @@ fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ApiError> {
 }
 
 /// Decodes the body as the input shape of `$f`, asks the authorization hook for the
-/// operation's action on the ARNs the input names, then runs `$f` and encodes its result.
+/// operation's action on the ARNs the input names (with its condition keys and the resources'
+/// tags) and for `iam:PassRole` on each role it hands to tasks, then runs `$f` and encodes its
+/// result.
 macro_rules! call {
     ($server:expr, $body:expr, $gate:expr, $op:expr, $f:path) => {{
         let input = decode($body)?;
-        let resources = Resources::resources(&input, &Names::new($server));
-        let caller = $gate.authorize(&format!("ecs:{}", $op.name()), &resources)?;
+        let names = Names::new($server);
+        let ask = Resources::ask(&input, &names);
+        let caller =
+            $gate.authorize_ask(&format!("ecs:{}", $op.name()), &ask, &tags::Tagged($server))?;
+        for role in Resources::passed_roles(&input, &names) {
+            authz::pass_role($gate, &role)?;
+        }
         encode(&$f($server, input, &caller).await?)?
     }};
 }

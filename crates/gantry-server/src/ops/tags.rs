@@ -169,8 +169,26 @@ pub async fn list(
     req: ListTagsForResourceRequest,
     _: &Caller<'_>,
 ) -> Result<ListTagsForResourceResponse, ApiError> {
-    let res = parse(server, &req.resource_arn)?;
-    let tags = server.read(|st| match res {
+    let tags = tags_of(server, &req.resource_arn)?;
+    Ok(ListTagsForResourceResponse { tags: Some(tags) })
+}
+
+/// The tags of ECS's resources, for policies' `aws:ResourceTag` and `ecs:ResourceTag` keys.
+pub(crate) struct Tagged<'a>(pub &'a Server);
+
+impl gantry_core::TagSource for Tagged<'_> {
+    fn tags_of(&self, arn: &str) -> Vec<(String, String)> {
+        tags_of(self.0, arn)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|t| Some((t.key?, t.value.unwrap_or_default())))
+            .collect()
+    }
+}
+
+fn tags_of(server: &Server, arn: &str) -> Result<Vec<Tag>, ApiError> {
+    let res = parse(server, arn)?;
+    server.read(|st| match res {
         Resource::Cluster(name) => st
             .clusters
             .get(&name)
@@ -200,6 +218,5 @@ pub async fn list(
             .get(&id)
             .map(|i| i.instance.tags.clone().unwrap_or_default())
             .ok_or_else(missing),
-    })??;
-    Ok(ListTagsForResourceResponse { tags: Some(tags) })
+    })?
 }
