@@ -80,7 +80,7 @@ def test_query_unknown_action_and_unbuilt_action(raw):
     assert err["Code"] == "InvalidAction" and "FlyToTheMoon" in err["Message"]
     r = query(raw, {"Action": "AssumeRoleWithSAML", "Version": "2011-06-15"})
     assert r.status == 400, r
-    assert "not implement" in xml_error(r)[0]["Message"]
+    assert "does not serve the STS action AssumeRoleWithSAML" in xml_error(r)[0]["Message"]
 
 
 def test_query_routes_by_the_signed_service_not_the_action(raw):

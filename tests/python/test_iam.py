@@ -502,3 +502,30 @@ def test_identities_survive_a_restart(launch, tmp_path):
     ecs.list_clusters()
     denied(lambda: ecs.describe_clusters())
     assert g2.client("iam").get_user(UserName="durable")["User"]["UserName"] == "durable"
+
+
+def test_run_task_by_family_is_authorized_on_the_revision_it_runs(iam, person, clusters):
+    family = clusters["td"].rsplit("/", 1)[1].split(":")[0]
+    p = person(policies=[doc(allow("ecs:RunTask", f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{family}:*"))])
+    with pytest.raises(ClientError) as ei:
+        p.ecs().run_task(cluster=clusters["prod"], taskDefinition=family)
+    # Allowed: it fails only because the cluster has no instances.
+    assert ei.value.response["Error"]["Code"] == "InvalidParameterException", ei.value.response
+
+
+def test_a_role_may_be_passed_by_its_short_name(gantry, iam, unique):
+    role = make_role(iam, unique, TRUST_ECS_TASKS)
+    gantry.client().register_task_definition(
+        family=unique("short"), taskRoleArn=role["RoleName"],
+        containerDefinitions=[{"name": "c", "image": "busybox", "memory": 32}],
+    )
+
+
+def test_permissions_boundaries_are_refused_not_ignored(iam, unique):
+    with pytest.raises(ClientError) as ei:
+        iam.create_user(UserName=unique("b"), PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert ei.value.response["Error"]["Code"] == "InvalidInput"
+    with pytest.raises(ClientError) as ei:
+        iam.create_role(RoleName=unique("b"), AssumeRolePolicyDocument=TRUST_ECS_TASKS,
+                        PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    assert ei.value.response["Error"]["Code"] == "InvalidInput"

@@ -303,17 +303,18 @@ def test_auth_errors_come_before_routing(raw):
 
 
 def test_boto3_auth_errors(gantry):
+    # As ECS answers: a bad signature is 403, an unknown key 400.
     cases = [
-        (dict(aws_secret_access_key="not-the-secret"), "InvalidSignatureException"),
-        (dict(aws_access_key_id="AKGTUNKNOWNKEY000000"), "UnrecognizedClientException"),
-        (dict(region_name="eu-west-1"), "InvalidSignatureException"),
+        (dict(aws_secret_access_key="not-the-secret"), "InvalidSignatureException", 403),
+        (dict(aws_access_key_id="AKGTUNKNOWNKEY000000"), "UnrecognizedClientException", 400),
+        (dict(region_name="eu-west-1"), "InvalidSignatureException", 403),
     ]
-    for overrides, code in cases:
+    for overrides, code, status in cases:
         client = gantry.client(**overrides)
         with pytest.raises(ClientError) as ei:
             client.list_clusters()
         assert ei.value.response["Error"]["Code"] == code, overrides
-        assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert ei.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
 
 
 def test_error_body_shape(raw, unique):

@@ -2,6 +2,8 @@
 //!
 //! - `gantry-bench api`: RegisterTaskDefinition and DescribeTaskDefinition over HTTP with
 //!   SigV4-signed requests, against gantry and moto's server. Prints requests/s and p50/p99.
+//! - `gantry-bench authz`: DescribeTaskDefinition as the root and as an IAM user with 10
+//!   managed policies of 10 statements each, in one run against one server.
 //! - `gantry-bench awsvpc`: RunTask→RUNNING of one task definition in bridge mode, in awsvpc
 //!   mode with runc, and as a FARGATE task (awsvpc, runsc when the engine has it), in one run.
 //! - `gantry-bench run-task`: RunTask→RUNNING latency of a tiny container, against raw
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod authz;
 mod placement;
 mod run_task;
 mod scale;
@@ -34,6 +37,8 @@ mod service;
 enum Cli {
     /// ECS API throughput and latency, against moto_server
     Api(Args),
+    /// DescribeTaskDefinition as the root and as a user with 10 policies x 10 statements
+    Authz(authz::Args),
     /// RunTask→RUNNING latency, against raw docker create + start
     RunTask(run_task::Args),
     /// RunTask→RUNNING in bridge mode, awsvpc with runc, and awsvpc as FARGATE (runsc)
@@ -198,6 +203,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Api(args) => api(args).await,
+        Cli::Authz(args) => authz::run(args).await,
         Cli::RunTask(args) => run_task::run(args).await,
         Cli::Awsvpc(args) => run_task::awsvpc(args).await,
         Cli::Placement(args) => placement::run(args),

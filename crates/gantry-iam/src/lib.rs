@@ -100,6 +100,13 @@ impl Iam {
         for (id, v, _) in model::SESSIONS.load(&store).await? {
             dir.sessions.insert(id, v);
         }
+        for (id, s) in configured.iter() {
+            if let Some(name) = s.user.strip_prefix("user/") {
+                if !dir.users.contains_key(&model::id_of(name)) {
+                    tracing::warn!(access_key_id = %id, user = name, "a configured key names an IAM user that does not exist: its requests are denied until the user is created");
+                }
+            }
+        }
         let iam = Iam {
             account: account.into(),
             store,

@@ -200,6 +200,84 @@ pub fn signed_headers(
     headers
 }
 
+/// POSTs a signed Query request (`Action=...&Version=...`) to a Query service (`iam`, `sts`)
+/// at `endpoint`; the status and the XML answer.
+pub async fn query_call(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    service: &str,
+    params: &[(&str, &str)],
+) -> Option<(u16, String)> {
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let body: String = params
+        .iter()
+        .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let headers = vec![
+        ("host".to_string(), host.to_string()),
+        (
+            "content-type".to_string(),
+            "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+        ),
+    ];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let parts = gantry_auth::RequestParts {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: headers
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect(),
+        body: body.as_bytes(),
+    };
+    let signed = gantry_auth::sign(
+        &parts,
+        access_key_id,
+        secret_access_key,
+        "us-east-1",
+        service,
+        now,
+    );
+    let mut req = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .body(body.clone());
+    for (k, v) in headers
+        .iter()
+        .chain(signed.iter())
+        .filter(|(k, _)| k != "host")
+    {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.ok()?;
+    let status = resp.status().as_u16();
+    Some((status, resp.text().await.ok()?))
+}
+
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of the first `<name>` element of an XML answer.
+pub fn xml_text<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(&xml[start..end])
+}
+
 /// POSTs a signed request to `endpoint` (`http://host:port`).
 pub async fn signed_call(
     endpoint: &str,

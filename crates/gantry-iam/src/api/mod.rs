@@ -307,6 +307,17 @@ pub(crate) fn merge_tags(tags: &mut Vec<Tag>, new: Vec<Tag>) -> Result<(), Servi
     Ok(())
 }
 
+/// Permissions boundaries are not applied: a request that sets one is refused rather than
+/// left believing it limits anything.
+pub(crate) fn refuse_boundary(p: &Params<'_>) -> Result<(), ServiceError> {
+    if p.get("PermissionsBoundary").is_some() {
+        return Err(invalid(
+            "gantry does not apply permissions boundaries; leave PermissionsBoundary out.",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks an identity-based policy document.
 pub(crate) fn check_identity_document(doc: &str) -> Result<(), ServiceError> {
     gantry_policy::Policy::identity(doc)

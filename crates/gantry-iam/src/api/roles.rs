@@ -33,6 +33,7 @@ fn description(p: &Params<'_>) -> Result<Option<String>, ServiceError> {
 pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     let name = check_name(&cx.p, "RoleName", 64)?;
     let path = check_path(&cx.p, "Path")?;
+    refuse_boundary(&cx.p)?;
     let trust = cx.p.required("AssumeRolePolicyDocument")?;
     let description = description(&cx.p)?;
     let max = max_session(&cx.p)?.unwrap_or(3600);

@@ -25,6 +25,7 @@ pub(crate) fn no_such_user(name: &str) -> ServiceError {
 pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     let name = check_name(&cx.p, "UserName", 64)?;
     let path = check_path(&cx.p, "Path")?;
+    refuse_boundary(&cx.p)?;
     let tags = read_tags(&cx.p)?;
     let ask = Ask::on(vec![cx.arn("user", &path, name)])
         .request_tags(tags.iter().map(|t| (t.key.as_str(), t.value.as_str())));

@@ -68,6 +68,14 @@ fn override_roles(o: Option<&TaskOverride>) -> Vec<String> {
 /// `iam:PassRole` for a role an operation hands to tasks: the caller may pass it, and the role
 /// exists and trusts ECS's tasks.
 pub(crate) fn pass_role(gate: &Gate<'_>, role: &str) -> Result<(), ServiceError> {
+    // ECS takes a role's short name as well as its ARN.
+    let full;
+    let role = if role.starts_with("arn:") {
+        role
+    } else {
+        full = format!("arn:aws:iam::{}:role/{role}", gate.principal().account);
+        &full
+    };
     let ask = Ask::on(vec![role.to_string()])
         .key("iam:PassedToService", vec![TASKS_PRINCIPAL.to_string()]);
     gate.authorize_ask("iam:PassRole", &ask, &gantry_core::NoTags)?;
@@ -123,6 +131,24 @@ impl<'a> Names<'a> {
             return ident.to_string();
         }
         format!("{}:task-definition/{ident}", self.prefix())
+    }
+
+    /// The ARN of the revision a reference resolves to (`family` alone means its latest ACTIVE
+    /// revision, as ECS authorizes RunTask on the revision it will run).
+    fn resolved_task_definition(&self, ident: &str) -> String {
+        let resolved = gantry_api::TaskDefRef::parse(&self.server.arns, ident)
+            .ok()
+            .filter(|r| r.revision.is_none())
+            .and_then(|r| {
+                self.server
+                    .read(|st| {
+                        crate::ops::resolve_task_definition(st, &r)
+                            .and_then(|td| td.task_definition_arn)
+                    })
+                    .ok()
+                    .flatten()
+            });
+        resolved.unwrap_or_else(|| self.task_definition(ident))
     }
 
     /// The task and execution roles of the task definition `ident` names, if it exists.
@@ -336,7 +362,7 @@ impl Resources for DeleteCapacityProviderRequest {
 
 impl Resources for RunTaskRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        vec![n.task_definition(&self.task_definition)]
+        vec![n.resolved_task_definition(&self.task_definition)]
     }
 
     fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
@@ -353,7 +379,7 @@ impl Resources for RunTaskRequest {
 
 impl Resources for StartTaskRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        vec![n.task_definition(&self.task_definition)]
+        vec![n.resolved_task_definition(&self.task_definition)]
     }
 
     fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
@@ -416,7 +442,10 @@ impl Resources for CreateServiceRequest {
     fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
         let mut keys = cluster_key(n.cluster(self.cluster.as_deref()));
         if let Some(td) = &self.task_definition {
-            keys.push(("ecs:task-definition".into(), vec![n.task_definition(td)]));
+            keys.push((
+                "ecs:task-definition".into(),
+                vec![n.resolved_task_definition(td)],
+            ));
         }
         with_tags(keys, self.tags.as_deref())
     }
