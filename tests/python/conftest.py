@@ -142,8 +142,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _healthy(port: int) -> bool:
+def _healthy(port: int, tls: bool = False, data_dir: Optional[Path] = None) -> bool:
     try:
+        if tls:
+            import ssl
+
+            ca = Path(data_dir) / "tls" / "ca.pem" if data_dir else None
+            ctx = ssl.create_default_context(cafile=str(ca)) if ca and ca.exists() else ssl._create_unverified_context()
+            url = f"https://127.0.0.1:{port}/healthz"
+            with urllib.request.urlopen(url, timeout=1, context=ctx) as r:
+                return r.status == 200 and r.read().strip() == b"ok"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
             return r.status == 200 and r.read().strip() == b"ok"
     except OSError:
@@ -208,7 +216,7 @@ class Process:
         return self.proc.returncode
 
 
-def start_server(binary: Path, data_dir: Path, log_dir: Path, name: str = "server") -> Process:
+def start_server(binary: Path, data_dir: Path, log_dir: Path, name: str = "server", args=()) -> Process:
     """Starts `gantry server` on a free loopback port and waits for /healthz.
 
     Retries with another port if the chosen one was taken in the meantime.
@@ -231,6 +239,7 @@ def start_server(binary: Path, data_dir: Path, log_dir: Path, name: str = "serve
                     REGION,
                     "--account-id",
                     ACCOUNT_ID,
+                    *args,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -239,8 +248,9 @@ def start_server(binary: Path, data_dir: Path, log_dir: Path, name: str = "serve
             )
         p = Process(proc, port, stdout_path, stderr_path)
         deadline = time.monotonic() + 30
+        tls = "--tls" in args or any(str(a).startswith("--tls-cert") for a in args)
         while time.monotonic() < deadline and proc.poll() is None:
-            if _healthy(port):
+            if _healthy(port, tls, data_dir):
                 return p
             time.sleep(0.05)
         p.stop(timeout=5)
@@ -345,8 +355,8 @@ def launch(tmp_path, _clean_aws_environment):
     binary = _gantry_binary()
     started = []
 
-    def start(data_dir: Path) -> Process:
-        p = start_server(binary, data_dir, tmp_path, name=f"extra{len(started)}")
+    def start(data_dir: Path, *args: str) -> Process:
+        p = start_server(binary, data_dir, tmp_path, name=f"extra{len(started)}", args=args)
         started.append(p)
         return p
 

@@ -34,6 +34,9 @@ use tokio::sync::{mpsc, watch};
 pub struct AgentConfig {
     /// The control plane, e.g. `http://127.0.0.1:8100`.
     pub server: String,
+    /// A PEM CA to trust for an `https://` server, besides none: gantry's servers use their
+    /// own CA, never the system's.
+    pub ca_pem: Option<Vec<u8>>,
     pub join_token: String,
     pub cluster: String,
     /// Where the agent keeps its container instance ARN.
@@ -67,6 +70,17 @@ pub struct AgentConfig {
     pub retry_cap: Duration,
 }
 
+/// The HTTP client for a gantry server: plain HTTP, or HTTPS trusting only `ca_pem`.
+pub fn http_client(ca_pem: Option<&[u8]>) -> Result<reqwest::Client, reqwest::Error> {
+    let mut b = reqwest::Client::builder().use_rustls_tls();
+    if let Some(pem) = ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build()
+}
+
 impl AgentConfig {
     pub fn new(
         server: impl Into<String>,
@@ -76,6 +90,7 @@ impl AgentConfig {
     ) -> Self {
         AgentConfig {
             server: server.into(),
+            ca_pem: None,
             join_token: join_token.into(),
             cluster: cluster.into(),
             data_dir,
@@ -197,8 +212,13 @@ struct WorkerHandle {
 
 impl<R: ContainerRuntime> Agent<R> {
     pub fn new(cfg: AgentConfig, rt: Arc<R>, docker_version: impl Into<String>) -> Self {
+        let http = http_client(cfg.ca_pem.as_deref()).unwrap_or_else(|e| {
+            // Only a CA that does not parse gets here; the server will then refuse to talk.
+            tracing::error!(error = %e, "the CA does not load: HTTPS to the server will fail");
+            reqwest::Client::new()
+        });
         let client = Client {
-            http: reqwest::Client::new(),
+            http,
             base: cfg.server.clone(),
             token: cfg.join_token.clone(),
         };
@@ -421,7 +441,7 @@ impl<R: ContainerRuntime> Agent<R> {
         let instance = Arc::new(Mutex::new(arn.clone()));
         let reporter = tokio::spawn(report_loop(
             Client {
-                http: reqwest::Client::new(),
+                http: self.client.http.clone(),
                 base: self.cfg.server.clone(),
                 token: self.cfg.join_token.clone(),
             },

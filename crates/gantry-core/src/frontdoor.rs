@@ -19,6 +19,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use tracing::Instrument;
 
+/// Marks a request that came over TLS (the HTTPS listener adds it): `aws:SecureTransport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecureTransport;
+
 /// Everything the front door needs.
 pub struct FrontDoor {
     pub table: ServiceTable,
@@ -104,6 +108,7 @@ impl FrontDoor {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
+        let secure_transport = parts.extensions.get::<SecureTransport>().is_some();
         let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let content_type = header("content-type");
         let target = header("x-amz-target");
@@ -230,7 +235,7 @@ impl FrontDoor {
         let context = AuthzContext {
             region: verified.region.clone(),
             source_ip,
-            secure_transport: false,
+            secure_transport,
             current_time: unix_now(),
         };
         let input = match (&form, protocol) {

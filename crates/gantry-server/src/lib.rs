@@ -12,6 +12,7 @@ pub mod paginate;
 mod placement_cache;
 pub mod reconcile;
 pub mod state;
+pub mod tls;
 
 use gantry_api::{ApiError, Arns};
 use gantry_auth::KeySet;
@@ -310,13 +311,29 @@ pub async fn run_with(
     door: Arc<gantry_core::FrontDoor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    run_tls(listener, server, door, None, shutdown).await
+}
+
+/// [`run_with`], over HTTPS when `tls` is given ([`tls::server_config`]).
+pub async fn run_tls(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    door: Arc<gantry_core::FrontDoor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let hk = tokio::spawn(reconcile::run_housekeeping(server.clone()));
     let svc = tokio::spawn(reconcile::run_services(server.clone()));
-    let app = http::router_with(server, door)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let r = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let router = http::router_with(server, door);
+    let r = match tls {
+        Some(cfg) => tls::serve(listener, router, cfg, shutdown).await,
+        None => {
+            let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    };
     hk.abort();
     svc.abort();
     r

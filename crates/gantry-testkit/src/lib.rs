@@ -215,7 +215,7 @@ pub async fn query_call(
         .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
         .collect::<Vec<_>>()
         .join("&");
-    let headers = vec![
+    let headers = [
         ("host".to_string(), host.to_string()),
         (
             "content-type".to_string(),

@@ -32,19 +32,25 @@ pub struct EcsClient {
 }
 
 impl EcsClient {
+    /// A client of `endpoint`, trusting the PEM CA `ca_file` for HTTPS when given.
     pub fn new(
         endpoint: String,
         access_key_id: String,
         secret_access_key: String,
         region: String,
-    ) -> Self {
-        EcsClient {
+        ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
+        let ca = match ca_file {
+            Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+            None => None,
+        };
+        Ok(EcsClient {
             endpoint,
             access_key_id,
             secret_access_key,
             region,
-            http: reqwest::Client::new(),
-        }
+            http: gantry_agent::http_client(ca.as_deref())?,
+        })
     }
 
     /// Calls an ECS operation; an ECS error becomes an `Err` naming its `__type`.

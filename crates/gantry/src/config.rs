@@ -27,7 +27,17 @@ pub struct SettingsArgs {
     /// The account id ARNs carry [default: 000000000000]
     #[arg(long, env = "GANTRY_ACCOUNT_ID")]
     pub account_id: Option<String>,
-    /// A JSON config file: {"listen", "dataDir", "region", "accountId",
+    /// Serve HTTPS with a certificate generated into the data directory on first start
+    /// (`<data-dir>/tls/`; clients trust `tls/ca.pem`, which `gantry credentials` names)
+    #[arg(long, env = "GANTRY_TLS")]
+    pub tls: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key)
+    #[arg(long, env = "GANTRY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert
+    #[arg(long, env = "GANTRY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// A JSON config file: {"listen", "dataDir", "region", "accountId", "tls", "tlsCert", "tlsKey",
     /// "keys": [{"accessKeyId", "secretAccessKey", "user"}]}; a key's "user" is "root" (the
     /// default: allowed everything) or an IAM user's name (that user's policies apply)
     #[arg(long, env = "GANTRY_CONFIG")]
@@ -43,6 +53,19 @@ struct FileConfig {
     account_id: Option<String>,
     #[serde(default)]
     keys: Vec<KeyEntry>,
+    /// `true`: HTTPS with a generated certificate.
+    tls: Option<bool>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// Where the HTTPS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tls {
+    /// Generated into `<data-dir>/tls/` on first start, with its own CA.
+    Generated,
+    /// Given: a PEM chain and key.
+    Files { cert: PathBuf, key: PathBuf },
 }
 
 /// An access key: the admin key file's content, and the entries of `keys` in the config file.
@@ -60,6 +83,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub region: String,
     pub account_id: String,
+    /// HTTPS, when set; plain HTTP otherwise.
+    pub tls: Option<Tls>,
     extra_keys: Vec<KeyEntry>,
 }
 
@@ -104,11 +129,21 @@ impl Settings {
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             bail!("invalid account id {account_id:?}: it must be 12 digits");
         }
+        let tls = match (
+            args.tls_cert.or(file.tls_cert),
+            args.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => Some(Tls::Files { cert, key }),
+            (None, None) if args.tls || file.tls == Some(true) => Some(Tls::Generated),
+            (None, None) => None,
+            _ => bail!("give both tlsCert and tlsKey, or neither"),
+        };
         Ok(Settings {
             listen,
             data_dir,
             region,
             account_id,
+            tls,
             extra_keys: file.keys,
         })
     }
@@ -186,17 +221,27 @@ impl Settings {
                 SocketAddr::V6(a) => format!("[{}]", a.ip()),
             }
         };
-        format!("http://{host}:{}", self.listen.port())
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{host}:{}", self.listen.port())
+    }
+
+    /// The CA file clients trust, when gantry generated its certificate.
+    pub fn ca_file(&self) -> Option<PathBuf> {
+        (self.tls == Some(Tls::Generated)).then(|| crate::tls::ca_path(&self.data_dir))
     }
 
     pub fn export_line(&self, k: &KeyEntry) -> String {
-        format!(
+        let mut line = format!(
             "export AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={} AWS_DEFAULT_REGION={} AWS_ENDPOINT_URL={} AWS_DISABLE_HOST_PREFIX_INJECTION=true",
             k.access_key_id,
             k.secret_access_key,
             self.region,
             self.endpoint()
-        )
+        );
+        if let Some(ca) = self.ca_file() {
+            line.push_str(&format!(" AWS_CA_BUNDLE={}", ca.display()));
+        }
+        line
     }
 }
 
@@ -208,7 +253,7 @@ fn random_chars(n: usize, alphabet: &[u8]) -> String {
         .collect()
 }
 
-fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+pub(crate) fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod tls;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -77,7 +78,7 @@ enum Command {
     Credentials {
         #[command(flatten)]
         settings: SettingsArgs,
-        /// Print JSON ({"accessKeyId", "secretAccessKey", "region", "endpoint"}) instead.
+        /// Print JSON ({"accessKeyId", "secretAccessKey", "region", "endpoint", "caFile"}) instead.
         #[arg(long)]
         json: bool,
     },
@@ -146,7 +147,8 @@ async fn security_group(settings: Settings, action: SgAction) -> anyhow::Result<
         admin.access_key_id,
         admin.secret_access_key,
         settings.region.clone(),
-    );
+        settings.ca_file().as_deref(),
+    )?;
     let v = match action {
         SgAction::Put {
             group_id,
@@ -305,6 +307,10 @@ struct AgentArgs {
     /// Where the agent keeps its state [default: ~/.local/share/gantry/agent]
     #[arg(long, env = "GANTRY_AGENT_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// A PEM CA to trust for an https:// server (the server's `tls/ca.pem` when it generated
+    /// its certificate)
+    #[arg(long, env = "GANTRY_CA_FILE")]
+    ca_file: Option<PathBuf>,
     #[command(flatten)]
     tuning: AgentTuning,
 }
@@ -345,6 +351,7 @@ fn main() -> anyhow::Result<()> {
                     "secretAccessKey": admin.secret_access_key,
                     "region": s.region,
                     "endpoint": s.endpoint(),
+                    "caFile": s.ca_file(),
                 });
                 println!("{v}");
             } else {
@@ -455,6 +462,7 @@ async fn serve(
     let server = Server::new(cfg, store.clone())
         .await
         .context("loading the state")?;
+    let tls = tls::server_config(&settings)?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("listening on {}", settings.listen))?;
@@ -470,7 +478,19 @@ async fn serve(
             .context("creating the default cluster")?;
         match DockerRuntime::connect().await {
             Ok(docker) => {
-                let endpoint = format!("http://127.0.0.1:{}", addr.port());
+                // The local agent reaches the server on loopback, over HTTPS when it serves
+                // HTTPS (trusting the generated CA, or the given chain under `localhost`).
+                let (endpoint, ca_pem) = match &settings.tls {
+                    None => (format!("http://127.0.0.1:{}", addr.port()), None),
+                    Some(config::Tls::Generated) => (
+                        format!("https://127.0.0.1:{}", addr.port()),
+                        std::fs::read(tls::ca_path(&settings.data_dir)).ok(),
+                    ),
+                    Some(config::Tls::Files { cert, .. }) => (
+                        format!("https://localhost:{}", addr.port()),
+                        std::fs::read(cert).ok(),
+                    ),
+                };
                 let cfg = agent_config(
                     endpoint,
                     token.clone(),
@@ -481,6 +501,7 @@ async fn serve(
                 );
                 tracing::info!(docker = %docker.version, api = %docker.api_version, "running an agent on the local Docker");
                 let mut cfg = cfg;
+                cfg.ca_pem = ca_pem;
                 set_fargate_runtime(&mut cfg, &docker);
                 let version = docker.version.clone();
                 let agent = Agent::new(cfg, Arc::new(docker), version);
@@ -516,7 +537,7 @@ async fn serve(
         },
         vec![gantry_iam::api::entry(&iam), gantry_iam::sts::entry(&iam)],
     )?;
-    gantry_server::run_with(listener, server, door, async move {
+    gantry_server::run_tls(listener, server, door, tls, async move {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     })
@@ -608,8 +629,12 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
                 .join(".local/share/gantry/agent")
         }
     };
+    let ca_pem = match &args.ca_file {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
     if args.runtime == "simulated" {
-        let cfg = agent_config(
+        let mut cfg = agent_config(
             args.server,
             args.join_token,
             args.cluster,
@@ -617,6 +642,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
             &args.tuning,
             false,
         );
+        cfg.ca_pem = ca_pem;
         tracing::warn!("running a simulated agent: hollow containers, no Docker");
         let rt = Arc::new(gantry_agent::sim::SimRuntime::new());
         Agent::new(cfg, rt, "simulated")
@@ -636,6 +662,7 @@ async fn agent(args: AgentArgs) -> anyhow::Result<()> {
         &args.tuning,
         false,
     );
+    cfg.ca_pem = ca_pem;
     set_fargate_runtime(&mut cfg, &docker);
     let version = docker.version.clone();
     Agent::new(cfg, Arc::new(docker), version)
@@ -656,7 +683,8 @@ async fn stop_all_tasks(
         admin.access_key_id,
         admin.secret_access_key,
         settings.region.clone(),
-    );
+        settings.ca_file().as_deref(),
+    )?;
     let clusters = match cluster {
         Some(c) => vec![c],
         None => {
