@@ -700,4 +700,68 @@ mod tests {
             ErrorCode::IncompleteSignatureException
         );
     }
+
+    /// Temporary credentials: good with their token until they expire, and only then.
+    #[test]
+    fn session_tokens_are_checked_after_the_signature() {
+        const TEMP: &str = "ASIATEMPORARY0000000";
+        let mut keys = keys();
+        keys.insert(
+            TEMP,
+            Secret {
+                secret_access_key: SK.into(),
+                user: "assumed-role/app/s1".into(),
+                user_id: Some("AROAX:s1".into()),
+                session: Some(SessionToken {
+                    token: "tok".into(),
+                    expires_at: 1_800_000_100,
+                }),
+            },
+        );
+        let send = |key: &str, token: Option<&str>, now: i64| {
+            let mut headers = vec![("host", "127.0.0.1:8100")];
+            if let Some(t) = token {
+                headers.push(("x-amz-security-token", t));
+            }
+            let req = RequestParts {
+                method: "POST",
+                path: "/",
+                query: "",
+                headers: headers.clone(),
+                body: b"{}",
+            };
+            let signed = sign(&req, key, SK, "us-east-1", "ecs", now);
+            let mut all: Vec<(&str, &str)> = headers;
+            all.extend(signed.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+            let req = RequestParts {
+                headers: all,
+                ..req
+            };
+            verify(&req, &keys, "us-east-1", "ecs", now)
+        };
+        let now = 1_800_000_000;
+        let id = send(TEMP, Some("tok"), now).unwrap();
+        assert!(id.temporary);
+        assert_eq!(id.user, "assumed-role/app/s1");
+        assert_eq!(id.user_id.as_deref(), Some("AROAX:s1"));
+        let code = |r: Result<Identity, ApiError>| r.unwrap_err().code;
+        assert_eq!(
+            code(send(TEMP, Some("other"), now)),
+            ErrorCode::UnrecognizedClientException
+        );
+        assert_eq!(
+            code(send(TEMP, None, now)),
+            ErrorCode::UnrecognizedClientException
+        );
+        assert_eq!(
+            code(send(TEMP, Some("tok"), now + 100)),
+            ErrorCode::ExpiredTokenException
+        );
+        // A token with a long-term key names no session.
+        assert_eq!(
+            code(send(AK, Some("tok"), now)),
+            ErrorCode::UnrecognizedClientException
+        );
+        assert!(!send(AK, None, now).unwrap().temporary);
+    }
 }

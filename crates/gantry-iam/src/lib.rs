@@ -16,6 +16,8 @@ pub mod directory;
 pub mod managed;
 pub mod model;
 pub mod sts;
+#[cfg(test)]
+mod tests;
 
 use directory::{Compiled, Directory, Draft, Inputs, View};
 use gantry_core::{RecordError, Scoped, ServiceError};
