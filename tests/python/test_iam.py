@@ -183,6 +183,10 @@ def test_resource_scoped_to_one_cluster_by_arn_and_by_ecs_cluster(iam, person, c
           context={"ecs:cluster": prod})
     agree(iam, p, "ecs:RunTask", td, lambda: p.ecs().run_task(cluster=dev, taskDefinition=td),
           context={"ecs:cluster": dev}, expect="implicitDeny")
+    # Without the key, the simulator says which one it lacked.
+    r = iam.simulate_principal_policy(PolicySourceArn=p.arn, ActionNames=["ecs:RunTask"], ResourceArns=[td])
+    (res,) = r["EvaluationResults"]
+    assert (res["EvalDecision"], res["MissingContextValues"]) == ("implicitDeny", ["ecs:cluster"])
 
 
 def test_tag_conditions_on_resources_and_requests(iam, person, clusters, unique):
@@ -529,3 +533,15 @@ def test_permissions_boundaries_are_refused_not_ignored(iam, unique):
         iam.create_role(RoleName=unique("b"), AssumeRolePolicyDocument=TRUST_ECS_TASKS,
                         PermissionsBoundary="arn:aws:iam::aws:policy/ReadOnlyAccess")
     assert ei.value.response["Error"]["Code"] == "InvalidInput"
+
+
+def test_register_task_definition_is_authorized_on_the_revision_it_creates(iam, person, unique):
+    fam = unique("fam")
+    p = person(policies=[doc(allow("ecs:RegisterTaskDefinition", f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/{fam}:*"))])
+    defs = [{"name": "c", "image": "busybox", "memory": 32}]
+    for revision in (1, 2):
+        td = p.ecs().register_task_definition(family=fam, containerDefinitions=defs)["taskDefinition"]
+        assert td["revision"] == revision
+    other = unique("other")
+    msg = denied(lambda: p.ecs().register_task_definition(family=other, containerDefinitions=defs))
+    assert f"task-definition/{other}:1" in msg

@@ -6,11 +6,24 @@ use crate::access::judge;
 use crate::directory::{group_grants, Grants};
 use crate::model::id_of;
 use gantry_policy::Facts;
+use std::cell::RefCell;
 
 /// The keys a simulation evaluates with: the principal's own, then those the request gives.
+/// Keys the policies ask for and nobody gave are remembered, for `MissingContextValues`.
 struct SimFacts<'a> {
     grants: &'a Grants,
     given: Vec<(String, Vec<String>)>,
+    missing: RefCell<Vec<String>>,
+}
+
+impl SimFacts<'_> {
+    /// The keys asked for and missing since the last call.
+    fn take_missing(&self) -> Vec<String> {
+        let mut m = std::mem::take(&mut *self.missing.borrow_mut());
+        m.sort();
+        m.dedup();
+        m
+    }
 }
 
 impl Facts for SimFacts<'_> {
@@ -18,11 +31,16 @@ impl Facts for SimFacts<'_> {
         if key == "aws:principalarn" {
             return Some(std::slice::from_ref(&self.grants.principal_arn));
         }
-        self.given
+        let found = self
+            .given
             .iter()
             .chain(self.grants.facts.iter())
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v.as_slice())
+            .map(|(_, v)| v.as_slice());
+        if found.is_none() {
+            self.missing.borrow_mut().push(key.to_string());
+        }
+        found
     }
 }
 
@@ -80,7 +98,11 @@ pub fn principal(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
             "PolicySourceArn {source} must name a user, group or role of this account."
         )));
     };
-    let facts = SimFacts { grants, given };
+    let facts = SimFacts {
+        grants,
+        given,
+        missing: RefCell::new(Vec::new()),
+    };
     let mut x = Xml::new();
     let pairs: Vec<(&str, &str)> = actions
         .iter()
@@ -97,11 +119,9 @@ pub fn principal(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
                     .leaf("SourcePolicyType", s.kind);
             }
         });
-        x.list(
-            "MissingContextValues",
-            std::iter::empty::<&str>(),
-            |_, _| {},
-        );
+        x.list("MissingContextValues", facts.take_missing(), |x, k| {
+            x.text(&k);
+        });
     });
     x.leaf("IsTruncated", "false");
     Ok(x)

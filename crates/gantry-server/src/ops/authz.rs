@@ -1,8 +1,10 @@
 //! What each ECS operation asks the authorization hook for: its IAM action (`ecs:<Operation>`,
 //! as ECS names them), the ARNs it touches and the condition keys it supplies, following the
-//! ECS service authorization reference (List*, Describe* of task definitions and Register*
-//! name `*`; operations in a cluster bring `ecs:cluster`; tagging ones `aws:RequestTag/<key>`
-//! and `aws:TagKeys`), and the roles it passes to tasks (`iam:PassRole`).
+//! ECS service authorization reference (List* and DescribeTaskDefinition name `*`;
+//! RegisterTaskDefinition the revision it creates; RunTask the revision it runs, with the
+//! cluster as `ecs:cluster`; operations in a cluster bring `ecs:cluster`; tagging ones
+//! `aws:RequestTag/<key>` and `aws:TagKeys`), and the roles it passes to tasks
+//! (`iam:PassRole`).
 
 use crate::Server;
 use gantry_api::model::*;
@@ -151,6 +153,21 @@ impl<'a> Names<'a> {
         resolved.unwrap_or_else(|| self.task_definition(ident))
     }
 
+    /// The ARN the next revision of `family` will have.
+    fn next_revision(&self, family: &str) -> String {
+        let next = self
+            .server
+            .read(|st| {
+                st.families
+                    .get(family)
+                    .and_then(|f| f.revisions.keys().next_back().copied())
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+            + 1;
+        format!("{}:task-definition/{family}:{next}", self.prefix())
+    }
+
     /// The task and execution roles of the task definition `ident` names, if it exists.
     fn task_definition_roles(&self, ident: &str) -> Vec<String> {
         let Ok(r) = gantry_api::TaskDefRef::parse(&self.server.arns, ident) else {
@@ -203,7 +220,6 @@ everything!(
     DeleteAccountSettingRequest,
     ListAccountSettingsRequest,
     DescribeCapacityProvidersRequest,
-    ListServicesRequest,
 );
 
 macro_rules! on_cluster {
@@ -223,15 +239,81 @@ macro_rules! on_cluster {
 on_cluster!(
     RegisterContainerInstanceRequest,
     DeregisterContainerInstanceRequest,
-    DescribeContainerInstancesRequest,
     ListContainerInstancesRequest,
-    PutAttributesRequest,
-    DeleteAttributesRequest,
     ListAttributesRequest,
-    ListTasksRequest,
     SubmitTaskStateChangeRequest,
     SubmitContainerStateChangeRequest,
 );
+
+impl Resources for ListServicesRequest {
+    fn resources(&self, _: &Names<'_>) -> Vec<String> {
+        any()
+    }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        cluster_key(n.cluster(self.cluster.as_deref()))
+    }
+}
+
+/// ListTasks: the reference names the container instance (the filter, when given), and the
+/// cluster as `ecs:cluster`.
+impl Resources for ListTasksRequest {
+    fn resources(&self, n: &Names<'_>) -> Vec<String> {
+        match &self.container_instance {
+            Some(i) => vec![n.in_cluster("container-instance", self.cluster.as_deref(), i)],
+            None => any(),
+        }
+    }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        cluster_key(n.cluster(self.cluster.as_deref()))
+    }
+}
+
+impl Resources for DescribeContainerInstancesRequest {
+    fn resources(&self, n: &Names<'_>) -> Vec<String> {
+        let c = self.cluster.as_deref();
+        self.container_instances
+            .iter()
+            .map(|i| n.in_cluster("container-instance", c, i))
+            .collect()
+    }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        cluster_key(n.cluster(self.cluster.as_deref()))
+    }
+}
+
+/// Attributes on container instances act on their targets; those on the cluster (no target)
+/// on the cluster.
+macro_rules! on_attribute_targets {
+    ($($t:ty),* $(,)?) => {$(
+        impl Resources for $t {
+            fn resources(&self, n: &Names<'_>) -> Vec<String> {
+                let c = self.cluster.as_deref();
+                let mut out: Vec<String> = self
+                    .attributes
+                    .iter()
+                    .map(|a| match &a.target_id {
+                        Some(id) => n.in_cluster("container-instance", c, id),
+                        None => n.cluster(c),
+                    })
+                    .collect();
+                out.dedup();
+                if out.is_empty() {
+                    out.push(n.cluster(c));
+                }
+                out
+            }
+
+            fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+                cluster_key(n.cluster(self.cluster.as_deref()))
+            }
+        }
+    )*};
+}
+
+on_attribute_targets!(PutAttributesRequest, DeleteAttributesRequest);
 
 macro_rules! on_named_cluster {
     ($($t:ty),* $(,)?) => {$(
@@ -265,8 +347,9 @@ impl Resources for CreateClusterRequest {
 }
 
 impl Resources for RegisterTaskDefinitionRequest {
-    fn resources(&self, _: &Names<'_>) -> Vec<String> {
-        any()
+    /// The revision it will create (the next one of the family).
+    fn resources(&self, n: &Names<'_>) -> Vec<String> {
+        vec![n.next_revision(&self.family)]
     }
 
     fn keys(&self, _: &Names<'_>) -> Vec<(String, Vec<String>)> {
@@ -339,6 +422,10 @@ impl Resources for UpdateContainerInstancesStateRequest {
             .iter()
             .map(|i| n.in_cluster("container-instance", c, i))
             .collect()
+    }
+
+    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
+        cluster_key(n.cluster(self.cluster.as_deref()))
     }
 }
 
