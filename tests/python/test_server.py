@@ -17,7 +17,9 @@ def test_export_line_matches_credentials_json(gantry):
     assert not any(k.startswith("AWS_ENDPOINT_URL_") for k in v)
     assert gantry.credentials_json["endpoint"] == gantry.endpoint
     assert gantry.credentials_json["region"] == "us-east-1"
-    assert set(gantry.credentials_json) == {"accessKeyId", "secretAccessKey", "region", "endpoint"}
+    assert set(gantry.credentials_json) == {"accessKeyId", "secretAccessKey", "region", "endpoint", "caFile"}
+    # Plain HTTP: no CA to trust.
+    assert gantry.credentials_json["caFile"] is None
     assert gantry.access_key_id and gantry.secret_access_key
 
 

@@ -5,6 +5,7 @@
 use crate::managed::AwsPolicy;
 use crate::model::*;
 use gantry_auth::{Secret, SessionToken};
+use gantry_core::ServiceError;
 use gantry_policy::Policy;
 use gantry_store::Txn;
 use std::collections::{BTreeMap, HashMap};
@@ -29,7 +30,20 @@ pub struct Draft {
 }
 
 macro_rules! setters {
-    ($($put:ident, $del:ident, $field:ident, $kind:ident, $t:ty;)*) => {$(
+    ($($put:ident, $del:ident, $update:ident, $field:ident, $kind:ident, $t:ty;)*) => {$(
+        /// Changes the record `id` with `f` and writes it; `missing` when there is none.
+        pub fn $update<T>(
+            &mut self,
+            id: &str,
+            missing: impl FnOnce() -> ServiceError,
+            f: impl FnOnce(&mut $t) -> Result<T, ServiceError>,
+        ) -> Result<T, ServiceError> {
+            let mut value = self.dir.$field.get(id).cloned().ok_or_else(missing)?;
+            let out = f(&mut value)?;
+            self.$put(id, value);
+            Ok(out)
+        }
+
         /// Writes the record (in memory and in the transaction).
         pub fn $put(&mut self, id: &str, value: $t) {
             self.txn = $kind.put(std::mem::take(&mut self.txn), id, &value);
@@ -54,12 +68,12 @@ impl Draft {
     }
 
     setters! {
-        put_user, delete_user, users, USERS, User;
-        put_key, delete_key, keys, ACCESS_KEYS, AccessKey;
-        put_group, delete_group, groups, GROUPS, Group;
-        put_role, delete_role, roles, ROLES, Role;
-        put_policy, delete_policy, policies, POLICIES, ManagedPolicy;
-        put_session, delete_session, sessions, SESSIONS, Session;
+        put_user, delete_user, update_user, users, USERS, User;
+        put_key, delete_key, update_key, keys, ACCESS_KEYS, AccessKey;
+        put_group, delete_group, update_group, groups, GROUPS, Group;
+        put_role, delete_role, update_role, roles, ROLES, Role;
+        put_policy, delete_policy, update_policy, policies, POLICIES, ManagedPolicy;
+        put_session, delete_session, update_session, sessions, SESSIONS, Session;
     }
 
     pub fn into_parts(self) -> (Directory, Txn) {

@@ -63,6 +63,28 @@ fn unix_now() -> i64 {
         .unwrap_or_default()
 }
 
+/// The entry of one of this crate's global Query services (IAM, STS): signed with `name`,
+/// refusing authorizations as `AccessDenied` (403).
+pub(crate) fn query_entry(
+    name: &'static str,
+    version: &'static str,
+    xml_namespace: &'static str,
+    dispatcher: Arc<dyn gantry_core::Dispatch>,
+) -> gantry_core::ServiceEntry {
+    gantry_core::ServiceEntry {
+        name,
+        signing_name: name,
+        recognise: vec![gantry_core::Recognise::Query { version }],
+        xml_namespace,
+        denial: gantry_core::authz::DenialShape {
+            code: "AccessDenied",
+            status: 403,
+        },
+        regions: gantry_core::Regions::Global,
+        dispatcher,
+    }
+}
+
 /// A store failure, as IAM reports a fault of its own.
 pub(crate) fn service_failure(e: impl std::fmt::Display) -> ServiceError {
     tracing::error!(error = %e, "the identity store failed");

@@ -3,13 +3,11 @@
 //! policy names only the account) and GetSessionToken.
 
 use crate::api::role_by_arn;
-use crate::directory::arn;
 use crate::model::{id_of, iso8601, new_key_id, new_secret, Session};
 use crate::Iam;
-use gantry_core::authz::DenialShape;
 use gantry_core::query::{validation, Params, Xml};
 use gantry_core::table::BoxFuture;
-use gantry_core::{Call, Dispatch, Gate, Input, Recognise, Regions, ServiceEntry, ServiceError};
+use gantry_core::{Call, Dispatch, Gate, Input, ServiceEntry, ServiceError};
 use gantry_policy::{evaluate, Decision, Query, Who};
 use std::sync::Arc;
 
@@ -280,21 +278,5 @@ async fn session_token(iam: &Iam, p: &Params<'_>, gate: &Gate<'_>) -> Result<Xml
 
 /// STS's entry: Query, version 2011-06-15, signing name `sts`, global.
 pub fn entry(iam: &Arc<Iam>) -> ServiceEntry {
-    ServiceEntry {
-        name: "sts",
-        signing_name: "sts",
-        recognise: vec![Recognise::Query { version: VERSION }],
-        xml_namespace: XML_NAMESPACE,
-        denial: DenialShape {
-            code: "AccessDenied",
-            status: 403,
-        },
-        regions: Regions::Global,
-        dispatcher: Arc::new(Sts(iam.clone())),
-    }
-}
-
-/// The ARN of a role by name, for callers that build one.
-pub fn role_arn(account: &str, path: &str, name: &str) -> String {
-    arn(account, "role", path, name)
+    crate::query_entry("sts", VERSION, XML_NAMESPACE, Arc::new(Sts(iam.clone())))
 }

@@ -181,6 +181,28 @@ pub fn signed_headers(
         ),
         ("x-amz-target".to_string(), target),
     ];
+    let extra = sign_now(
+        &headers,
+        body,
+        access_key_id,
+        secret_access_key,
+        region,
+        "ecs",
+    );
+    headers.extend(extra);
+    headers
+}
+
+/// The SigV4 headers (`x-amz-date`, `authorization`) for a `POST /` with `headers` and `body`,
+/// signed now.
+fn sign_now(
+    headers: &[(String, String)],
+    body: &[u8],
+    access_key_id: &str,
+    secret_access_key: &str,
+    region: &str,
+    service: &str,
+) -> Vec<(String, String)> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -195,9 +217,14 @@ pub fn signed_headers(
             .collect(),
         body,
     };
-    let extra = gantry_auth::sign(&parts, access_key_id, secret_access_key, region, "ecs", now);
-    headers.extend(extra);
-    headers
+    gantry_auth::sign(
+        &parts,
+        access_key_id,
+        secret_access_key,
+        region,
+        service,
+        now,
+    )
 }
 
 /// POSTs a signed Query request (`Action=...&Version=...`) to a Query service (`iam`, `sts`)
@@ -222,27 +249,13 @@ pub async fn query_call(
             "application/x-www-form-urlencoded; charset=utf-8".to_string(),
         ),
     ];
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default();
-    let parts = gantry_auth::RequestParts {
-        method: "POST",
-        path: "/",
-        query: "",
-        headers: headers
-            .iter()
-            .map(|(a, b)| (a.as_str(), b.as_str()))
-            .collect(),
-        body: body.as_bytes(),
-    };
-    let signed = gantry_auth::sign(
-        &parts,
+    let signed = sign_now(
+        &headers,
+        body.as_bytes(),
         access_key_id,
         secret_access_key,
         "us-east-1",
         service,
-        now,
     );
     let mut req = reqwest::Client::new()
         .post(format!("{endpoint}/"))

@@ -118,21 +118,20 @@ async fn membership(cx: &Ctx<'_>, op: &str, join: bool) -> Result<Xml, ServiceEr
             if !d.dir.groups.contains_key(&gid) {
                 return Err(no_such_group(group));
             }
-            let uid = id_of(user);
-            let mut u = d
-                .dir
-                .users
-                .get(&uid)
-                .cloned()
-                .ok_or_else(|| no_such_user(user))?;
-            if join {
-                u.groups.insert(gid);
-            } else if !u.groups.remove(&gid) {
-                return Err(no_such(format!(
-                    "The user with name {user} is not in the group {group}."
-                )));
-            }
-            d.put_user(&uid, u);
+            d.update_user(
+                &id_of(user),
+                || no_such_user(user),
+                |u| {
+                    if join {
+                        u.groups.insert(gid);
+                    } else if !u.groups.remove(&gid) {
+                        return Err(no_such(format!(
+                            "The user with name {user} is not in the group {group}."
+                        )));
+                    }
+                    Ok(())
+                },
+            )?;
             Ok(())
         })
         .await?;

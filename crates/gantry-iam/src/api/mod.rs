@@ -6,17 +6,15 @@ mod groups;
 mod policies;
 mod roles;
 mod simulate;
+mod tags;
 mod users;
 
 use crate::directory::{arn, RoleView, View};
 use crate::model::{iso8601, Tag};
 use crate::Iam;
-use gantry_core::authz::DenialShape;
 use gantry_core::query::{validation, Params, Xml};
 use gantry_core::table::BoxFuture;
-use gantry_core::{
-    Call, Caller, Dispatch, Gate, Input, Recognise, Regions, ServiceEntry, ServiceError,
-};
+use gantry_core::{Call, Caller, Dispatch, Gate, Input, ServiceEntry, ServiceError};
 use std::sync::Arc;
 
 /// IAM's API version.
@@ -26,18 +24,12 @@ pub const XML_NAMESPACE: &str = "https://iam.amazonaws.com/doc/2010-05-08/";
 
 /// IAM's entry: Query, version 2010-05-08, signing name `iam`, global.
 pub fn entry(iam: &Arc<Iam>) -> ServiceEntry {
-    ServiceEntry {
-        name: "iam",
-        signing_name: "iam",
-        recognise: vec![Recognise::Query { version: VERSION }],
-        xml_namespace: XML_NAMESPACE,
-        denial: DenialShape {
-            code: "AccessDenied",
-            status: 403,
-        },
-        regions: Regions::Global,
-        dispatcher: Arc::new(Service(iam.clone())),
-    }
+    crate::query_entry(
+        "iam",
+        VERSION,
+        XML_NAMESPACE,
+        Arc::new(Service(iam.clone())),
+    )
 }
 
 struct Service(Arc<Iam>);
@@ -100,9 +92,9 @@ async fn route(cx: &Ctx<'_>, op: &str) -> Result<Xml, ServiceError> {
         "ListUsers" => users::list(cx),
         "UpdateUser" => users::update(cx).await,
         "DeleteUser" => users::delete(cx).await,
-        "TagUser" => users::tag(cx).await,
-        "UntagUser" => users::untag(cx).await,
-        "ListUserTags" => users::list_tags(cx),
+        "TagUser" => tags::tag(cx, Holder::User).await,
+        "UntagUser" => tags::untag(cx, Holder::User).await,
+        "ListUserTags" => tags::list(cx, Holder::User),
         "CreateAccessKey" => users::create_key(cx).await,
         "ListAccessKeys" => users::list_keys(cx),
         "UpdateAccessKey" => users::update_key(cx).await,
@@ -120,9 +112,9 @@ async fn route(cx: &Ctx<'_>, op: &str) -> Result<Xml, ServiceError> {
         "UpdateRole" => roles::update(cx).await,
         "DeleteRole" => roles::delete(cx).await,
         "UpdateAssumeRolePolicy" => roles::update_trust(cx).await,
-        "TagRole" => roles::tag(cx).await,
-        "UntagRole" => roles::untag(cx).await,
-        "ListRoleTags" => roles::list_tags(cx),
+        "TagRole" => tags::tag(cx, Holder::Role).await,
+        "UntagRole" => tags::untag(cx, Holder::Role).await,
+        "ListRoleTags" => tags::list(cx, Holder::Role),
         "CreatePolicy" => policies::create(cx).await,
         "GetPolicy" => policies::get(cx),
         "ListPolicies" => policies::list(cx),

@@ -415,40 +415,12 @@ fn change_held(
     name: &str,
     f: impl FnOnce(&mut Vec<String>, &mut Inline) -> Result<(), ServiceError>,
 ) -> Result<(), ServiceError> {
-    let id = id_of(name);
+    let (id, gone) = (id_of(name), || missing(h, name));
     match h {
-        Holder::User => {
-            let mut u = d
-                .dir
-                .users
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| missing(h, name))?;
-            f(&mut u.attached, &mut u.inline)?;
-            d.put_user(&id, u);
-        }
-        Holder::Group => {
-            let mut g = d
-                .dir
-                .groups
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| missing(h, name))?;
-            f(&mut g.attached, &mut g.inline)?;
-            d.put_group(&id, g);
-        }
-        Holder::Role => {
-            let mut r = d
-                .dir
-                .roles
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| missing(h, name))?;
-            f(&mut r.attached, &mut r.inline)?;
-            d.put_role(&id, r);
-        }
+        Holder::User => d.update_user(&id, gone, |u| f(&mut u.attached, &mut u.inline)),
+        Holder::Group => d.update_group(&id, gone, |g| f(&mut g.attached, &mut g.inline)),
+        Holder::Role => d.update_role(&id, gone, |r| f(&mut r.attached, &mut r.inline)),
     }
-    Ok(())
 }
 
 pub async fn attach(cx: &Ctx<'_>, h: Holder) -> Result<Xml, ServiceError> {

@@ -1,6 +1,5 @@
 //! Roles: their trust policies, session limits and tags.
 
-use super::users::TagsOf;
 use super::*;
 use crate::model::{id_of, new_id, Role};
 use gantry_core::Ask;
@@ -109,18 +108,7 @@ async fn modify(
     f: impl FnOnce(&mut Role) -> Result<(), ServiceError>,
 ) -> Result<Xml, ServiceError> {
     cx.iam
-        .write(|d| {
-            let id = id_of(name);
-            let mut r = d
-                .dir
-                .roles
-                .get(&id)
-                .cloned()
-                .ok_or_else(|| no_such_role(name))?;
-            f(&mut r)?;
-            d.put_role(&id, r);
-            Ok(())
-        })
+        .write(|d| d.update_role(&id_of(name), || no_such_role(name), f))
         .await?;
     Ok(Xml::new())
 }
@@ -176,46 +164,4 @@ pub async fn delete(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         })
         .await?;
     Ok(Xml::new())
-}
-
-pub async fn tag(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
-    let name = check_name(&cx.p, "RoleName", 64)?;
-    let tags = read_tags(&cx.p)?;
-    let ask = Ask::on(vec![cx.arn_of("role", name)])
-        .request_tags(tags.iter().map(|t| (t.key.as_str(), t.value.as_str())));
-    cx.gate
-        .authorize_ask("iam:TagRole", &ask, &TagsOf(cx.iam))?;
-    modify(cx, name, |r| merge_tags(&mut r.tags, tags)).await
-}
-
-pub async fn untag(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
-    let name = check_name(&cx.p, "RoleName", 64)?;
-    let keys: Vec<String> = cx.p.list("TagKeys").iter().map(|k| k.to_string()).collect();
-    let ask = Ask::on(vec![cx.arn_of("role", name)]).key("aws:TagKeys", keys.clone());
-    cx.gate
-        .authorize_ask("iam:UntagRole", &ask, &TagsOf(cx.iam))?;
-    modify(cx, name, |r| {
-        r.tags
-            .retain(|t| !keys.iter().any(|k| k.eq_ignore_ascii_case(&t.key)));
-        Ok(())
-    })
-    .await
-}
-
-pub fn list_tags(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
-    let name = check_name(&cx.p, "RoleName", 64)?;
-    cx.allow("ListRoleTags", cx.arn_of("role", name))?;
-    let view = cx.iam.view();
-    let r = view
-        .dir
-        .roles
-        .get(&id_of(name))
-        .ok_or_else(|| no_such_role(name))?;
-    let (tags, next) = page(&cx.p, r.tags.clone(), |t| t.key.clone())?;
-    let mut x = Xml::new();
-    x.list("Tags", &tags, |x, t| {
-        x.leaf("Key", &t.key).leaf("Value", &t.value);
-    });
-    truncation(&mut x, next);
-    Ok(x)
 }

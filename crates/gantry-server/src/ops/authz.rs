@@ -270,20 +270,6 @@ impl Resources for ListTasksRequest {
     }
 }
 
-impl Resources for DescribeContainerInstancesRequest {
-    fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        let c = self.cluster.as_deref();
-        self.container_instances
-            .iter()
-            .map(|i| n.in_cluster("container-instance", c, i))
-            .collect()
-    }
-
-    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
-        cluster_key(n.cluster(self.cluster.as_deref()))
-    }
-}
-
 /// Attributes on container instances act on their targets; those on the cluster (no target)
 /// on the cluster.
 macro_rules! on_attribute_targets {
@@ -415,20 +401,6 @@ impl Resources for UntagResourceRequest {
 
 on_resource_arn!(ListTagsForResourceRequest);
 
-impl Resources for UpdateContainerInstancesStateRequest {
-    fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        let c = self.cluster.as_deref();
-        self.container_instances
-            .iter()
-            .map(|i| n.in_cluster("container-instance", c, i))
-            .collect()
-    }
-
-    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
-        cluster_key(n.cluster(self.cluster.as_deref()))
-    }
-}
-
 impl Resources for CreateCapacityProviderRequest {
     fn resources(&self, n: &Names<'_>) -> Vec<String> {
         vec![n.capacity_provider(&self.name)]
@@ -481,14 +453,14 @@ impl Resources for StartTaskRequest {
     }
 }
 
-/// Operations on resources of one cluster named by ids or ARNs: the resources, and the
-/// cluster as `ecs:cluster`.
+/// Operations on resources of one cluster named by ids or ARNs (one field, or a list): the
+/// resources, and the cluster as `ecs:cluster`.
 macro_rules! in_cluster {
-    ($($t:ty, $kind:literal, $field:ident;)*) => {$(
+    ($($t:ty, $kind:literal, $field:ident, $many:ident;)*) => {$(
         impl Resources for $t {
             fn resources(&self, n: &Names<'_>) -> Vec<String> {
                 let c = self.cluster.as_deref();
-                std::slice::from_ref(&self.$field)
+                in_cluster!(@items self, $field, $many)
                     .iter()
                     .map(|x| n.in_cluster($kind, c, x))
                     .collect()
@@ -499,26 +471,18 @@ macro_rules! in_cluster {
             }
         }
     )*};
+    (@items $s:ident, $field:ident, one) => { std::slice::from_ref(&$s.$field) };
+    (@items $s:ident, $field:ident, list) => { $s.$field };
 }
 
 in_cluster! {
-    StopTaskRequest, "task", task;
-    UpdateServiceRequest, "service", service;
-    DeleteServiceRequest, "service", service;
-}
-
-impl Resources for DescribeTasksRequest {
-    fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        let c = self.cluster.as_deref();
-        self.tasks
-            .iter()
-            .map(|t| n.in_cluster("task", c, t))
-            .collect()
-    }
-
-    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
-        cluster_key(n.cluster(self.cluster.as_deref()))
-    }
+    StopTaskRequest, "task", task, one;
+    DescribeTasksRequest, "task", tasks, list;
+    UpdateServiceRequest, "service", service, one;
+    DeleteServiceRequest, "service", service, one;
+    DescribeServicesRequest, "service", services, list;
+    DescribeContainerInstancesRequest, "container-instance", container_instances, list;
+    UpdateContainerInstancesStateRequest, "container-instance", container_instances, list;
 }
 
 impl Resources for CreateServiceRequest {
@@ -545,19 +509,5 @@ impl Resources for CreateServiceRequest {
             roles.extend(n.task_definition_roles(td));
         }
         roles
-    }
-}
-
-impl Resources for DescribeServicesRequest {
-    fn resources(&self, n: &Names<'_>) -> Vec<String> {
-        let c = self.cluster.as_deref();
-        self.services
-            .iter()
-            .map(|s| n.in_cluster("service", c, s))
-            .collect()
-    }
-
-    fn keys(&self, n: &Names<'_>) -> Vec<(String, Vec<String>)> {
-        cluster_key(n.cluster(self.cluster.as_deref()))
     }
 }
