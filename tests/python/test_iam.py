@@ -287,6 +287,18 @@ def test_assume_role_is_refused_by_a_trust_policy_and_allowed_by_it(gantry, iam,
     ecs.list_clusters()
     msg = denied(lambda: ecs.describe_clusters())
     assert f"User: {session_arn} is not authorized to perform: ecs:DescribeClusters" in msg
+    # The simulator answers for the role as its sessions are answered.
+    assert simulate(iam, role["Arn"], "ecs:ListClusters") == "allowed"
+    assert simulate(iam, role["Arn"], "ecs:DescribeClusters") == "implicitDeny"
+    # A session assuming another role (role chaining) gets at most an hour.
+    trust_role = doc({"Effect": "Allow", "Principal": {"AWS": role["Arn"]}, "Action": "sts:AssumeRole"})
+    second = make_role(iam, unique, trust_role, MaxSessionDuration=7200)
+    sts = session_client(gantry, creds, "sts")
+    with pytest.raises(ClientError) as ei:
+        sts.assume_role(RoleArn=second["Arn"], RoleSessionName="chain", DurationSeconds=7200)
+    assert ei.value.response["Error"]["Code"] == "ValidationError"
+    chained = sts.assume_role(RoleArn=second["Arn"], RoleSessionName="chain")["AssumedRoleUser"]["Arn"]
+    assert chained == f"arn:aws:sts::{ACCOUNT}:assumed-role/{second['RoleName']}/chain"
     # A session longer than the role allows is refused.
     with pytest.raises(ClientError) as ei:
         alice.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="long", DurationSeconds=7200)
@@ -297,8 +309,10 @@ def test_a_trust_policy_naming_the_account_leaves_it_to_identity_policies(iam, p
     trust = doc({"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"})
     role = make_role(iam, unique, trust)
     without = person()
+    assert simulate(iam, without.arn, "sts:AssumeRole", role["Arn"]) == "implicitDeny"
     denied(lambda: without.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s1"), code="AccessDenied")
     with_policy = person(policies=[doc(allow("sts:AssumeRole", role["Arn"]))])
+    assert simulate(iam, with_policy.arn, "sts:AssumeRole", role["Arn"]) == "allowed"
     with_policy.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="s1")
 
 
