@@ -11,6 +11,10 @@ pub mod ecs;
 #[rustfmt::skip]
 pub mod logs;
 #[rustfmt::skip]
+pub mod secretsmanager;
+#[rustfmt::skip]
+pub mod ssm;
+#[rustfmt::skip]
 pub mod sts;
 pub mod taskdef;
 pub mod wire;

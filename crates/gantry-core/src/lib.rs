@@ -9,6 +9,7 @@
 //! - [`authz`]: the authorization hook every call passes before its handler runs.
 //! - [`query`]: Query (form) parameters in, XML answers out, for the awsQuery services.
 //! - [`record`]: typed records, and a store namespace per service and region.
+//! - [`records`]: records of one kind in memory, written through to the store.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
 
@@ -20,6 +21,7 @@ pub mod metrics;
 pub mod protocol;
 pub mod query;
 pub mod record;
+pub mod records;
 pub mod table;
 
 pub use authz::{AdminOnly, Ask, Authorizer, Caller, Gate, NoTags, Principal, TagSource};
@@ -28,4 +30,5 @@ pub use error::ServiceError;
 pub use frontdoor::FrontDoor;
 pub use protocol::Protocol;
 pub use record::{Kind, RecordError, Scoped};
+pub use records::{Records, Rows};
 pub use table::{Call, Dispatch, Input, Recognise, Regions, ServiceEntry, ServiceTable};

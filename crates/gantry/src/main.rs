@@ -528,6 +528,17 @@ async fn serve(
         println!("# then try: aws ecs list-clusters");
     }
     drop(stop_rx);
+    let sealer =
+        gantry_secrets::seal::Sealer::open_or_create(&settings.data_dir.join("secrets.key"))
+            .context("opening the key that seals secrets (<data-dir>/secrets.key)")?;
+    let secrets = gantry_secrets::Secrets::open(
+        store.clone(),
+        settings.region.clone(),
+        settings.account_id.clone(),
+        sealer,
+    )
+    .await
+    .context("loading secrets and parameters")?;
     let access = gantry_iam::access::Access(iam.clone());
     let door = gantry_server::http::front_door(
         &server,
@@ -535,7 +546,12 @@ async fn serve(
             keys: Arc::new(access.clone()),
             authorizer: Arc::new(access),
         },
-        vec![gantry_iam::api::entry(&iam), gantry_iam::sts::entry(&iam)],
+        vec![
+            gantry_iam::api::entry(&iam),
+            gantry_iam::sts::entry(&iam),
+            gantry_secrets::secretsmanager::entry(&secrets),
+            gantry_secrets::ssm::entry(&secrets),
+        ],
     )?;
     gantry_server::run_tls(listener, server, door, tls, async move {
         shutdown_signal().await;

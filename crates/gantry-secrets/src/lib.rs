@@ -1,0 +1,98 @@
+//! gantry-secrets: AWS Secrets Manager and SSM Parameter Store, the two places ECS tasks'
+//! `secrets` come from, each through its own protocol (AWS JSON 1.1: `secretsmanager.<Op>` and
+//! `AmazonSSM.<Op>`), every operation authorized at the IAM hook.
+//!
+//! - [`seal`]: values are sealed at rest (XChaCha20-Poly1305, the installation's key in the
+//!   data directory); they never reach logs.
+//! - [`secretsmanager`]: secrets with versions and staging labels, deletion with a recovery
+//!   window, tags.
+//! - [`ssm`]: parameters (String, StringList, SecureString) with versions, labels and paths.
+
+pub mod seal;
+pub mod secretsmanager;
+pub mod ssm;
+
+use gantry_core::{Call, Input, Records, Scoped, ServiceError};
+use gantry_store::Store;
+use seal::Sealer;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+
+/// Both services: their records, the sealer, and where they are.
+pub struct Secrets {
+    region: String,
+    account: String,
+    sealer: Sealer,
+    secrets: Records<secretsmanager::SecretRecord>,
+    parameters: Records<ssm::ParameterRecord>,
+}
+
+impl Secrets {
+    /// Loads both services' records (namespaces `secretsmanager/<region>/` and
+    /// `ssm/<region>/`), sealing with `sealer`.
+    pub async fn open(
+        store: Arc<dyn Store>,
+        region: impl Into<String>,
+        account: impl Into<String>,
+        sealer: Sealer,
+    ) -> Result<Arc<Secrets>, gantry_core::RecordError> {
+        let region = region.into();
+        let sm: Arc<dyn Store> =
+            Arc::new(Scoped::regional(store.clone(), "secretsmanager", &region));
+        let ps: Arc<dyn Store> = Arc::new(Scoped::regional(store, "ssm", &region));
+        Ok(Arc::new(Secrets {
+            secrets: Records::load(secretsmanager::SECRETS, sm, secretsmanager::internal).await?,
+            parameters: Records::load(ssm::PARAMETERS, ps, ssm::internal).await?,
+            region,
+            account: account.into(),
+            sealer,
+        }))
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+}
+
+/// The JSON body of a call.
+fn body<'a>(call: &Call<'a>) -> Result<&'a [u8], ServiceError> {
+    match call.input {
+        Input::Json(b) => Ok(b),
+        _ => Err(ServiceError::new(
+            "SerializationException",
+            400,
+            "This service takes AWS JSON 1.1 bodies.",
+        )),
+    }
+}
+
+/// Decodes an input shape; a missing or mistyped member is `invalid` (the service's own name
+/// for a bad parameter).
+fn decode<T: DeserializeOwned>(body: &[u8], invalid: &'static str) -> Result<T, ServiceError> {
+    gantry_api::decode(body).map_err(|e| {
+        let code = if e.code == gantry_api::ErrorCode::SerializationException {
+            "SerializationException"
+        } else {
+            invalid
+        };
+        ServiceError::new(code, 400, e.message)
+    })
+}
+
+/// Encodes an output shape.
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ServiceError> {
+    serde_json::to_vec(v).map_err(|e| ServiceError::new("InternalFailure", 500, e.to_string()))
+}
+
+/// Seconds since the epoch, with milliseconds, as the JSON protocols write timestamps.
+fn now() -> f64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    d.as_millis() as f64 / 1000.0
+}
