@@ -312,6 +312,8 @@ mod tests {
             },
             task_definition: TaskDefinition::default(),
             firewall: None,
+            secrets: Default::default(),
+            secrets_error: None,
         })
     }
 

@@ -261,6 +261,13 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
             None => env.push((k, v)),
         }
     }
+    // The containers' secrets, resolved by the server: they win over plain variables.
+    for (k, v) in a.secrets.get(&name).into_iter().flatten() {
+        match env.iter_mut().find(|(n, _)| n == k) {
+            Some(e) => e.1 = v.clone(),
+            None => env.push((k.clone(), v.clone())),
+        }
+    }
 
     let mut lbl: HashMap<String, String> = c
         .docker_labels
@@ -477,6 +484,8 @@ mod tests {
             firewall: None,
             task: serde_json::from_value::<Task>(task).unwrap(),
             task_definition: serde_json::from_value::<TaskDefinition>(td).unwrap(),
+            secrets: Default::default(),
+            secrets_error: None,
         }
     }
 

@@ -350,6 +350,13 @@ impl<R: ContainerRuntime> TaskWorker<R> {
     }
 
     async fn pull(&mut self, a: &AssignedTask) {
+        // The server resolves secrets as the execution role before the task reaches us; a
+        // refusal fails the start, as ECS's resource initialisation does.
+        if let Some(reason) = &a.secrets_error {
+            self.pull_stopped_at = Some(now_secs());
+            self.fail(TaskStopCode::TaskFailedToStart, reason.clone());
+            return;
+        }
         self.pull_started_at.get_or_insert_with(now_secs);
         let images: Vec<String> = {
             let mut seen = Vec::new();
@@ -953,6 +960,8 @@ mod tests {
                     {"name": "side", "image": "img"}]}))
             .unwrap(),
             firewall: None,
+            secrets: Default::default(),
+            secrets_error: None,
         };
         let settings = Arc::new(WorkerSettings {
             owner: Owner {

@@ -84,6 +84,13 @@ pub struct AssignedTask {
     /// For an awsvpc task in security groups: the traffic its interface admits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<Firewall>,
+    /// The values of the containers' `secrets`, resolved by the server as the task's execution
+    /// role: container name → (variable, value). Sent to the agent only, never stored.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub secrets: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    /// Why the secrets could not be resolved: the task fails to start with this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_error: Option<String>,
 }
 
 /// What an awsvpc task's interface admits; everything else arriving from other tasks or

@@ -10,6 +10,7 @@
 //! - [`query`]: Query (form) parameters in, XML answers out, for the awsQuery services.
 //! - [`record`]: typed records, and a store namespace per service and region.
 //! - [`records`]: records of one kind in memory, written through to the store.
+//! - [`secret_source`]: how ECS reads task secrets from the services that hold them.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
 
@@ -22,6 +23,7 @@ pub mod protocol;
 pub mod query;
 pub mod record;
 pub mod records;
+pub mod secret_source;
 pub mod table;
 
 pub use authz::{AdminOnly, Ask, Authorizer, Caller, Gate, NoTags, Principal, TagSource};
@@ -31,4 +33,5 @@ pub use frontdoor::FrontDoor;
 pub use protocol::Protocol;
 pub use record::{Kind, RecordError, Scoped};
 pub use records::{Records, Rows};
+pub use secret_source::SecretSource;
 pub use table::{Call, Dispatch, Input, Recognise, Regions, ServiceEntry, ServiceTable};

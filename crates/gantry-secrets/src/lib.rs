@@ -96,3 +96,47 @@ fn now() -> f64 {
         .unwrap_or_default();
     d.as_millis() as f64 / 1000.0
 }
+
+/// The ARN `ssm:GetParameters` is authorized on for a parameter reference (name or ARN, with
+/// or without a `:version` / `:label` selector).
+fn parameter_arn(region: &str, account: &str, reference: &str) -> String {
+    if reference.starts_with("arn:") {
+        return reference.split(':').take(6).collect::<Vec<_>>().join(":");
+    }
+    let name = reference.split(':').next().unwrap_or(reference);
+    format!(
+        "arn:aws:ssm:{region}:{account}:parameter/{}",
+        name.strip_prefix('/').unwrap_or(name)
+    )
+}
+
+impl gantry_core::SecretSource for Secrets {
+    fn value(
+        &self,
+        value_from: &str,
+        gate: &gantry_core::Gate<'_>,
+    ) -> Result<String, ServiceError> {
+        if value_from.starts_with("arn:aws:secretsmanager:") {
+            return self.secret_value(value_from, gate);
+        }
+        gate.authorize(
+            "ssm:GetParameters",
+            &[parameter_arn(&self.region, &self.account, value_from)],
+        )?;
+        self.parameter_value(value_from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parameter_references_name_their_arn() {
+        let arn = |r| super::parameter_arn("us-east-1", "1", r);
+        assert_eq!(arn("/app/db"), "arn:aws:ssm:us-east-1:1:parameter/app/db");
+        assert_eq!(arn("db:live"), "arn:aws:ssm:us-east-1:1:parameter/db");
+        assert_eq!(
+            arn("arn:aws:ssm:us-east-1:1:parameter/app/db:3"),
+            "arn:aws:ssm:us-east-1:1:parameter/app/db"
+        );
+    }
+}

@@ -177,6 +177,8 @@ async fn poll_inner(
                             task: t.task.clone(),
                             task_definition: td,
                             firewall: crate::ops::security_groups::firewall(st, t),
+                            secrets: Default::default(),
+                            secrets_error: None,
                         })
                     })
                     .collect();
@@ -185,7 +187,11 @@ async fn poll_inner(
                     tasks: assigned,
                 }))
             })??;
-            if let Some(r) = snapshot {
+            if let Some(mut r) = snapshot {
+                // Outside the state lock: reading secrets asks the identity service.
+                for a in &mut r.tasks {
+                    crate::task_secrets::resolve(server, a);
+                }
                 return Ok(r);
             }
             let _ = tokio::time::timeout_at(deadline, changes.changed()).await;

@@ -12,6 +12,7 @@ pub mod paginate;
 mod placement_cache;
 pub mod reconcile;
 pub mod state;
+mod task_secrets;
 pub mod tls;
 
 use gantry_api::{ApiError, Arns};
@@ -51,6 +52,22 @@ pub struct ServerConfig {
     pub lost_grace: std::time::Duration,
     /// The CIDR (`/8` to `/24`) awsvpc subnets take their /24s from.
     pub awsvpc_pool: String,
+    /// How tasks' secrets are read, and who decides whether their execution role may: none in a
+    /// server assembled without those services (a task with secrets then fails to start).
+    pub task_access: Option<TaskAccess>,
+}
+
+/// What the server needs to act as a task's execution role.
+#[derive(Clone)]
+pub struct TaskAccess {
+    pub secrets: Arc<dyn gantry_core::SecretSource>,
+    pub authorizer: Arc<dyn gantry_core::Authorizer>,
+}
+
+impl std::fmt::Debug for TaskAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaskAccess(..)")
+    }
 }
 
 impl ServerConfig {
@@ -71,6 +88,7 @@ impl ServerConfig {
             lost_timeout: std::time::Duration::from_secs(10 * 60),
             lost_grace: std::time::Duration::from_secs(60),
             awsvpc_pool: ops::network::DEFAULT_POOL.to_string(),
+            task_access: None,
         }
     }
 }

@@ -447,7 +447,22 @@ async fn serve(
     )
     .await
     .context("loading the account's identities")?;
+    let sealer =
+        gantry_secrets::seal::Sealer::open_or_create(&settings.data_dir.join("secrets.key"))
+            .context("opening the key that seals secrets (<data-dir>/secrets.key)")?;
+    let secrets = gantry_secrets::Secrets::open(
+        store.clone(),
+        settings.region.clone(),
+        settings.account_id.clone(),
+        sealer,
+    )
+    .await
+    .context("loading secrets and parameters")?;
     let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
+    cfg.task_access = Some(gantry_server::TaskAccess {
+        secrets: secrets.clone(),
+        authorizer: Arc::new(gantry_iam::access::Access(iam.clone())),
+    });
     cfg.join_token = Some(token.clone());
     cfg.agent_timeout = timing.agent_timeout;
     cfg.task_retention = timing.task_retention;
@@ -528,17 +543,6 @@ async fn serve(
         println!("# then try: aws ecs list-clusters");
     }
     drop(stop_rx);
-    let sealer =
-        gantry_secrets::seal::Sealer::open_or_create(&settings.data_dir.join("secrets.key"))
-            .context("opening the key that seals secrets (<data-dir>/secrets.key)")?;
-    let secrets = gantry_secrets::Secrets::open(
-        store.clone(),
-        settings.region.clone(),
-        settings.account_id.clone(),
-        sealer,
-    )
-    .await
-    .context("loading secrets and parameters")?;
     let access = gantry_iam::access::Access(iam.clone());
     let door = gantry_server::http::front_door(
         &server,

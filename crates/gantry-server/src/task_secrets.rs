@@ -1,0 +1,119 @@
+//! A task's `secrets`, resolved as its execution role when the task is handed to its agent:
+//! the values travel in the agent's poll answer only, never into the task's record,
+//! DescribeTasks or the store. A refusal makes the task fail to start with ECS's reason
+//! (`ResourceInitializationError: unable to pull secrets or registry auth: ...`).
+
+use crate::Server;
+use gantry_api::agent::AssignedTask;
+use gantry_core::authz::{AuthzContext, DenialShape};
+use gantry_core::{Gate, Principal};
+
+/// ECS's prefix of a secret that could not be read.
+const PREFIX: &str = "ResourceInitializationError: unable to pull secrets or registry auth";
+
+/// The principal an execution role acts as for a task: a session of the role named by the
+/// task's id, as the ECS agent's credentials are.
+fn role_session(account: &str, role_arn: &str, task_id: &str) -> Option<Principal> {
+    let name = role_arn.split(":role/").nth(1)?.rsplit('/').next()?;
+    Some(Principal {
+        account: account.to_string(),
+        arn: format!("arn:aws:sts::{account}:assumed-role/{name}/{task_id}"),
+        user_id: format!("{name}:{task_id}"),
+        access_key_id: String::new(),
+        admin: false,
+    })
+}
+
+/// Fills `a.secrets` (or `a.secrets_error`) from the task definition's `secrets`.
+pub(crate) fn resolve(server: &Server, a: &mut AssignedTask) {
+    let wanted: Vec<(String, String, String)> = a
+        .task_definition
+        .container_definitions
+        .iter()
+        .flatten()
+        .flat_map(|c| {
+            let container = c.name.clone().unwrap_or_default();
+            c.secrets
+                .iter()
+                .flatten()
+                .map(move |s| (container.clone(), s.name.clone(), s.value_from.clone()))
+        })
+        .collect();
+    if wanted.is_empty() || a.task.desired_status.as_deref() == Some("STOPPED") {
+        return;
+    }
+    let fail = |why: String| {
+        Some(format!(
+            "{PREFIX}: execution resource retrieval failed: {why}"
+        ))
+    };
+    let Some(access) = &server.config.task_access else {
+        a.secrets_error = fail("this server does not serve Secrets Manager or SSM".into());
+        return;
+    };
+    let role = a
+        .task
+        .overrides
+        .as_ref()
+        .and_then(|o| o.execution_role_arn.clone())
+        .or_else(|| a.task_definition.execution_role_arn.clone());
+    let Some(role) = role else {
+        a.secrets_error =
+            fail("the task definition has secrets but no executionRoleArn to read them as".into());
+        return;
+    };
+    let task_id = a
+        .task
+        .task_arn
+        .as_deref()
+        .and_then(|t| t.rsplit('/').next())
+        .unwrap_or_default()
+        .to_string();
+    let Some(principal) = role_session(&server.config.account_id, &role, &task_id) else {
+        a.secrets_error = fail(format!("{role} is not a role ARN"));
+        return;
+    };
+    let context = AuthzContext {
+        region: server.config.region.clone(),
+        source_ip: None,
+        secure_transport: true,
+        current_time: crate::now_secs() as i64,
+    };
+    let gate = Gate::new(
+        &principal,
+        access.authorizer.as_ref(),
+        &context,
+        DenialShape {
+            code: "AccessDeniedException",
+            status: 400,
+        },
+    );
+    for (container, name, value_from) in wanted {
+        match access.secrets.value(&value_from, &gate) {
+            Ok(v) => a.secrets.entry(container).or_default().push((name, v)),
+            Err(e) => {
+                a.secrets.clear();
+                a.secrets_error = fail(format!(
+                    "unable to retrieve secret from {}: {value_from}: {}: {}",
+                    access.secrets.service_of(&value_from),
+                    e.code,
+                    e.message
+                ));
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_execution_role_acts_as_a_session_named_by_the_task() {
+        let p = role_session("1", "arn:aws:iam::1:role/svc/exec", "abc").unwrap();
+        assert_eq!(p.arn, "arn:aws:sts::1:assumed-role/exec/abc");
+        assert!(!p.admin);
+        assert!(role_session("1", "arn:aws:iam::1:user/x", "abc").is_none());
+    }
+}

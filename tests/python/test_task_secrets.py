@@ -1,0 +1,77 @@
+"""A task's `secrets` on real Docker: Secrets Manager (whole and by JSON key) and SSM
+SecureString values arrive as environment variables, read as the task's execution role; a
+secret the role may not read fails the start with ECS's reason; values stay out of
+DescribeTasks."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from test_walkthrough_tasks import IMAGE, _wait_for, busybox_image, docker, gantry_up  # noqa: F401
+
+TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+
+
+def client(up, service: str):
+    v = up.export_vars
+    return boto3.session.Session().client(
+        service, region_name=v["AWS_DEFAULT_REGION"], endpoint_url=v["AWS_ENDPOINT_URL"],
+        aws_access_key_id=v["AWS_ACCESS_KEY_ID"], aws_secret_access_key=v["AWS_SECRET_ACCESS_KEY"],
+        config=Config(retries={"max_attempts": 1}),
+    )
+
+
+def wait_task(up, ecs, arn: str, status: str) -> dict:
+    def seen():
+        (t,) = ecs.describe_tasks(cluster="default", tasks=[arn])["tasks"]
+        return t if t["lastStatus"] == status else None
+
+    return _wait_for(f"task {arn} did not reach {status}", seen, 60, up)
+
+
+def test_secrets_arrive_as_environment_variables_read_as_the_execution_role(gantry_up):
+    up = gantry_up
+    ecs, iam, sm, ssm = (client(up, s) for s in ("ecs", "iam", "secretsmanager", "ssm"))
+    secret_arn = sm.create_secret(Name="task/db", SecretString='{"user": "app", "password": "hunter2"}')["ARN"]
+    ssm.put_parameter(Name="/task/token", Type="SecureString", Value="tok-123")
+    iam.create_role(RoleName="exec-ok", AssumeRolePolicyDocument=TRUST)
+    iam.put_role_policy(RoleName="exec-ok", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn},
+            {"Effect": "Allow", "Action": "ssm:GetParameters",
+             "Resource": "arn:aws:ssm:us-east-1:000000000000:parameter/task/*"}]}))
+    iam.create_role(RoleName="exec-none", AssumeRolePolicyDocument=TRUST)
+    secrets = [
+        {"name": "DB_PASSWORD", "valueFrom": f"{secret_arn}:password::"},
+        {"name": "DB_WHOLE", "valueFrom": secret_arn},
+        {"name": "TOKEN", "valueFrom": "/task/token"},
+    ]
+
+    def register(family: str, role: str) -> str:
+        return ecs.register_task_definition(
+            family=family, executionRoleArn=f"arn:aws:iam::000000000000:role/{role}",
+            containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "command": ["sleep", "60"],
+                                   "environment": [{"name": "PLAIN", "value": "yes"}], "secrets": secrets}],
+        )["taskDefinition"]["taskDefinitionArn"]
+
+    ok = ecs.run_task(cluster="default", taskDefinition=register("with-secrets", "exec-ok"))["tasks"][0]["taskArn"]
+    try:
+        t = wait_task(up, ecs, ok, "RUNNING")
+        env = json.loads(docker("inspect", "-f", "{{json .Config.Env}}", t["containers"][0]["runtimeId"]).stdout)
+        assert "DB_PASSWORD=hunter2" in env and "TOKEN=tok-123" in env and "PLAIN=yes" in env, env
+        assert 'DB_WHOLE={"user": "app", "password": "hunter2"}' in env, env
+        described = json.dumps(ecs.describe_tasks(cluster="default", tasks=[ok]), default=str)
+        assert "hunter2" not in described and "tok-123" not in described
+    finally:
+        ecs.stop_task(cluster="default", task=ok)
+
+    refused = ecs.run_task(cluster="default", taskDefinition=register("secrets-refused", "exec-none"))["tasks"][0]["taskArn"]
+    t = wait_task(up, ecs, refused, "STOPPED")
+    assert t["stopCode"] == "TaskFailedToStart", t
+    assert t["stoppedReason"].startswith("ResourceInitializationError: unable to pull secrets or registry auth:"), t
+    assert "AccessDeniedException" in t["stoppedReason"] and "assumed-role/exec-none/" in t["stoppedReason"], t
