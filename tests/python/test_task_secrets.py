@@ -39,6 +39,7 @@ def test_secrets_arrive_as_environment_variables_read_as_the_execution_role(gant
     ecs, iam, sm, ssm = (client(up, s) for s in ("ecs", "iam", "secretsmanager", "ssm"))
     secret_arn = sm.create_secret(Name="task/db", SecretString='{"user": "app", "password": "hunter2"}')["ARN"]
     ssm.put_parameter(Name="/task/token", Type="SecureString", Value="tok-123")
+    ssm.put_parameter(Name="/task/log-size", Type="String", Value="7m")
     iam.create_role(RoleName="exec-ok", AssumeRolePolicyDocument=TRUST)
     iam.put_role_policy(RoleName="exec-ok", PolicyName="read", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [
@@ -56,7 +57,9 @@ def test_secrets_arrive_as_environment_variables_read_as_the_execution_role(gant
         return ecs.register_task_definition(
             family=family, executionRoleArn=f"arn:aws:iam::000000000000:role/{role}",
             containerDefinitions=[{"name": "app", "image": IMAGE, "memory": 32, "command": ["sleep", "60"],
-                                   "environment": [{"name": "PLAIN", "value": "yes"}], "secrets": secrets}],
+                                   "environment": [{"name": "PLAIN", "value": "yes"}], "secrets": secrets,
+                                   "logConfiguration": {"logDriver": "json-file", "options": {"max-file": "2"},
+                                                        "secretOptions": [{"name": "max-size", "valueFrom": "/task/log-size"}]}}],
         )["taskDefinition"]["taskDefinitionArn"]
 
     ok = ecs.run_task(cluster="default", taskDefinition=register("with-secrets", "exec-ok"))["tasks"][0]["taskArn"]
@@ -65,6 +68,8 @@ def test_secrets_arrive_as_environment_variables_read_as_the_execution_role(gant
         env = json.loads(docker("inspect", "-f", "{{json .Config.Env}}", t["containers"][0]["runtimeId"]).stdout)
         assert "DB_PASSWORD=hunter2" in env and "TOKEN=tok-123" in env and "PLAIN=yes" in env, env
         assert 'DB_WHOLE={"user": "app", "password": "hunter2"}' in env, env
+        log = json.loads(docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", t["containers"][0]["runtimeId"]).stdout)
+        assert log == {"Type": "json-file", "Config": {"max-file": "2", "max-size": "7m"}}, log
         described = json.dumps(ecs.describe_tasks(cluster="default", tasks=[ok]), default=str)
         assert "hunter2" not in described and "tok-123" not in described
     finally:
@@ -75,3 +80,14 @@ def test_secrets_arrive_as_environment_variables_read_as_the_execution_role(gant
     assert t["stopCode"] == "TaskFailedToStart", t
     assert t["stoppedReason"].startswith("ResourceInitializationError: unable to pull secrets or registry auth:"), t
     assert "AccessDeniedException" in t["stoppedReason"] and "assumed-role/exec-none/" in t["stoppedReason"], t
+
+
+def test_environment_files_are_refused_until_gantry_serves_s3(ecs, unique):
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError) as ei:
+        ecs.register_task_definition(family=unique("envfile"), containerDefinitions=[{
+            "name": "app", "image": "busybox", "memory": 32,
+            "environmentFiles": [{"value": "arn:aws:s3:::bucket/app.env", "type": "s3"}]}])
+    assert ei.value.response["Error"]["Code"] == "ClientException"
+    assert "does not serve S3" in ei.value.response["Error"]["Message"]

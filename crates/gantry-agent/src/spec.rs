@@ -262,7 +262,8 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
         }
     }
     // The containers' secrets, resolved by the server: they win over plain variables.
-    for (k, v) in a.secrets.get(&name).into_iter().flatten() {
+    let secrets = a.secrets.get(&name);
+    for (k, v) in secrets.iter().flat_map(|s| s.env.iter()) {
         match env.iter_mut().find(|(n, _)| n == k) {
             Some(e) => e.1 = v.clone(),
             None => env.push((k.clone(), v.clone())),
@@ -375,7 +376,14 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
             LogDriver::Awslogs | LogDriver::Awsfirelens => {
                 ("json-file".to_string(), HashMap::new())
             }
-            other => (other.as_str().to_string(), opts),
+            other => {
+                let mut opts = opts;
+                // secretOptions, resolved by the server, as options of the driver.
+                for (k, v) in secrets.iter().flat_map(|s| s.log_options.iter()) {
+                    opts.insert(k.clone(), v.clone());
+                }
+                (other.as_str().to_string(), opts)
+            }
         }
     });
 

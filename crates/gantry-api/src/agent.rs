@@ -84,13 +84,25 @@ pub struct AssignedTask {
     /// For an awsvpc task in security groups: the traffic its interface admits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub firewall: Option<Firewall>,
-    /// The values of the containers' `secrets`, resolved by the server as the task's execution
-    /// role: container name → (variable, value). Sent to the agent only, never stored.
+    /// The containers' secrets, resolved by the server as the task's execution role, by
+    /// container name. Sent to the agent only, never stored.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub secrets: std::collections::BTreeMap<String, Vec<(String, String)>>,
+    pub secrets: std::collections::BTreeMap<String, ContainerSecrets>,
     /// Why the secrets could not be resolved: the task fails to start with this reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_error: Option<String>,
+}
+
+/// One container's resolved secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerSecrets {
+    /// From `secrets`: environment variables (name, value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<(String, String)>,
+    /// From `logConfiguration.secretOptions`: log driver options (name, value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_options: Vec<(String, String)>,
 }
 
 /// What an awsvpc task's interface admits; everything else arriving from other tasks or

@@ -122,6 +122,15 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
             containers.len()
         )));
     }
+    if let Some(c) = containers
+        .iter()
+        .find(|c| c.environment_files.as_ref().is_some_and(|f| !f.is_empty()))
+    {
+        return Err(ApiError::client(format!(
+            "Container '{}': environmentFiles are S3 objects, and gantry does not serve S3 yet; put the variables in 'environment', or in 'secrets' from Secrets Manager or SSM.",
+            c.name.as_deref().unwrap_or_default()
+        )));
+    }
     let compat = req.requires_compatibilities.clone().unwrap_or_default();
     let fargate = compat.contains(&Compatibility::Fargate);
     let mode = req.network_mode.unwrap_or(NetworkMode::Bridge);

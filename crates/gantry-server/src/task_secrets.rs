@@ -1,4 +1,4 @@
-//! A task's `secrets`, resolved as its execution role when the task is handed to its agent:
+//! A task's `secrets` and `logConfiguration.secretOptions`, resolved as its execution role when the task is handed to its agent:
 //! the values travel in the agent's poll answer only, never into the task's record,
 //! DescribeTasks or the store. A refusal makes the task fail to start with ECS's reason
 //! (`ResourceInitializationError: unable to pull secrets or registry auth: ...`).
@@ -26,17 +26,23 @@ fn role_session(account: &str, role_arn: &str, task_id: &str) -> Option<Principa
 
 /// Fills `a.secrets` (or `a.secrets_error`) from the task definition's `secrets`.
 pub(crate) fn resolve(server: &Server, a: &mut AssignedTask) {
-    let wanted: Vec<(String, String, String)> = a
+    // (container, for the log driver?, name, valueFrom)
+    let wanted: Vec<(String, bool, String, String)> = a
         .task_definition
         .container_definitions
         .iter()
         .flatten()
         .flat_map(|c| {
             let container = c.name.clone().unwrap_or_default();
-            c.secrets
+            let env = c.secrets.iter().flatten().map(|s| (false, s));
+            let log = c
+                .log_configuration
                 .iter()
-                .flatten()
-                .map(move |s| (container.clone(), s.name.clone(), s.value_from.clone()))
+                .flat_map(|l| l.secret_options.iter().flatten())
+                .map(|s| (true, s));
+            env.chain(log)
+                .map(move |(log, s)| (container.clone(), log, s.name.clone(), s.value_from.clone()))
+                .collect::<Vec<_>>()
         })
         .collect();
     if wanted.is_empty() || a.task.desired_status.as_deref() == Some("STOPPED") {
@@ -88,9 +94,16 @@ pub(crate) fn resolve(server: &Server, a: &mut AssignedTask) {
             status: 400,
         },
     );
-    for (container, name, value_from) in wanted {
+    for (container, log, name, value_from) in wanted {
         match access.secrets.value(&value_from, &gate) {
-            Ok(v) => a.secrets.entry(container).or_default().push((name, v)),
+            Ok(v) => {
+                let c = a.secrets.entry(container).or_default();
+                if log {
+                    c.log_options.push((name, v));
+                } else {
+                    c.env.push((name, v));
+                }
+            }
             Err(e) => {
                 a.secrets.clear();
                 a.secrets_error = fail(format!(
