@@ -295,8 +295,72 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, Settings, SettingsArgs, Tls};
     use std::time::Duration;
+
+    fn settings(config: &str, args: SettingsArgs) -> anyhow::Result<Settings> {
+        let dir = std::env::temp_dir().join(format!("gantry-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}.json", config.len()));
+        std::fs::write(&path, config)?;
+        Settings::resolve(SettingsArgs {
+            config: Some(path),
+            data_dir: Some(dir.join("data")),
+            ..args
+        })
+    }
+
+    #[test]
+    fn https_comes_from_the_flags_or_the_config_file() {
+        let plain = settings("{}", SettingsArgs::default()).unwrap();
+        assert_eq!(plain.tls, None);
+        assert!(plain.endpoint().starts_with("http://"));
+        assert_eq!(plain.ca_file(), None);
+        let generated = settings(r#"{"tls": true}"#, SettingsArgs::default()).unwrap();
+        assert_eq!(generated.tls, Some(Tls::Generated));
+        assert!(generated.endpoint().starts_with("https://"));
+        assert!(generated.ca_file().unwrap().ends_with("tls/ca.pem"));
+        let flag = settings(
+            "{}",
+            SettingsArgs {
+                tls: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(flag.tls, Some(Tls::Generated));
+        let given = settings(
+            r#"{"tlsCert": "c.pem", "tlsKey": "k.pem"}"#,
+            SettingsArgs::default(),
+        )
+        .unwrap();
+        assert!(matches!(given.tls, Some(Tls::Files { .. })));
+        assert_eq!(
+            given.ca_file(),
+            None,
+            "a given certificate's CA is the user's own"
+        );
+        assert!(settings(r#"{"tlsCert": "c.pem"}"#, SettingsArgs::default()).is_err());
+    }
+
+    #[test]
+    fn config_keys_are_the_root_unless_they_name_a_user() {
+        let s = settings(
+            r#"{"keys": [{"accessKeyId": "AK1", "secretAccessKey": "s"},
+                         {"accessKeyId": "AK2", "secretAccessKey": "s", "user": "deployer"}]}"#,
+            SettingsArgs::default(),
+        )
+        .unwrap();
+        let admin = super::KeyEntry {
+            access_key_id: "AKADMIN".into(),
+            secret_access_key: "s".into(),
+            user: Some("root".into()),
+        };
+        let keys = s.key_set(&admin);
+        assert_eq!(keys.get("AKADMIN").unwrap().user, "root");
+        assert_eq!(keys.get("AK1").unwrap().user, "root");
+        assert_eq!(keys.get("AK2").unwrap().user, "user/deployer");
+    }
 
     #[test]
     fn durations() {
