@@ -67,6 +67,8 @@ def test_secrets_arrive_as_environment_variables_read_as_the_execution_role(gant
         t = wait_task(up, ecs, ok, "RUNNING")
         env = json.loads(docker("inspect", "-f", "{{json .Config.Env}}", t["containers"][0]["runtimeId"]).stdout)
         assert "DB_PASSWORD=hunter2" in env and "TOKEN=tok-123" in env and "PLAIN=yes" in env, env
+        # What every ECS container finds set.
+        assert {"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EXECUTION_ENV=AWS_ECS_EC2"} <= set(env), env
         assert 'DB_WHOLE={"user": "app", "password": "hunter2"}' in env, env
         log = json.loads(docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", t["containers"][0]["runtimeId"]).stdout)
         assert log == {"Type": "json-file", "Config": {"max-file": "2", "max-size": "7m"}}, log

@@ -4,8 +4,8 @@
 use crate::runtime::{ContainerSpec, HealthSpec, PortSpec, Protocol};
 use gantry_api::agent::AssignedTask;
 use gantry_api::model::{
-    ContainerCondition, ContainerDefinition, ContainerOverride, LogDriver, NetworkMode, Scope,
-    TransportProtocol,
+    ContainerCondition, ContainerDefinition, ContainerOverride, LaunchType, LogDriver, NetworkMode,
+    Scope, TransportProtocol,
 };
 use std::collections::HashMap;
 
@@ -269,6 +269,22 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
             None => env.push((k.clone(), v.clone())),
         }
     }
+    // What every ECS container finds set unless the task sets it: its region, and how it runs.
+    let region = task_arn.split(':').nth(3).unwrap_or_default().to_string();
+    let execution_env = if a.task.launch_type == Some(LaunchType::Fargate) {
+        "AWS_ECS_FARGATE"
+    } else {
+        "AWS_ECS_EC2"
+    };
+    for (k, v) in [
+        ("AWS_REGION", region.clone()),
+        ("AWS_DEFAULT_REGION", region),
+        ("AWS_EXECUTION_ENV", execution_env.to_string()),
+    ] {
+        if !v.is_empty() && !env.iter().any(|(n, _)| n == k) {
+            env.push((k.to_string(), v));
+        }
+    }
 
     let mut lbl: HashMap<String, String> = c
         .docker_labels
@@ -518,7 +534,16 @@ mod tests {
         let c = &a.task_definition.container_definitions.as_ref().unwrap()[0];
         let s = container(&a, c, &owner);
         assert_eq!(s.name, "gantry-web-3-app-0123456789ab");
-        assert_eq!(s.env, vec!["A=1", "B=3"]);
+        assert_eq!(
+            s.env,
+            vec![
+                "A=1",
+                "B=3",
+                "AWS_REGION=us-east-1",
+                "AWS_DEFAULT_REGION=us-east-1",
+                "AWS_EXECUTION_ENV=AWS_ECS_EC2"
+            ]
+        );
         assert_eq!(s.command, Some(vec!["x".to_string()]));
         assert_eq!(
             (s.memory_mib, s.memory_reservation_mib, s.cpu_shares),
