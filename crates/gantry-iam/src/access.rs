@@ -9,7 +9,7 @@ use crate::Iam;
 use gantry_auth::{Keys, Secret};
 use gantry_core::authz::{Authorizer, Denied, Request};
 use gantry_core::Principal;
-use gantry_policy::{evaluate, Decision, Evaluation, Facts, Policy, Query, Who};
+use gantry_policy::{evaluate, Decision, Evaluation, Facts, Query, Who};
 use std::cell::OnceCell;
 use std::sync::Arc;
 
@@ -123,9 +123,8 @@ pub(crate) fn judge(
     resource: &str,
     facts: &dyn Facts,
 ) -> Evaluation {
-    let policies: Vec<&Policy> = grants.policies.iter().map(|p| p.as_ref()).collect();
     evaluate(
-        &policies,
+        &grants.policies,
         &Query {
             action,
             resource,
@@ -172,7 +171,7 @@ impl Authorizer for Access {
             service: Some(service),
         };
         let e = evaluate(
-            &[role.trust.as_ref()],
+            std::slice::from_ref(&role.trust),
             &Query {
                 action: "sts:AssumeRole",
                 resource: &role.arn,

@@ -94,7 +94,7 @@ pub struct Source {
 #[derive(Debug, Default)]
 pub struct Grants {
     pub sources: Vec<Source>,
-    pub policies: Vec<Arc<Policy>>,
+    pub policies: Vec<Policy>,
     /// `aws:username`, `aws:principaltag/<key>`, ... (keys lower-case).
     pub facts: Vec<(String, Vec<String>)>,
     /// The ARN `aws:PrincipalArn` names (for role sessions: the role's).
@@ -107,7 +107,7 @@ pub struct RoleView {
     pub arn: String,
     pub name: String,
     pub id: String,
-    pub trust: Arc<Policy>,
+    pub trust: Policy,
     pub max_session: i64,
 }
 
@@ -127,18 +127,17 @@ pub struct View {
 /// it reaches and however often the view is rebuilt.
 #[derive(Debug, Default)]
 pub struct Compiled {
-    identity: HashMap<String, Arc<Policy>>,
-    trust: HashMap<String, Arc<Policy>>,
+    identity: HashMap<String, Policy>,
+    trust: HashMap<String, Policy>,
 }
 
 impl Compiled {
-    fn identity(&mut self, doc: &str) -> Option<Arc<Policy>> {
+    fn identity(&mut self, doc: &str) -> Option<Policy> {
         if let Some(p) = self.identity.get(doc) {
             return Some(p.clone());
         }
         match Policy::identity(doc) {
             Ok(p) => {
-                let p = Arc::new(p);
                 self.identity.insert(doc.to_string(), p.clone());
                 Some(p)
             }
@@ -151,11 +150,11 @@ impl Compiled {
         }
     }
 
-    fn trust(&mut self, doc: &str) -> Option<Arc<Policy>> {
+    fn trust(&mut self, doc: &str) -> Option<Policy> {
         if let Some(p) = self.trust.get(doc) {
             return Some(p.clone());
         }
-        let p = Arc::new(Policy::trust(doc).ok()?);
+        let p = Policy::trust(doc).ok()?;
         self.trust.insert(doc.to_string(), p.clone());
         Some(p)
     }
@@ -274,12 +273,16 @@ impl Builder<'_> {
 }
 
 /// The grants of a group alone (what SimulatePrincipalPolicy on a group evaluates).
-pub fn group_grants(inputs: &Inputs<'_>, dir: &Directory, group: &Group) -> Grants {
-    let mut compiled = Compiled::default();
+pub fn group_grants(
+    inputs: &Inputs<'_>,
+    dir: &Directory,
+    compiled: &mut Compiled,
+    group: &Group,
+) -> Grants {
     let mut b = Builder {
         inputs,
         dir,
-        compiled: &mut compiled,
+        compiled,
         used: Default::default(),
     };
     let mut g = Grants {

@@ -174,6 +174,15 @@ impl Iam {
         }
     }
 
+    /// A group's own grants, compiled through the shared cache.
+    pub(crate) fn group_grants(&self, dir: &Directory, group: &model::Group) -> directory::Grants {
+        let mut compiled = match self.compiled.lock() {
+            Ok(c) => c,
+            Err(p) => p.into_inner(),
+        };
+        directory::group_grants(&self.inputs(), dir, &mut compiled, group)
+    }
+
     fn publish(&self, dir: Directory) {
         let view = {
             let mut compiled = match self.compiled.lock() {

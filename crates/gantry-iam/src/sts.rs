@@ -190,7 +190,7 @@ async fn assume_role(iam: &Iam, p: &Params<'_>, gate: &Gate<'_>) -> Result<Xml, 
             service: None,
         };
         evaluate(
-            &[role.trust.as_ref()],
+            std::slice::from_ref(&role.trust),
             &Query {
                 action: "sts:AssumeRole",
                 resource: role_arn,

@@ -60,6 +60,13 @@ pub struct Policy {
     compiled: Arc<Compiled>,
 }
 
+/// So that [`evaluate`] takes a slice of policies, of references to them, or of `Arc`s.
+impl AsRef<Policy> for Policy {
+    fn as_ref(&self) -> &Policy {
+        self
+    }
+}
+
 impl Policy {
     /// An identity-based policy (attached to users, groups, roles; inline or
     /// managed): statements must have Action or NotAction, and Resource or
@@ -221,21 +228,23 @@ pub struct Evaluation {
 
 /// Decides `query` against `policies` with AWS's rule: any matching Deny →
 /// ExplicitDeny; else any matching Allow → Allowed; else ImplicitDeny.
-pub fn evaluate(policies: &[&Policy], query: &Query<'_>) -> Evaluation {
+pub fn evaluate<P: AsRef<Policy>>(policies: &[P], query: &Query<'_>) -> Evaluation {
     let mut buffer = [0u8; ACTION_BUFFER];
     let prepared = Prepared::new(query, &mut buffer);
     let mut allows: Vec<Matched> = Vec::new();
     let mut denies: Vec<Matched> = Vec::new();
     for (policy, p) in policies.iter().enumerate() {
-        p.compiled.each_applying(&prepared, |statement, s| {
-            let m = Matched { policy, statement };
-            if s.deny {
-                denies.push(m);
-            } else if denies.is_empty() {
-                // Once something denies, Allow statements no longer matter.
-                allows.push(m);
-            }
-        });
+        p.as_ref()
+            .compiled
+            .each_applying(&prepared, |statement, s| {
+                let m = Matched { policy, statement };
+                if s.deny {
+                    denies.push(m);
+                } else if denies.is_empty() {
+                    // Once something denies, Allow statements no longer matter.
+                    allows.push(m);
+                }
+            });
     }
     if !denies.is_empty() {
         Evaluation {

@@ -459,9 +459,12 @@ async fn serve(
     .await
     .context("loading secrets and parameters")?;
     let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
+    // One view of the identities decides who signs, what they may do, and what a task's
+    // execution role may read.
+    let access = Arc::new(gantry_iam::access::Access(iam.clone()));
     cfg.task_access = Some(gantry_server::TaskAccess {
         secrets: secrets.clone(),
-        authorizer: Arc::new(gantry_iam::access::Access(iam.clone())),
+        authorizer: access.clone(),
     });
     cfg.join_token = Some(token.clone());
     cfg.agent_timeout = timing.agent_timeout;
@@ -543,12 +546,11 @@ async fn serve(
         println!("# then try: aws ecs list-clusters");
     }
     drop(stop_rx);
-    let access = gantry_iam::access::Access(iam.clone());
     let door = gantry_server::http::front_door(
         &server,
         gantry_server::http::Access {
-            keys: Arc::new(access.clone()),
-            authorizer: Arc::new(access),
+            keys: access.clone(),
+            authorizer: access,
         },
         vec![
             gantry_iam::api::entry(&iam),

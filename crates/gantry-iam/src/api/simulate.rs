@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::access::judge;
-use crate::directory::{group_grants, Grants};
+use crate::directory::Grants;
 use crate::model::id_of;
 use gantry_policy::Facts;
 use std::cell::RefCell;
@@ -91,7 +91,7 @@ pub fn principal(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
             .ok_or_else(not_found)?
     } else if rest.starts_with("group/") {
         let g = view.dir.groups.get(&name).ok_or_else(not_found)?;
-        group = group_grants(&cx.iam.inputs(), &view.dir, g);
+        group = cx.iam.group_grants(&view.dir, g);
         &group
     } else {
         return Err(invalid(format!(
