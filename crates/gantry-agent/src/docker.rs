@@ -66,6 +66,12 @@ impl DockerRuntime {
 
     fn observe(id: String, c: bollard::models::ContainerInspectResponse) -> Observed {
         let state = c.state.unwrap_or_default();
+        let happened = |t: &Option<String>| t.clone().filter(|t| !t.starts_with("0001-"));
+        let (created_at, started_at, finished_at) = (
+            happened(&c.created),
+            happened(&state.started_at),
+            happened(&state.finished_at),
+        );
         let running = state.running.unwrap_or(false);
         let started = state
             .started_at
@@ -129,6 +135,9 @@ impl DockerRuntime {
             oom_killed: state.oom_killed.unwrap_or(false),
             error: state.error.filter(|e| !e.is_empty()),
             image_id: c.image,
+            created_at,
+            started_at,
+            finished_at,
         }
     }
 }
@@ -778,6 +787,20 @@ impl ContainerRuntime for DockerRuntime {
             .stats(id, Some(opts))
             .map(|r| r.map(stats_of).map_err(err));
         Ok(StatsStream::new(samples))
+    }
+
+    async fn docker_stats(&self, id: &str) -> Result<serde_json::Value> {
+        let opts = StatsOptions {
+            stream: false,
+            one_shot: false,
+        };
+        let mut s = self.docker.stats(id, Some(opts));
+        match s.next().await {
+            Some(Ok(sample)) => serde_json::to_value(sample)
+                .map_err(|e| RuntimeError(format!("encoding stats: {e}"))),
+            Some(Err(e)) => Err(err(e)),
+            None => Err(RuntimeError(format!("no stats for {id}"))),
+        }
     }
 
     fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {

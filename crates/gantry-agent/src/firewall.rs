@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 /// The awsvpc pool of servers that do not say theirs.
 const DEFAULT_POOL: &str = "10.213.0.0/16";
 
-fn iptables(args: &[&str]) -> Result<bool, String> {
+pub(crate) fn iptables(args: &[&str]) -> Result<bool, String> {
     let out = Command::new("iptables")
         .args(["-w"])
         .args(args)
@@ -28,7 +28,7 @@ fn iptables(args: &[&str]) -> Result<bool, String> {
     Ok(out.status.success())
 }
 
-fn must(args: &[&str]) -> Result<(), String> {
+pub(crate) fn must(args: &[&str]) -> Result<(), String> {
     let out = Command::new("iptables")
         .args(["-w"])
         .args(args)

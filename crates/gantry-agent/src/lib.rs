@@ -9,6 +9,7 @@
 pub mod backoff;
 pub mod cgroups;
 pub mod docker;
+pub mod endpoint;
 pub mod firewall;
 pub mod registry;
 pub mod runtime;
@@ -68,6 +69,30 @@ pub struct AgentConfig {
     pub retry: Duration,
     /// The longest pause between retries of the server.
     pub retry_cap: Duration,
+    /// Where the agent serves its tasks' endpoint (`169.254.170.2`): credentials, metadata,
+    /// the API. `None`: no endpoint, and containers are not told of one.
+    pub task_endpoint: Option<TaskEndpoint>,
+}
+
+/// The task endpoint's address and behaviour (see [`endpoint`]).
+#[derive(Debug, Clone)]
+pub struct TaskEndpoint {
+    /// The address tasks reach at port 80 (ECS: 169.254.170.2).
+    pub address: std::net::Ipv4Addr,
+    /// The port the agent listens on at that address (ECS's agent: 51679).
+    pub port: u16,
+    /// How long a caller unknown by its address is looked for before it is refused.
+    pub caller_wait: Duration,
+}
+
+impl Default for TaskEndpoint {
+    fn default() -> Self {
+        TaskEndpoint {
+            address: std::net::Ipv4Addr::new(169, 254, 170, 2),
+            port: 51679,
+            caller_wait: Duration::from_secs(2),
+        }
+    }
 }
 
 /// The HTTP client for a gantry server: plain HTTP, or HTTPS trusting only `ca_pem`.
@@ -110,6 +135,7 @@ impl AgentConfig {
             poll_wait: Duration::from_secs(15),
             retry: Duration::from_millis(100),
             retry_cap: Duration::from_secs(10),
+            task_endpoint: None,
         }
     }
 }
@@ -179,6 +205,33 @@ fn host_memory_mib() -> i64 {
         })
         .map(|kb| kb / 1024)
         .unwrap_or(0)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}
+
+/// How long a poll may wait: `longest`, or less when credentials expiring at `renew_by` are
+/// due for renewal sooner (half their remaining life, plus a second, at least a second).
+fn poll_wait(longest: Duration, renew_by: Option<i64>, now: i64) -> Duration {
+    match renew_by {
+        Some(exp) => {
+            let secs = ((exp - now).max(0) / 2 + 1) as u64;
+            longest.min(Duration::from_secs(secs.max(1)))
+        }
+        None => longest,
+    }
+}
+
+/// The host's address on its default route (host-mode tasks' address in their metadata). A
+/// UDP socket's `connect` picks the source address without sending anything.
+fn host_ip() -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    Some(s.local_addr().ok()?.ip().to_string())
 }
 
 fn hostname() -> String {
@@ -449,10 +502,17 @@ impl<R: ContainerRuntime> Agent<R> {
             report_rx,
             self.backoff(),
         ));
+        let (names, facts, endpoint) = match &self.cfg.task_endpoint {
+            Some(te) => self.start_endpoint(te).await,
+            None => (None, None, None),
+        };
         let pulled = Arc::new(Mutex::new(HashSet::new()));
         let mut adopted = self.adopt(&arn).await;
         let mut workers: HashMap<String, WorkerHandle> = HashMap::new();
         let mut revision = 0u64;
+        // The earliest expiry of the task credentials held: the server renews them at half
+        // their life, so the agent asks again by then.
+        let mut renew_by: Option<i64> = None;
         let mut first = true;
         let result = loop {
             let settings = Arc::new(WorkerSettings {
@@ -465,20 +525,32 @@ impl<R: ContainerRuntime> Agent<R> {
                 tick: self.cfg.tick,
                 cleanup_wait: self.cfg.cleanup_wait,
                 fargate_runtime: self.cfg.fargate_runtime.clone(),
+                endpoint: names.clone(),
             });
+            let wait = poll_wait(self.cfg.poll_wait, renew_by, unix_now());
             let req = PollRequest {
                 container_instance_arn: arn.clone(),
                 revision,
-                wait_ms: self.cfg.poll_wait.as_millis() as u64,
+                wait_ms: wait.as_millis() as u64,
             };
             let polled: Result<PollResponse, AgentError> = tokio::select! {
                 _ = &mut shutdown => break Ok(()),
-                r = self.client.post(POLL_PATH, &req, self.cfg.poll_wait + Duration::from_secs(10)) => r,
+                r = self.client.post(POLL_PATH, &req, wait + Duration::from_secs(10)) => r,
             };
             match polled {
                 Ok(resp) => {
                     backoff.reset();
                     revision = resp.revision;
+                    renew_by = resp
+                        .tasks
+                        .iter()
+                        .filter_map(|t| t.credentials.as_ref().map(|c| c.expiration))
+                        .min();
+                    if let Some(facts) = &facts {
+                        if let Ok(mut f) = facts.write() {
+                            f.tags = resp.instance_tags.clone();
+                        }
+                    }
                     let wanted: HashSet<String> = resp
                         .tasks
                         .iter()
@@ -585,7 +657,69 @@ impl<R: ContainerRuntime> Agent<R> {
             }
         };
         reporter.abort();
+        if let Some(e) = endpoint {
+            e.abort();
+        }
         result
+    }
+
+    /// Routes the endpoint's address to the agent and serves it. Returns what workers and the
+    /// poll loop need of it; nothing when it cannot be served (the tasks then run without it).
+    async fn start_endpoint(
+        &self,
+        te: &TaskEndpoint,
+    ) -> (
+        Option<endpoint::names::Names>,
+        Option<Arc<std::sync::RwLock<endpoint::metadata::InstanceFacts>>>,
+        Option<tokio::task::JoinHandle<()>>,
+    ) {
+        let listen = std::net::SocketAddrV4::new(te.address, te.port);
+        let address = te.address;
+        match tokio::task::spawn_blocking(move || endpoint::route::install(address, listen)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not route {address}:80 to the agent: tasks cannot reach their credentials and metadata")
+            }
+            Err(e) => tracing::warn!(error = %e, "routing the task endpoint failed"),
+        }
+        let listener = match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(%listen, error = %e, "the task endpoint is not served (another agent on this host may serve it): containers get no credentials or metadata endpoint");
+                return (None, None, None);
+            }
+        };
+        let names = match endpoint::names::Names::open(
+            format!("http://{address}"),
+            &self.cfg.data_dir.join("endpoint.key"),
+        ) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "the task endpoint's key (<data-dir>/endpoint.key) is unusable: no endpoint");
+                return (None, None, None);
+            }
+        };
+        let facts = Arc::new(std::sync::RwLock::new(endpoint::metadata::InstanceFacts {
+            availability_zone: self.cfg.availability_zone.clone(),
+            host_ip: host_ip(),
+            tags: Vec::new(),
+        }));
+        let e = Arc::new(endpoint::Endpoint {
+            names: names.clone(),
+            registry: self.registry.clone(),
+            rt: self.rt.clone(),
+            facts: facts.clone(),
+            upstream: self.cfg.server.clone(),
+            http: self.client.http.clone(),
+            caller_wait: te.caller_wait,
+        });
+        tracing::info!(%listen, "serving the task endpoint at http://{address} (credentials, metadata, the API)");
+        let join = tokio::spawn(async move {
+            if let Err(err) = endpoint::serve(listener, e, std::future::pending()).await {
+                tracing::error!(error = %err, "the task endpoint stopped");
+            }
+        });
+        (Some(names), Some(facts), Some(join))
     }
 
     /// This instance's containers already on the host, by task ARN.
@@ -678,5 +812,20 @@ async fn report_loop(
                 tokio::time::sleep(delay).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn polls_come_back_in_time_to_renew_credentials() {
+        let longest = Duration::from_secs(15);
+        assert_eq!(poll_wait(longest, None, 100), longest);
+        // 20 s left: ask again after 11 s, when less than half is left.
+        assert_eq!(poll_wait(longest, Some(120), 100), Duration::from_secs(11));
+        assert_eq!(poll_wait(longest, Some(10_000), 100), longest);
+        assert_eq!(poll_wait(longest, Some(50), 100), Duration::from_secs(1));
     }
 }

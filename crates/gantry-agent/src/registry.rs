@@ -314,6 +314,7 @@ mod tests {
             firewall: None,
             secrets: Default::default(),
             secrets_error: None,
+            credentials: None,
         })
     }
 

@@ -127,6 +127,11 @@ pub struct Observed {
     pub oom_killed: bool,
     pub error: Option<String>,
     pub image_id: Option<String>,
+    /// When the container was created, started and (last) finished: RFC 3339 as the runtime
+    /// says them; `None` for what has not happened.
+    pub created_at: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
 }
 
 /// Which of a container's outputs a log line came from.
@@ -195,6 +200,52 @@ pub struct Stats {
     pub network_rx_bytes: u64,
     /// Bytes the container sent, over all its interfaces (cumulative).
     pub network_tx_bytes: u64,
+}
+
+/// A sample in Docker's stats shape (the figures a [`Stats`] has; the rest as Docker leaves
+/// what it does not know: zero).
+pub fn docker_shape(s: &Stats) -> serde_json::Value {
+    let secs = s.timestamp_ns.div_euclid(1_000_000_000);
+    let read = time_rfc3339(secs, s.timestamp_ns.rem_euclid(1_000_000_000));
+    let cpu = serde_json::json!({
+        "cpu_usage": {"total_usage": s.cpu_total_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+        "system_cpu_usage": s.system_cpu_ns,
+        "online_cpus": s.online_cpus,
+        "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0},
+    });
+    serde_json::json!({
+        "read": read,
+        "preread": "0001-01-01T00:00:00Z",
+        "pids_stats": {},
+        "blkio_stats": {},
+        "num_procs": 0,
+        "storage_stats": {},
+        "cpu_stats": cpu,
+        "precpu_stats": {"cpu_usage": {"total_usage": 0}, "throttling_data": {}},
+        "memory_stats": {"usage": s.memory_usage_bytes, "limit": s.memory_limit_bytes},
+        "networks": {"eth0": {"rx_bytes": s.network_rx_bytes, "tx_bytes": s.network_tx_bytes}},
+    })
+}
+
+/// `secs` (and `nanos`) since the Unix epoch as RFC 3339 in UTC, as Docker writes times
+/// (whole seconds without a fraction).
+pub fn time_rfc3339(secs: i64, nanos: i64) -> String {
+    let t =
+        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let fraction = if nanos == 0 {
+        String::new()
+    } else {
+        format!(".{nanos:09}")
+    };
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{fraction}Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Periodic resource usage samples of a container ([`ContainerRuntime::stats`]). Dropping it
@@ -364,6 +415,10 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// The container's resource usage, a sample about every second while it runs. An error
     /// when the container does not exist.
     fn stats(&self, id: &str) -> impl Future<Output = Result<StatsStream>> + Send;
+
+    /// One resource usage sample of a container in Docker's stats shape (with the previous
+    /// sample's CPU figures in `precpu_stats`), as ECS's task metadata serves it.
+    fn docker_stats(&self, id: &str) -> impl Future<Output = Result<serde_json::Value>> + Send;
     /// How the engine manages cgroups, for the cgroup parent of FARGATE tasks.
     fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {
         crate::cgroups::CgroupDriver::Cgroupfs

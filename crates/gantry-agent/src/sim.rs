@@ -194,6 +194,7 @@ impl SimRuntime {
             oom_killed: false,
             error: None,
             image_id: Some(format!("sha256:simulated-{}", h.spec.image)),
+            ..Observed::default()
         }
     }
 }
@@ -401,6 +402,15 @@ impl ContainerRuntime for SimRuntime {
                 Some((Ok(s), (output, false)))
             });
         Ok(StatsStream::new(samples))
+    }
+
+    async fn docker_stats(&self, id: &str) -> Result<serde_json::Value> {
+        let mut samples = self.stats(id).await?;
+        let s = samples
+            .next()
+            .await
+            .ok_or_else(|| RuntimeError(format!("no stats for {id}")))??;
+        Ok(crate::runtime::docker_shape(&s))
     }
 }
 

@@ -228,6 +228,19 @@ pub fn dependencies(c: &ContainerDefinition) -> Vec<(String, ContainerCondition)
     deps
 }
 
+/// Sets the variables the agent's endpoint gives a container: `(name, value, soft)`, where a
+/// soft variable gives way to one the task sets and the others replace it (as ECS's own do).
+pub fn set_endpoint_env(env: &mut Vec<String>, vars: Vec<(String, String, bool)>) {
+    for (k, v, soft) in vars {
+        let prefix = format!("{k}=");
+        match env.iter_mut().find(|e| e.starts_with(&prefix)) {
+            Some(_) if soft => {}
+            Some(e) => *e = format!("{k}={v}"),
+            None => env.push(format!("{k}={v}")),
+        }
+    }
+}
+
 /// The Docker container for one container definition of an assigned task.
 pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> ContainerSpec {
     let td = &a.task_definition;
@@ -510,7 +523,28 @@ mod tests {
             task_definition: serde_json::from_value::<TaskDefinition>(td).unwrap(),
             secrets: Default::default(),
             secrets_error: None,
+            credentials: None,
         }
+    }
+
+    #[test]
+    fn endpoint_variables_replace_the_tasks_unless_soft() {
+        let mut env = vec![
+            "AWS_ENDPOINT_URL=mine".to_string(),
+            "ECS_AGENT_URI=x".into(),
+        ];
+        set_endpoint_env(
+            &mut env,
+            vec![
+                ("AWS_ENDPOINT_URL".into(), "agent".into(), true),
+                ("ECS_AGENT_URI".into(), "agent".into(), false),
+                ("NEW".into(), "1".into(), false),
+            ],
+        );
+        assert_eq!(
+            env,
+            vec!["AWS_ENDPOINT_URL=mine", "ECS_AGENT_URI=agent", "NEW=1"]
+        );
     }
 
     #[test]

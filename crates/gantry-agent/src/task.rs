@@ -61,6 +61,8 @@ pub struct WorkerSettings {
     pub cleanup_wait: Duration,
     /// The runtime FARGATE tasks' containers use (`runsc`: their own gVisor kernel).
     pub fargate_runtime: Option<String>,
+    /// The task endpoint's names, when the agent serves it: containers are told where it is.
+    pub endpoint: Option<crate::endpoint::names::Names>,
 }
 
 /// Images this agent pulled (for the `once` policy).
@@ -578,6 +580,9 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 Ok(true) => {}
             }
             let mut spec = spec::container(a, &self.containers[i].def, &self.settings.owner);
+            if let Some(names) = &self.settings.endpoint {
+                spec::set_endpoint_env(&mut spec.env, names.env(a, i));
+            }
             spec.cgroup_parent = self.cgroup.as_ref().map(|c| c.parent.clone());
             if a.task.launch_type == Some(gantry_api::model::LaunchType::Fargate) {
                 spec.runtime = self.settings.fargate_runtime.clone();
@@ -962,6 +967,7 @@ mod tests {
             firewall: None,
             secrets: Default::default(),
             secrets_error: None,
+            credentials: None,
         };
         let settings = Arc::new(WorkerSettings {
             owner: Owner {
@@ -973,6 +979,7 @@ mod tests {
             tick: Duration::from_millis(10),
             cleanup_wait: Duration::from_millis(10),
             fargate_runtime: None,
+            endpoint: None,
         });
         let (desired, rx) = watch::channel(a);
         let (reports, _seen) = mpsc::unbounded_channel();

@@ -91,6 +91,33 @@ pub struct AssignedTask {
     /// Why the secrets could not be resolved: the task fails to start with this reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secrets_error: Option<String>,
+    /// For a task with a `taskRoleArn`: a session of the role, for its containers (served by
+    /// the agent's credentials endpoint). Renewed in later answers well before it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<RoleCredentials>,
+}
+
+/// Temporary credentials of a role, as ECS's credentials endpoint serves them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleCredentials {
+    pub role_arn: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub token: String,
+    /// When they expire, in seconds since the Unix epoch.
+    pub expiration: i64,
+}
+
+impl std::fmt::Debug for RoleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret or the token: assignments are logged.
+        f.debug_struct("RoleCredentials")
+            .field("role_arn", &self.role_arn)
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One container's resolved secrets.
@@ -166,6 +193,9 @@ pub struct PollResponse {
     pub revision: u64,
     /// Every task on the instance that the agent has not yet reported STOPPED.
     pub tasks: Vec<AssignedTask>,
+    /// The container instance's tags (for the tasks' metadata, `taskWithTags`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instance_tags: Vec<crate::model::Tag>,
 }
 
 /// What the agent saw of one container.

@@ -11,6 +11,7 @@
 //! - [`record`]: typed records, and a store namespace per service and region.
 //! - [`records`]: records of one kind in memory, written through to the store.
 //! - [`secret_source`]: how ECS reads task secrets from the services that hold them.
+//! - [`task_roles`]: how ECS gets (and ends) the sessions of the roles its tasks run as.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
 
@@ -25,6 +26,7 @@ pub mod record;
 pub mod records;
 pub mod secret_source;
 pub mod table;
+pub mod task_roles;
 
 pub use authz::{AdminOnly, Ask, Authorizer, Caller, Gate, NoTags, Principal, TagSource};
 pub use clock::{Clock, FakeClock, SystemClock};
@@ -35,3 +37,4 @@ pub use record::{Kind, RecordError, Scoped};
 pub use records::{Records, Rows};
 pub use secret_source::SecretSource;
 pub use table::{Call, Dispatch, Input, Recognise, Regions, ServiceEntry, ServiceTable};
+pub use task_roles::TaskRoles;

@@ -161,30 +161,43 @@ impl Authorizer for Access {
     }
 
     fn role_trusts(&self, role_arn: &str, service: &str) -> Result<(), String> {
-        let view = self.0.view();
-        let Some(role) = crate::api::role_by_arn(&view, role_arn) else {
-            return Err(format!("the role {role_arn} does not exist"));
-        };
-        let who = Who {
-            account: "",
-            aws: &[],
-            service: Some(service),
-        };
-        let e = evaluate(
-            std::slice::from_ref(&role.trust),
-            &Query {
-                action: "sts:AssumeRole",
-                resource: &role.arn,
-                facts: &NoFacts,
-                principal: Some(&who),
-            },
-        );
-        match e.decision {
-            Decision::Allowed => Ok(()),
-            _ => Err(format!(
-                "the trust policy of {role_arn} does not let {service} assume it"
-            )),
-        }
+        trusted_by(&self.0.view(), role_arn, service).map(|_| ())
+    }
+}
+
+/// The role `role` (an ARN, or a role's name) when its trust policy lets `service` assume it.
+pub(crate) fn trusted_by<'v>(
+    view: &'v crate::directory::View,
+    role: &str,
+    service: &str,
+) -> Result<&'v crate::directory::RoleView, String> {
+    let found = if role.starts_with("arn:") {
+        crate::api::role_by_arn(view, role)
+    } else {
+        view.roles.get(&crate::model::id_of(role))
+    };
+    let Some(found) = found else {
+        return Err(format!("the role {role} does not exist"));
+    };
+    let who = Who {
+        account: "",
+        aws: &[],
+        service: Some(service),
+    };
+    let e = evaluate(
+        std::slice::from_ref(&found.trust),
+        &Query {
+            action: "sts:AssumeRole",
+            resource: &found.arn,
+            facts: &NoFacts,
+            principal: Some(&who),
+        },
+    );
+    match e.decision {
+        Decision::Allowed => Ok(found),
+        _ => Err(format!(
+            "the trust policy of {role} does not let {service} assume it"
+        )),
     }
 }
 

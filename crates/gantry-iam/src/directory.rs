@@ -121,6 +121,8 @@ pub struct View {
     pub grants: HashMap<String, Arc<Grants>>,
     /// By role id.
     pub roles: HashMap<String, RoleView>,
+    /// The sessions issued for ECS tasks (access key ids), by task ARN.
+    pub task_sessions: HashMap<String, Vec<String>>,
 }
 
 /// Compiled policies by document text: a document is compiled once, however many principals
@@ -320,7 +322,14 @@ pub fn build(dir: Directory, inputs: &Inputs<'_>, compiled: &mut Compiled) -> Vi
             );
         }
     }
+    let mut task_sessions: HashMap<String, Vec<String>> = HashMap::new();
     for s in dir.sessions.values() {
+        if let Some(task) = &s.task {
+            task_sessions
+                .entry(task.clone())
+                .or_default()
+                .push(s.access_key_id.clone());
+        }
         keys.insert(
             s.access_key_id.clone(),
             Secret {
@@ -368,6 +377,7 @@ pub fn build(dir: Directory, inputs: &Inputs<'_>, compiled: &mut Compiled) -> Vi
         keys,
         grants,
         roles,
+        task_sessions,
     }
 }
 

@@ -8,6 +8,7 @@
 //!   [`gantry_auth::Keys`] over the view: AWS's evaluation rules through `gantry-policy`.
 //! - [`api`]: IAM's operations (Query, version 2010-05-08, XML answers).
 //! - [`sts`]: STS's operations: GetCallerIdentity, AssumeRole, GetSessionToken.
+//! - [`task_roles`]: sessions of the roles ECS tasks run as, issued, renewed and ended.
 //! - [`managed`]: the built-in AWS-managed policies.
 
 pub mod access;
@@ -16,6 +17,7 @@ pub mod directory;
 pub mod managed;
 pub mod model;
 pub mod sts;
+pub mod task_roles;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +34,8 @@ pub struct IamSettings {
     /// How long an expired session is kept, so that its requests are told "expired" rather
     /// than "invalid", in seconds.
     pub expired_session_retention_secs: i64,
+    /// How long a task role's session lasts, in seconds; it is renewed at half its life.
+    pub task_session_secs: i64,
 }
 
 impl Default for IamSettings {
@@ -39,6 +43,7 @@ impl Default for IamSettings {
         IamSettings {
             min_session_secs: 900,
             expired_session_retention_secs: 24 * 3600,
+            task_session_secs: 6 * 3600,
         }
     }
 }
@@ -56,7 +61,7 @@ pub struct Iam {
     view: RwLock<Arc<View>>,
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -130,6 +130,9 @@ pub struct Session {
     pub owner: String,
     /// `AROA...:<session name>` for role sessions, the user's id otherwise.
     pub user_id: String,
+    /// The ECS task a task-role session was issued for (ended when the task stops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 pub const USERS: Kind<User> = Kind::new("users");

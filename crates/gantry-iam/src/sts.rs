@@ -103,7 +103,11 @@ fn credentials_xml(x: &mut Xml, s: &Session) {
 }
 
 /// Writes a new session, dropping sessions that expired longer ago than the retention.
-async fn start_session(iam: &Iam, mut s: Session, secs: i64) -> Result<Session, ServiceError> {
+pub(crate) async fn start_session(
+    iam: &Iam,
+    mut s: Session,
+    secs: i64,
+) -> Result<Session, ServiceError> {
     let keep = iam.settings().expired_session_retention_secs;
     iam.write(|d| {
         s.expires_at = d.now + secs;
@@ -123,7 +127,7 @@ async fn start_session(iam: &Iam, mut s: Session, secs: i64) -> Result<Session, 
     .await
 }
 
-fn new_session(owner: String, user_id: String) -> Session {
+pub(crate) fn new_session(owner: String, user_id: String) -> Session {
     Session {
         access_key_id: new_key_id("ASIA"),
         secret: new_secret(40),
@@ -131,6 +135,7 @@ fn new_session(owner: String, user_id: String) -> Session {
         expires_at: 0,
         owner,
         user_id,
+        task: None,
     }
 }
 

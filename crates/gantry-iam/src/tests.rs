@@ -201,6 +201,7 @@ async fn only_active_keys_and_sessions_sign_and_the_view_survives_a_reopen() {
                 expires_at: 10,
                 owner: "assumed-role/app/s1".into(),
                 user_id: "AROA1:s1".into(),
+                task: None,
             },
         );
         Ok(())

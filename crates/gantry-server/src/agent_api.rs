@@ -179,18 +179,21 @@ async fn poll_inner(
                             firewall: crate::ops::security_groups::firewall(st, t),
                             secrets: Default::default(),
                             secrets_error: None,
+                            credentials: None,
                         })
                     })
                     .collect();
                 Ok(Some(PollResponse {
                     revision: inst.revision,
                     tasks: assigned,
+                    instance_tags: inst.instance.tags.clone().unwrap_or_default(),
                 }))
             })??;
             if let Some(mut r) = snapshot {
                 // Outside the state lock: reading secrets asks the identity service.
                 for a in &mut r.tasks {
                     crate::task_secrets::resolve(server, a);
+                    crate::task_secrets::role_credentials(server, a).await;
                 }
                 return Ok(r);
             }

@@ -62,6 +62,8 @@ pub struct ServerConfig {
 pub struct TaskAccess {
     pub secrets: Arc<dyn gantry_core::SecretSource>,
     pub authorizer: Arc<dyn gantry_core::Authorizer>,
+    /// The sessions of task roles (`taskRoleArn`), served to containers by their agent.
+    pub roles: Arc<dyn gantry_core::TaskRoles>,
 }
 
 impl std::fmt::Debug for TaskAccess {

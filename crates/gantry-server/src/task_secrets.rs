@@ -1,7 +1,11 @@
-//! A task's `secrets` and `logConfiguration.secretOptions`, resolved as its execution role when the task is handed to its agent:
-//! the values travel in the agent's poll answer only, never into the task's record,
-//! DescribeTasks or the store. A refusal makes the task fail to start with ECS's reason
-//! (`ResourceInitializationError: unable to pull secrets or registry auth: ...`).
+//! What a task is handed besides its definition, in its agent's poll answer only (never in the
+//! task's record, DescribeTasks or the store):
+//!
+//! - its `secrets` and `logConfiguration.secretOptions`, resolved as its execution role; a
+//!   refusal makes the task fail to start with ECS's reason
+//!   (`ResourceInitializationError: unable to pull secrets or registry auth: ...`);
+//! - the credentials of its task role, a session the identity service issues and renews
+//!   (and ends once the task has stopped, [`crate::reconcile::task_credentials_round`]).
 
 use crate::Server;
 use gantry_api::agent::AssignedTask;
@@ -114,6 +118,31 @@ pub(crate) fn resolve(server: &Server, a: &mut AssignedTask) {
                 ));
                 return;
             }
+        }
+    }
+}
+
+/// Fills `a.credentials` with a session of the task's role, when it names one.
+pub(crate) async fn role_credentials(server: &Server, a: &mut AssignedTask) {
+    if a.task.desired_status.as_deref() == Some("STOPPED") {
+        return;
+    }
+    let role = a
+        .task
+        .overrides
+        .as_ref()
+        .and_then(|o| o.task_role_arn.clone())
+        .or_else(|| a.task_definition.task_role_arn.clone());
+    let (Some(role), Some(task_arn)) = (role, a.task.task_arn.as_deref()) else {
+        return;
+    };
+    let Some(access) = &server.config.task_access else {
+        return;
+    };
+    match access.roles.credentials(&role, task_arn).await {
+        Ok(c) => a.credentials = Some(c),
+        Err(e) => {
+            tracing::warn!(task = task_arn, role = %role, error = %e.message, "no credentials for the task's role")
         }
     }
 }

@@ -219,6 +219,10 @@ struct ServerTiming {
     /// 15 minutes by default; tests make it short to see sessions expire
     #[arg(long, env = "GANTRY_STS_MIN_SESSION", default_value = "15m", value_parser = parse_duration)]
     sts_min_session: Duration,
+    /// How long the credentials of a task's role (taskRoleArn) last; they are renewed at half
+    /// their life and end when the task stops
+    #[arg(long, env = "GANTRY_TASK_CREDENTIALS_TTL", default_value = "6h", value_parser = parse_duration)]
+    task_credentials_ttl: Duration,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
@@ -257,6 +261,11 @@ struct AgentTuning {
     /// A custom attribute, `name` or `name=value` (repeatable)
     #[arg(long = "attribute")]
     attributes: Vec<String>,
+    /// The address tasks reach this agent's endpoint at, port 80: credentials, metadata and
+    /// gantry's API (as the ECS agent's 169.254.170.2); `off` serves none. Needs root: the
+    /// address goes on `lo` and iptables sends port 80 to the agent's port 51679
+    #[arg(long, env = "GANTRY_TASK_ENDPOINT", default_value = "169.254.170.2")]
+    task_endpoint: String,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -406,6 +415,22 @@ fn agent_config(
         .unwrap_or_else(|| if up { "both".into() } else { "ec2".into() });
     cfg.capacity_provider = t.capacity_provider.clone();
     cfg.attributes = parse_attributes(&t.attributes);
+    cfg.task_endpoint = match t.task_endpoint.as_str() {
+        "off" | "" => None,
+        a => match a.parse() {
+            Ok(address) => Some(gantry_agent::TaskEndpoint {
+                address,
+                ..Default::default()
+            }),
+            Err(_) => {
+                tracing::warn!(
+                    address = a,
+                    "--task-endpoint is not an IPv4 address: no task endpoint"
+                );
+                None
+            }
+        },
+    };
     cfg
 }
 
@@ -442,6 +467,7 @@ async fn serve(
         keys.clone(),
         gantry_iam::IamSettings {
             min_session_secs: timing.sts_min_session.as_secs().max(1) as i64,
+            task_session_secs: timing.task_credentials_ttl.as_secs().max(2) as i64,
             ..Default::default()
         },
     )
@@ -465,6 +491,7 @@ async fn serve(
     cfg.task_access = Some(gantry_server::TaskAccess {
         secrets: secrets.clone(),
         authorizer: access.clone(),
+        roles: Arc::new(gantry_iam::task_roles::TaskSessions(iam.clone())),
     });
     cfg.join_token = Some(token.clone());
     cfg.agent_timeout = timing.agent_timeout;

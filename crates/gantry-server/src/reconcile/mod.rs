@@ -3,6 +3,7 @@
 //! [`housekeeping`]), committed here, in one place per loop. Safe to run at any time, after
 //! any crash: each round looks at the state as it is and takes the next steps.
 
+pub mod credentials;
 pub mod housekeeping;
 pub mod liveness;
 pub mod service;
@@ -65,12 +66,52 @@ pub async fn run_services(server: Arc<Server>) {
         if let Err(e) = liveness_round(&server).await {
             tracing::warn!(error = %e, "checking for lost instances failed");
         }
+        task_credentials_round(&server).await;
         for key in keys {
             if let Err(e) = service_round(&server, &key).await {
                 tracing::warn!(service = %key.1, error = %e, "service reconcile failed");
             }
         }
     }
+}
+
+/// Ends the task-role sessions of tasks that have stopped. Returns how many sessions ended.
+pub async fn task_credentials_round(server: &Server) -> usize {
+    let Some(access) = &server.config.task_access else {
+        return 0;
+    };
+    let holding = access.roles.tasks();
+    if holding.is_empty() {
+        return 0;
+    }
+    let ended: Vec<String> = match server.read(|st| {
+        credentials::ended(&holding, |arn| {
+            let id = arn.rsplit('/').next()?;
+            st.tasks
+                .get(id)
+                .filter(|t| t.task.task_arn.as_deref() == Some(arn))
+                .map(TaskRecord::is_stopped)
+        })
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+    }) {
+        Ok(e) => e,
+        Err(_) => return 0,
+    };
+    let mut n = 0;
+    for arn in ended {
+        match access.roles.revoke(&arn).await {
+            Ok(k) => {
+                tracing::info!(task = %arn, sessions = k, "the task has stopped: its role's credentials end");
+                n += k;
+            }
+            Err(e) => {
+                tracing::warn!(task = %arn, error = %e.message, "ending a stopped task's credentials failed")
+            }
+        }
+    }
+    n
 }
 
 /// Housekeeping every `housekeeping_interval`. Runs forever.
