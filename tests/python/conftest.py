@@ -185,6 +185,8 @@ def _server_env() -> dict:
     env["GANTRY_LOG"] = "info,gantry_server=debug"
     # Sessions as short as a second, so that tests see them expire.
     env["GANTRY_STS_MIN_SESSION"] = "1s"
+    # Task-role credentials that renew within a test (at half their life).
+    env["GANTRY_TASK_CREDENTIALS_TTL"] = "20s"
     env["NO_COLOR"] = "1"
     return env
 

@@ -244,9 +244,8 @@ async fn a_failed_write_changes_nothing() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn passed_roles_must_exist_and_trust_the_service() {
-    let iam = iam_on(Arc::new(MemStore::new())).await;
+/// Roles `task` (trusting ecs-tasks.amazonaws.com) and `vm` (trusting ec2.amazonaws.com).
+async fn two_roles(iam: &Iam) {
     let trust = |svc: &str| {
         format!(
             r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{svc}"}},"Action":"sts:AssumeRole"}}]}}"#
@@ -277,6 +276,37 @@ async fn passed_roles_must_exist_and_trust_the_service() {
     })
     .await
     .unwrap();
+}
+
+#[tokio::test]
+async fn task_sessions_are_reused_then_end_with_their_task() {
+    use gantry_core::TaskRoles;
+    let iam = iam_on(Arc::new(MemStore::new())).await;
+    two_roles(&iam).await;
+    let roles = crate::task_roles::TaskSessions(iam.clone());
+    let task = "arn:aws:ecs:r:1:task/c/t1";
+    let arn = format!("arn:aws:iam::{ACCOUNT}:role/task");
+    let c = roles.credentials(&arn, task).await.unwrap();
+    assert_eq!(c.role_arn, arn);
+    // By the role's name too; the same session while it has more than half its life.
+    assert_eq!(roles.credentials("task", task).await.unwrap(), c);
+    assert!(roles
+        .credentials(&format!("arn:aws:iam::{ACCOUNT}:role/vm"), task)
+        .await
+        .is_err());
+    let keys = Access(iam.clone());
+    let signer = keys.secret(&c.access_key_id).unwrap();
+    assert_eq!(signer.user, "assumed-role/task/t1");
+    assert_eq!(roles.tasks(), vec![task.to_string()]);
+    assert_eq!(roles.revoke(task).await.unwrap(), 1);
+    assert!(keys.secret(&c.access_key_id).is_none());
+    assert!(roles.tasks().is_empty());
+}
+
+#[tokio::test]
+async fn passed_roles_must_exist_and_trust_the_service() {
+    let iam = iam_on(Arc::new(MemStore::new())).await;
+    two_roles(&iam).await;
     let access = Access(iam);
     let arn = |n: &str| format!("arn:aws:iam::{ACCOUNT}:role/{n}");
     let svc = "ecs-tasks.amazonaws.com";

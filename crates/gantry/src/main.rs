@@ -50,7 +50,7 @@ enum Command {
         #[command(flatten)]
         timing: ServerTiming,
         #[command(flatten)]
-        agent: AgentTuning,
+        agent: Box<AgentTuning>,
     },
     /// Run the control plane only. Prints the shell line for the admin credentials when it
     /// creates them (the first start); `gantry credentials` prints it again.
@@ -345,7 +345,7 @@ fn main() -> anyhow::Result<()> {
             settings,
             timing,
             agent,
-        } => rt.block_on(serve(Settings::resolve(settings)?, timing, Some(agent))),
+        } => rt.block_on(serve(Settings::resolve(settings)?, timing, Some(*agent))),
         Command::Server { settings, timing } => {
             rt.block_on(serve(Settings::resolve(settings)?, timing, None))
         }

@@ -4,7 +4,7 @@
 /// Of the tasks holding sessions, those whose sessions must end: stopped, or unknown.
 /// `stopped(arn)` is `Some(true)` for a stopped task, `Some(false)` for a live one and `None`
 /// for a task the state does not have.
-pub fn ended<'a>(holding: &'a [String], stopped: impl Fn(&str) -> Option<bool>) -> Vec<&'a str> {
+pub fn ended(holding: &[String], stopped: impl Fn(&str) -> Option<bool>) -> Vec<&str> {
     holding
         .iter()
         .map(String::as_str)
