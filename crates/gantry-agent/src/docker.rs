@@ -356,14 +356,24 @@ impl ContainerRuntime for DockerRuntime {
         }
     }
 
-    async fn pull(&self, image: &str) -> Result<()> {
+    async fn pull(
+        &self,
+        image: &str,
+        auth: Option<&gantry_api::agent::RegistryAuth>,
+    ) -> Result<()> {
         let (repo, tag) = split_image(image);
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(registry_of(&repo)),
+            ..Default::default()
+        });
         let opts = CreateImageOptions {
             from_image: Some(repo),
             tag: Some(tag),
             ..Default::default()
         };
-        let mut stream = self.docker.create_image(Some(opts), None, None);
+        let mut stream = self.docker.create_image(Some(opts), None, credentials);
         while let Some(item) = stream.next().await {
             let info = item.map_err(err)?;
             if let Some(e) = info.error_detail.and_then(|d| d.message) {
@@ -805,6 +815,15 @@ impl ContainerRuntime for DockerRuntime {
 
     fn cgroup_driver(&self) -> crate::cgroups::CgroupDriver {
         self.cgroup_driver
+    }
+}
+
+/// The registry a repository lives in: its first component when that names a host (has a
+/// `.` or a `:`, or is `localhost`), Docker Hub otherwise.
+pub fn registry_of(repo: &str) -> String {
+    match repo.split_once('/') {
+        Some((host, _)) if host.contains(['.', ':']) || host == "localhost" => host.to_string(),
+        _ => "https://index.docker.io/v1/".to_string(),
     }
 }
 

@@ -358,7 +358,12 @@ pub trait ContainerRuntime: Send + Sync + 'static {
     /// Whether the image is present locally.
     fn image_present(&self, image: &str) -> impl Future<Output = Result<bool>> + Send;
     /// Pulls the image from its registry.
-    fn pull(&self, image: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Pulls the image from its registry, with the registry's credentials when given.
+    fn pull(
+        &self,
+        image: &str,
+        auth: Option<&gantry_api::agent::RegistryAuth>,
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Creates a Docker volume if it does not exist.
     fn ensure_volume(
         &self,

@@ -204,7 +204,11 @@ impl ContainerRuntime for SimRuntime {
         Ok(true)
     }
 
-    async fn pull(&self, _image: &str) -> Result<()> {
+    async fn pull(
+        &self,
+        _image: &str,
+        _auth: Option<&gantry_api::agent::RegistryAuth>,
+    ) -> Result<()> {
         Ok(())
     }
 

@@ -371,7 +371,13 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             seen
         };
         for image in images {
-            if let Err(e) = self.pull_one(&image).await {
+            // The registry credentials of a container that runs this image, if any has them.
+            let auth = self
+                .containers
+                .iter()
+                .filter(|c| c.def.image.as_deref() == Some(image.as_str()))
+                .find_map(|c| a.secrets.get(&c.name)?.registry_auth.clone());
+            if let Err(e) = self.pull_one(&image, auth.as_ref()).await {
                 let reason = format!("CannotPullContainerError: pull image {image}: {e}");
                 for c in self
                     .containers
@@ -467,7 +473,11 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         Ok(id)
     }
 
-    async fn pull_one(&self, image: &str) -> Result<(), String> {
+    async fn pull_one(
+        &self,
+        image: &str,
+        auth: Option<&gantry_api::agent::RegistryAuth>,
+    ) -> Result<(), String> {
         let present = self.rt.image_present(image).await.map_err(|e| e.0)?;
         let pulled_before = self
             .pulled_images
@@ -482,7 +492,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
         if !must_pull {
             return Ok(());
         }
-        match self.rt.pull(image).await {
+        match self.rt.pull(image, auth).await {
             Ok(()) => {
                 if let Ok(mut s) = self.pulled_images.lock() {
                     s.insert(image.to_string());

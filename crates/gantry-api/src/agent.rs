@@ -130,6 +130,26 @@ pub struct ContainerSecrets {
     /// From `logConfiguration.secretOptions`: log driver options (name, value).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log_options: Vec<(String, String)>,
+    /// From `repositoryCredentials`: the user name and password to pull the image with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_auth: Option<RegistryAuth>,
+}
+
+/// Credentials for a private registry, from a Secrets Manager secret
+/// (`{"username": ..., "password": ...}`).
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What an awsvpc task's interface admits; everything else arriving from other tasks or

@@ -131,6 +131,16 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
             c.name.as_deref().unwrap_or_default()
         )));
     }
+    if let Some((c, param)) = containers.iter().find_map(|c| {
+        let p = &c.repository_credentials.as_ref()?.credentials_parameter;
+        let ssm = p.starts_with("arn:aws:ssm:") || p.starts_with('/');
+        (ssm || p.is_empty()).then(|| (c, p))
+    }) {
+        return Err(ApiError::client(format!(
+            "Container '{}': repositoryCredentials.credentialsParameter must name a Secrets Manager secret (its ARN, or its name), not {param:?}.",
+            c.name.as_deref().unwrap_or_default()
+        )));
+    }
     let compat = req.requires_compatibilities.clone().unwrap_or_default();
     let fargate = compat.contains(&Compatibility::Fargate);
     let mode = req.network_mode.unwrap_or(NetworkMode::Bridge);

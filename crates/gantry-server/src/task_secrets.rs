@@ -8,9 +8,9 @@
 //!   (and ends once the task has stopped, [`crate::reconcile::task_credentials_round`]).
 
 use crate::Server;
-use gantry_api::agent::AssignedTask;
+use gantry_api::agent::{AssignedTask, RegistryAuth};
 use gantry_core::authz::{AuthzContext, DenialShape};
-use gantry_core::{Gate, Principal};
+use gantry_core::{Gate, Principal, ServiceError};
 
 /// ECS's prefix of a secret that could not be read.
 const PREFIX: &str = "ResourceInitializationError: unable to pull secrets or registry auth";
@@ -28,24 +28,53 @@ fn role_session(account: &str, role_arn: &str, task_id: &str) -> Option<Principa
     })
 }
 
-/// Fills `a.secrets` (or `a.secrets_error`) from the task definition's `secrets`.
+/// Where a resolved secret goes.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    /// An environment variable (`secrets`).
+    Env,
+    /// A log driver option (`logConfiguration.secretOptions`).
+    Log,
+    /// The registry credentials (`repositoryCredentials`).
+    Registry,
+}
+
+/// Fills `a.secrets` (or `a.secrets_error`) from the task definition's `secrets`,
+/// `logConfiguration.secretOptions` and `repositoryCredentials`.
 pub(crate) fn resolve(server: &Server, a: &mut AssignedTask) {
-    // (container, for the log driver?, name, valueFrom)
-    let wanted: Vec<(String, bool, String, String)> = a
+    let account = &server.config.account_id;
+    let region = &server.config.region;
+    // (container, target, name, valueFrom)
+    let wanted: Vec<(String, Target, String, String)> = a
         .task_definition
         .container_definitions
         .iter()
         .flatten()
         .flat_map(|c| {
             let container = c.name.clone().unwrap_or_default();
-            let env = c.secrets.iter().flatten().map(|s| (false, s));
+            let env = c
+                .secrets
+                .iter()
+                .flatten()
+                .map(|s| (Target::Env, s.name.clone(), s.value_from.clone()));
             let log = c
                 .log_configuration
                 .iter()
                 .flat_map(|l| l.secret_options.iter().flatten())
-                .map(|s| (true, s));
+                .map(|s| (Target::Log, s.name.clone(), s.value_from.clone()));
+            // A secret's name stands for the ARN of that name in the task's region.
+            let registry = c.repository_credentials.iter().map(|r| {
+                let p = &r.credentials_parameter;
+                let arn = if p.starts_with("arn:") {
+                    p.clone()
+                } else {
+                    format!("arn:aws:secretsmanager:{region}:{account}:secret:{p}")
+                };
+                (Target::Registry, String::new(), arn)
+            });
             env.chain(log)
-                .map(move |(log, s)| (container.clone(), log, s.name.clone(), s.value_from.clone()))
+                .chain(registry)
+                .map(move |(target, name, from)| (container.clone(), target, name, from))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -98,14 +127,27 @@ pub(crate) fn resolve(server: &Server, a: &mut AssignedTask) {
             status: 400,
         },
     );
-    for (container, log, name, value_from) in wanted {
-        match access.secrets.value(&value_from, &gate) {
-            Ok(v) => {
+    for (container, target, name, value_from) in wanted {
+        let value = access.secrets.value(&value_from, &gate).and_then(|v| {
+            if target != Target::Registry {
+                return Ok((v, None));
+            }
+            let auth: RegistryAuth = serde_json::from_str(&v).map_err(|_| {
+                ServiceError::new(
+                    "InvalidSecret",
+                    400,
+                    "the secret is not JSON of the form {\"username\": \"...\", \"password\": \"...\"}",
+                )
+            })?;
+            Ok((String::new(), Some(auth)))
+        });
+        match value {
+            Ok((v, auth)) => {
                 let c = a.secrets.entry(container).or_default();
-                if log {
-                    c.log_options.push((name, v));
-                } else {
-                    c.env.push((name, v));
+                match target {
+                    Target::Env => c.env.push((name, v)),
+                    Target::Log => c.log_options.push((name, v)),
+                    Target::Registry => c.registry_auth = auth,
                 }
             }
             Err(e) => {
