@@ -134,7 +134,7 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
     if let Some((c, param)) = containers.iter().find_map(|c| {
         let p = &c.repository_credentials.as_ref()?.credentials_parameter;
         let ssm = p.starts_with("arn:aws:ssm:") || p.starts_with('/');
-        (ssm || p.is_empty()).then(|| (c, p))
+        (ssm || p.is_empty()).then_some((c, p))
     }) {
         return Err(ApiError::client(format!(
             "Container '{}': repositoryCredentials.credentialsParameter must name a Secrets Manager secret (its ARN, or its name), not {param:?}.",

@@ -298,3 +298,166 @@ pub fn task(
     }
     Value::Object(m)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::TaskNetwork;
+    use crate::runtime::{Binding, Protocol};
+    use gantry_api::agent::AssignedTask;
+    use gantry_api::model::{
+        Attachment, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, Task,
+        TaskDefinition,
+    };
+    use std::sync::Arc;
+
+    const ARN: &str = "arn:aws:ecs:us-east-1:1:task/default/abc";
+
+    fn entry(mode: NetworkMode) -> TaskEntry {
+        let def = ContainerDefinition {
+            name: Some("web".into()),
+            image: Some("busybox".into()),
+            memory: Some(64),
+            cpu: Some(128),
+            log_configuration: Some(LogConfiguration {
+                log_driver: LogDriver::JsonFile,
+                options: Some([("max-size".to_string(), "1m".to_string())].into()),
+                secret_options: None,
+            }),
+            ..ContainerDefinition::default()
+        };
+        let eni = Attachment {
+            r#type: Some("ElasticNetworkInterface".into()),
+            details: Some(
+                [
+                    ("subnetGatewayIpv4Address", "10.213.0.1/24"),
+                    ("privateIPv4Address", "10.213.0.5"),
+                ]
+                .iter()
+                .map(|(k, v)| KeyValuePair {
+                    name: Some(k.to_string()),
+                    value: Some(v.to_string()),
+                })
+                .collect(),
+            ),
+            ..Attachment::default()
+        };
+        TaskEntry {
+            task_arn: ARN.into(),
+            assignment: Arc::new(AssignedTask {
+                task: Task {
+                    task_arn: Some(ARN.into()),
+                    cluster_arn: Some("arn:aws:ecs:us-east-1:1:cluster/default".into()),
+                    desired_status: Some("RUNNING".into()),
+                    group: Some("service:web".into()),
+                    pull_started_at: Some(1_700_000_000.5),
+                    attachments: (mode == NetworkMode::Awsvpc).then(|| vec![eni]),
+                    tags: Some(vec![Tag {
+                        key: Some("team".into()),
+                        value: Some("blue".into()),
+                    }]),
+                    ..Task::default()
+                },
+                task_definition: TaskDefinition {
+                    family: Some("web".into()),
+                    revision: Some(3),
+                    network_mode: Some(mode),
+                    container_definitions: Some(vec![def]),
+                    ..TaskDefinition::default()
+                },
+                firewall: None,
+                secrets: Default::default(),
+                secrets_error: None,
+                credentials: None,
+            }),
+            last_status: "RUNNING".into(),
+            health: gantry_api::model::HealthStatus::Unknown,
+            stop: None,
+            started_at: None,
+            containers: vec![ContainerEntry {
+                name: "web".into(),
+                id: Some("d0c".into()),
+                docker_name: "gantry-web-3-web-abc".into(),
+                last_status: "RUNNING".into(),
+                exit_code: None,
+                health: None,
+                reason: None,
+                image_digest: Some("sha256:1".into()),
+                ips: vec!["172.17.0.9".into()],
+                bindings: vec![Binding {
+                    container_port: 80,
+                    protocol: Protocol::Tcp,
+                    host_ip: "0.0.0.0".into(),
+                    host_port: 32768,
+                }],
+            }],
+            network: TaskNetwork {
+                ipv4: (mode == NetworkMode::Awsvpc).then(|| "10.213.0.5".to_string()),
+                mac: (mode == NetworkMode::Awsvpc).then(|| "0a:58:0a:d5:00:05".to_string()),
+                ..TaskNetwork::default()
+            },
+            host_ports: Vec::new(),
+        }
+    }
+
+    fn facts() -> InstanceFacts {
+        InstanceFacts {
+            availability_zone: "local-1a".into(),
+            host_ip: Some("192.168.1.10".into()),
+            tags: vec![Tag {
+                key: Some("rack".into()),
+                value: Some("r7".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_task_and_its_containers_in_ecs_field_names() {
+        let t = entry(NetworkMode::Bridge);
+        let v = task(&t, &HashMap::new(), &facts(), Version::V4, false);
+        assert_eq!(v["TaskARN"], ARN);
+        assert_eq!(v["Family"], "web");
+        assert_eq!(v["Revision"], "3");
+        assert_eq!(v["ServiceName"], "web");
+        assert_eq!(v["LaunchType"], "EC2");
+        assert_eq!(v["AvailabilityZone"], "local-1a");
+        assert_eq!(v["PullStartedAt"], "2023-11-14T22:13:20.500000000Z");
+        assert!(v.get("TaskTags").is_none());
+        let c = &v["Containers"][0];
+        assert_eq!(c["DockerId"], "d0c");
+        assert_eq!(c["ImageID"], "sha256:1");
+        assert_eq!(c["Limits"], json!({"CPU": 128, "Memory": 64}));
+        assert_eq!(c["LogOptions"], json!({"max-size": "1m"}));
+        assert_eq!(
+            c["Networks"],
+            json!([{"NetworkMode": "bridge", "IPv4Addresses": ["172.17.0.9"]}])
+        );
+        assert_eq!(c["Ports"][0]["HostPort"], 32768);
+        let v3 = container(&t, &t.containers[0], None, &facts(), Version::V3);
+        assert!(v3.get("LogDriver").is_none() && v3.get("ContainerARN").is_none());
+    }
+
+    #[test]
+    fn addresses_follow_the_network_mode() {
+        let t = entry(NetworkMode::Awsvpc);
+        let n = &container(&t, &t.containers[0], None, &facts(), Version::V4)["Networks"][0];
+        assert_eq!(n["IPv4Addresses"], json!(["10.213.0.5"]));
+        assert_eq!(n["IPv4SubnetCIDRBlock"], "10.213.0.0/24");
+        assert_eq!(n["SubnetGatewayIpv4Address"], "10.213.0.1/24");
+        assert_eq!(n["PrivateDNSName"], "ip-10-213-0-5");
+        let t = entry(NetworkMode::Host);
+        let n = &container(&t, &t.containers[0], None, &facts(), Version::V4)["Networks"][0];
+        assert_eq!(
+            n,
+            &json!({"NetworkMode": "host", "IPv4Addresses": ["192.168.1.10"]})
+        );
+    }
+
+    #[test]
+    fn tags_of_the_task_and_the_instance() {
+        let t = entry(NetworkMode::Bridge);
+        let v = task(&t, &HashMap::new(), &facts(), Version::V4, true);
+        assert_eq!(v["TaskTags"], json!({"team": "blue"}));
+        assert_eq!(v["ContainerInstanceTags"], json!({"rack": "r7"}));
+    }
+}
