@@ -51,14 +51,19 @@ def role(iam, name: str, actions: list[str]) -> str:
 
 
 def run(up, ecs, family: str, *, mode: str = "bridge", role_arn: str | None = None, image: str = IMAGE,
-        command=("sleep", "120"), containers: int = 1, tags=None, wait: str = "RUNNING") -> dict:
+        command=("sleep", "120"), containers: int = 1, tags=None, wait: str = "RUNNING",
+        launch_type: str | None = None) -> dict:
     defs = [{"name": f"c{i}", "image": image, "memory": 32} for i in range(containers)]
     for d in defs:
         if command:
             d["command"] = list(command)
     kw = {"taskRoleArn": role_arn} if role_arn else {}
+    if launch_type == "FARGATE":
+        kw.update(requiresCompatibilities=["FARGATE"], cpu="256", memory="512")
     td = ecs.register_task_definition(family=family, networkMode=mode, containerDefinitions=defs, **kw)
     extra = {"tags": tags} if tags else {}
+    if launch_type:
+        extra["launchType"] = launch_type
     if mode == "awsvpc":
         extra["networkConfiguration"] = {"awsvpcConfiguration": {"subnets": ["subnet-endpoint"]}}
     arn = ecs.run_task(cluster="default", taskDefinition=td["taskDefinition"]["taskDefinitionArn"],
@@ -80,6 +85,17 @@ def get(task: dict, url_expr: str, container: int = 0) -> dict:
     p = sh(task, f'wget -qO- "{url_expr}"', container)
     assert p.returncode == 0, f"wget {url_expr} in {task['taskArn']}: {p.stderr}"
     return json.loads(p.stdout)
+
+
+def get_raw(task: dict, path_expr: str) -> dict:
+    """GET with busybox's nc, for gVisor sandboxes (FARGATE), where busybox's wget fails to read
+    any HTTP answer."""
+    # stdin stays open until the answer has come: busybox's nc stops at the end of its input.
+    p = sh(task, f'(printf "GET {path_expr} HTTP/1.0\\r\\nHost: 169.254.170.2\\r\\n\\r\\n"; sleep 5) | nc 169.254.170.2 80')
+    # (Text mode reads the answer's CRLFs as newlines.)
+    head, _, body = p.stdout.partition("\n\n")
+    assert p.returncode == 0 and head.startswith("HTTP/1.") and " 200 " in head.splitlines()[0], (p.stdout, p.stderr)
+    return json.loads(body)
 
 
 def task_id(arn: str) -> str:
@@ -208,6 +224,17 @@ def test_metadata_gives_the_task_and_its_containers_addresses_in_every_network_m
     assert net["MACAddress"] == details["macAddress"], net
     assert net["SubnetGatewayIpv4Address"] == details["subnetGatewayIpv4Address"], net
     ecs.stop_task(cluster="default", task=awsvpc["taskArn"])
+
+    # FARGATE: awsvpc in the task's own sandbox (gVisor when the engine has runsc).
+    fargate = run(up, ecs, "meta-fargate", mode="awsvpc", role_arn=host_role, launch_type="FARGATE")
+    details = {d["name"]: d["value"] for d in fargate["attachments"][0]["details"]}
+    meta = get_raw(fargate, "${ECS_CONTAINER_METADATA_URI_V4#http://169.254.170.2}/task")
+    assert meta["TaskARN"] == fargate["taskArn"] and meta["LaunchType"] == "FARGATE", meta
+    assert meta["Limits"] == {"CPU": 0.25, "Memory": 512}, meta
+    assert meta["Containers"][0]["Networks"][0]["IPv4Addresses"] == [details["privateIPv4Address"]], meta
+    creds = get_raw(fargate, "$AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    assert client(up, "sts", creds).get_caller_identity()["Arn"].endswith(f"/{task_id(fargate['taskArn'])}")
+    ecs.stop_task(cluster="default", task=fargate["taskArn"])
 
     # Host mode shares the host's addresses; its credentials go to it by its cgroup.
     host = run(up, ecs, "meta-host", mode="host", role_arn=host_role)

@@ -264,8 +264,8 @@ struct AgentTuning {
     /// The address tasks reach this agent's endpoint at, port 80: credentials, metadata and
     /// gantry's API (as the ECS agent's 169.254.170.2); `off` serves none. Needs root: the
     /// address goes on `lo` and iptables sends port 80 to the agent's port 51679
-    #[arg(long, env = "GANTRY_TASK_ENDPOINT", default_value = "169.254.170.2")]
-    task_endpoint: String,
+    #[arg(long, env = "GANTRY_TASK_ENDPOINT", default_value = "169.254.170.2", value_parser = parse_task_endpoint)]
+    task_endpoint: TaskEndpointArg,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -387,6 +387,20 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
+/// `--task-endpoint`: an IPv4 address, or `off` (none).
+#[derive(Clone, Copy, Debug)]
+struct TaskEndpointArg(Option<std::net::Ipv4Addr>);
+
+fn parse_task_endpoint(s: &str) -> Result<TaskEndpointArg, String> {
+    match s {
+        "off" => Ok(TaskEndpointArg(None)),
+        a => a
+            .parse()
+            .map(|ip| TaskEndpointArg(Some(ip)))
+            .map_err(|_| format!("{a:?} is neither an IPv4 address nor `off`")),
+    }
+}
+
 fn agent_config(
     server: String,
     token: String,
@@ -415,22 +429,10 @@ fn agent_config(
         .unwrap_or_else(|| if up { "both".into() } else { "ec2".into() });
     cfg.capacity_provider = t.capacity_provider.clone();
     cfg.attributes = parse_attributes(&t.attributes);
-    cfg.task_endpoint = match t.task_endpoint.as_str() {
-        "off" | "" => None,
-        a => match a.parse() {
-            Ok(address) => Some(gantry_agent::TaskEndpoint {
-                address,
-                ..Default::default()
-            }),
-            Err(_) => {
-                tracing::warn!(
-                    address = a,
-                    "--task-endpoint is not an IPv4 address: no task endpoint"
-                );
-                None
-            }
-        },
-    };
+    cfg.task_endpoint = t.task_endpoint.0.map(|address| gantry_agent::TaskEndpoint {
+        address,
+        ..Default::default()
+    });
     cfg
 }
 
