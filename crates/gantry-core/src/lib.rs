@@ -7,6 +7,7 @@
 //!   each one's shape.
 //! - [`frontdoor`]: the HTTP handler: route, SigV4, authorize, dispatch, encode, count.
 //! - [`authz`]: the authorization hook every call passes before its handler runs.
+//! - [`json`]: the JSON services' bodies in and out, with each service's error names.
 //! - [`query`]: Query (form) parameters in, XML answers out, for the awsQuery services.
 //! - [`record`]: typed records, and a store namespace per service and region.
 //! - [`records`]: records of one kind in memory, written through to the store.
@@ -19,6 +20,7 @@ pub mod authz;
 pub mod clock;
 pub mod error;
 pub mod frontdoor;
+pub mod json;
 pub mod metrics;
 pub mod protocol;
 pub mod query;

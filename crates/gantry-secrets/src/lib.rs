@@ -12,11 +12,10 @@ pub mod seal;
 pub mod secretsmanager;
 pub mod ssm;
 
-use gantry_core::{Call, Input, Records, Scoped, ServiceError};
+use gantry_core::json::{body, decode, encode};
+use gantry_core::{Records, Scoped, ServiceError};
 use gantry_store::Store;
 use seal::Sealer;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use std::sync::Arc;
 
 /// Both services: their records, the sealer, and where they are.
@@ -59,35 +58,6 @@ impl Secrets {
     }
 }
 
-/// The JSON body of a call.
-fn body<'a>(call: &Call<'a>) -> Result<&'a [u8], ServiceError> {
-    match call.input {
-        Input::Json(b) => Ok(b),
-        _ => Err(ServiceError::new(
-            "SerializationException",
-            400,
-            "This service takes AWS JSON 1.1 bodies.",
-        )),
-    }
-}
-
-/// Decodes an input shape; a missing or mistyped member is `invalid` (the service's own name
-/// for a bad parameter).
-fn decode<T: DeserializeOwned>(body: &[u8], invalid: &'static str) -> Result<T, ServiceError> {
-    gantry_api::decode(body).map_err(|e| {
-        let code = if e.code == gantry_api::ErrorCode::SerializationException {
-            "SerializationException"
-        } else {
-            invalid
-        };
-        ServiceError::new(code, 400, e.message)
-    })
-}
-
-/// Encodes an output shape.
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ServiceError> {
-    serde_json::to_vec(v).map_err(|e| ServiceError::new("InternalFailure", 500, e.to_string()))
-}
 
 /// Seconds since the epoch, with milliseconds, as the JSON protocols write timestamps.
 fn now() -> f64 {
