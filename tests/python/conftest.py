@@ -187,6 +187,8 @@ def _server_env() -> dict:
     env["GANTRY_STS_MIN_SESSION"] = "1s"
     # Task-role credentials that renew within a test (at half their life).
     env["GANTRY_TASK_CREDENTIALS_TTL"] = "20s"
+    # Log events past their retention are swept within a test.
+    env["GANTRY_LOG_EXPIRY_INTERVAL"] = "1s"
     env["NO_COLOR"] = "1"
     return env
 

@@ -35,4 +35,3 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], invalid: &'static str) -> Result
 pub fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, ServiceError> {
     serde_json::to_vec(v).map_err(|e| ServiceError::new("InternalFailure", 500, e.to_string()))
 }
-

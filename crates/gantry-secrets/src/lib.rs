@@ -58,7 +58,6 @@ impl Secrets {
     }
 }
 
-
 /// Seconds since the epoch, with milliseconds, as the JSON protocols write timestamps.
 fn now() -> f64 {
     let d = std::time::SystemTime::now()

@@ -223,6 +223,9 @@ struct ServerTiming {
     /// their life and end when the task stops
     #[arg(long, env = "GANTRY_TASK_CREDENTIALS_TTL", default_value = "6h", value_parser = parse_duration)]
     task_credentials_ttl: Duration,
+    /// How often log events older than their group's retention are deleted
+    #[arg(long, env = "GANTRY_LOG_EXPIRY_INTERVAL", default_value = "1m", value_parser = parse_duration)]
+    log_expiry_interval: Duration,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
@@ -486,6 +489,17 @@ async fn serve(
     )
     .await
     .context("loading secrets and parameters")?;
+    let logs_db = settings.data_dir.join("logs.db");
+    let logs = gantry_logs::Logs::new(
+        gantry_logs::store::LogStore::open(&logs_db)
+            .map_err(|e| anyhow::anyhow!("opening the log store {}: {e}", logs_db.display()))?,
+        settings.region.clone(),
+        settings.account_id.clone(),
+        gantry_logs::LogsSettings {
+            expiry_interval: timing.log_expiry_interval,
+        },
+    );
+    tokio::spawn(logs.clone().run_expiry());
     let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
     // One view of the identities decides who signs, what they may do, and what a task's
     // execution role may read.
@@ -586,6 +600,7 @@ async fn serve(
             gantry_iam::sts::entry(&iam),
             gantry_secrets::secretsmanager::entry(&secrets),
             gantry_secrets::ssm::entry(&secrets),
+            gantry_logs::entry(&logs),
         ],
     )?;
     gantry_server::run_tls(listener, server, door, tls, async move {

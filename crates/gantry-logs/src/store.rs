@@ -1,0 +1,447 @@
+//! The log store: log groups, streams and events in a SQLite database of their own
+//! (`<data-dir>/logs.db`, WAL), apart from the state database, so that a flood of log lines
+//! never waits behind, or holds up, the control plane's writes.
+//!
+//! Events are rows `(id, group, stream, timestamp, ingested, message)` with two indexes, by
+//! stream and by group, both in `(timestamp, id)` order: GetLogEvents walks a stream's,
+//! FilterLogEvents a group's (or its chosen streams'), in pages from a cursor. Appends are one
+//! transaction per PutLogEvents batch. Every call runs on the blocking pool, holding the one
+//! connection only for its own statements.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// A log group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub id: i64,
+    pub name: String,
+    /// Milliseconds since the epoch.
+    pub created: i64,
+    pub retention_days: Option<i32>,
+    pub kms_key_id: Option<String>,
+    pub class: Option<String>,
+    pub tags: BTreeMap<String, String>,
+    pub stored_bytes: i64,
+}
+
+/// A log stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stream {
+    pub id: i64,
+    pub name: String,
+    pub created: i64,
+    pub first_event: Option<i64>,
+    pub last_event: Option<i64>,
+    pub last_ingestion: Option<i64>,
+    pub stored_bytes: i64,
+}
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: i64,
+    pub stream_id: i64,
+    pub timestamp: i64,
+    pub ingested: i64,
+    pub message: String,
+}
+
+/// Where a walk over events starts: strictly after (or before) `(timestamp, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    pub timestamp: i64,
+    pub id: i64,
+}
+
+/// How streams are listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamOrder {
+    Name,
+    LastEventTime,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS groups (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    retention_days INTEGER,
+    kms_key_id TEXT,
+    class TEXT,
+    tags TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS streams (
+    id INTEGER PRIMARY KEY,
+    group_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    first_event INTEGER,
+    last_event INTEGER,
+    last_ingestion INTEGER,
+    stored_bytes INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (group_id, name)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    group_id INTEGER NOT NULL,
+    stream_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    ingested INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream_id, ts, id);
+CREATE INDEX IF NOT EXISTS events_by_group ON events (group_id, ts, id);
+";
+
+/// The log store; clones share the connection.
+#[derive(Clone)]
+pub struct LogStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// A failure of the store itself (never the caller's fault).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFailure(pub String);
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<rusqlite::Error> for StoreFailure {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreFailure(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreFailure>;
+
+fn group_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
+    let tags: String = r.get(6)?;
+    Ok(Group {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created: r.get(2)?,
+        retention_days: r.get(3)?,
+        kms_key_id: r.get(4)?,
+        class: r.get(5)?,
+        tags: serde_json::from_str(&tags).unwrap_or_default(),
+        stored_bytes: r.get(7)?,
+    })
+}
+
+const GROUP_COLUMNS: &str =
+    "g.id, g.name, g.created, g.retention_days, g.kms_key_id, g.class, g.tags, \
+     (SELECT COALESCE(SUM(stored_bytes), 0) FROM streams s WHERE s.group_id = g.id)";
+
+fn stream_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
+    Ok(Stream {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created: r.get(2)?,
+        first_event: r.get(3)?,
+        last_event: r.get(4)?,
+        last_ingestion: r.get(5)?,
+        stored_bytes: r.get(6)?,
+    })
+}
+
+const STREAM_COLUMNS: &str =
+    "id, name, created, first_event, last_event, last_ingestion, stored_bytes";
+
+fn event_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
+    Ok(Event {
+        id: r.get(0)?,
+        stream_id: r.get(1)?,
+        timestamp: r.get(2)?,
+        ingested: r.get(3)?,
+        message: r.get(4)?,
+    })
+}
+
+impl LogStore {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<LogStore> {
+        let conn = Connection::open(path)?;
+        Self::setup(conn)
+    }
+
+    /// A store in memory (tests).
+    pub fn in_memory() -> Result<LogStore> {
+        Self::setup(Connection::open_in_memory()?)
+    }
+
+    fn setup(conn: Connection) -> Result<LogStore> {
+        // WAL: readers never wait for the appender; FULL: an acknowledged batch survives a crash.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(LogStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` on the connection, on the blocking pool.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut c = conn
+                .lock()
+                .map_err(|_| StoreFailure("the log store's connection is poisoned".into()))?;
+            f(&mut c)
+        })
+        .await
+        .map_err(|e| StoreFailure(format!("the log store's worker failed: {e}")))?
+    }
+}
+
+/// The statements, each on a connection the caller holds.
+pub mod sql {
+    use super::*;
+
+    pub fn group(c: &Connection, name: &str) -> Result<Option<Group>> {
+        Ok(c.query_row(
+            &format!("SELECT {GROUP_COLUMNS} FROM groups g WHERE g.name = ?1"),
+            params![name],
+            group_of,
+        )
+        .optional()?)
+    }
+
+    /// Creates a group; `false` when one of that name exists.
+    pub fn create_group(c: &Connection, g: &Group) -> Result<bool> {
+        let tags = serde_json::to_string(&g.tags).unwrap_or_else(|_| "{}".into());
+        let n = c.execute(
+            "INSERT OR IGNORE INTO groups (name, created, retention_days, kms_key_id, class, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![g.name, g.created, g.retention_days, g.kms_key_id, g.class, tags],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Deletes a group, its streams and events; `false` when there is none.
+    pub fn delete_group(c: &mut Connection, name: &str) -> Result<bool> {
+        let tx = c.transaction()?;
+        let id: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM groups WHERE name = ?1",
+                params![name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        tx.execute("DELETE FROM events WHERE group_id = ?1", params![id])?;
+        tx.execute("DELETE FROM streams WHERE group_id = ?1", params![id])?;
+        tx.execute("DELETE FROM groups WHERE id = ?1", params![id])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Groups by name after `after`, those whose name passes `keep`, at most `limit`.
+    pub fn groups(
+        c: &Connection,
+        after: Option<&str>,
+        prefix: Option<&str>,
+        limit: usize,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Vec<Group>> {
+        let mut st = c.prepare(&format!(
+            "SELECT {GROUP_COLUMNS} FROM groups g WHERE g.name > ?1 AND substr(g.name, 1, length(?2)) = ?2 ORDER BY g.name"
+        ))?;
+        let rows = st.query_map(params![after.unwrap_or(""), prefix.unwrap_or("")], group_of)?;
+        let mut out = Vec::new();
+        for g in rows {
+            let g = g?;
+            if keep(&g.name) {
+                out.push(g);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn set_retention(c: &Connection, group: i64, days: Option<i32>) -> Result<()> {
+        c.execute(
+            "UPDATE groups SET retention_days = ?2 WHERE id = ?1",
+            params![group, days],
+        )?;
+        Ok(())
+    }
+
+    pub fn set_tags(c: &Connection, group: i64, tags: &BTreeMap<String, String>) -> Result<()> {
+        let tags = serde_json::to_string(tags).unwrap_or_else(|_| "{}".into());
+        c.execute(
+            "UPDATE groups SET tags = ?2 WHERE id = ?1",
+            params![group, tags],
+        )?;
+        Ok(())
+    }
+
+    pub fn stream(c: &Connection, group: i64, name: &str) -> Result<Option<Stream>> {
+        Ok(c.query_row(
+            &format!("SELECT {STREAM_COLUMNS} FROM streams WHERE group_id = ?1 AND name = ?2"),
+            params![group, name],
+            stream_of,
+        )
+        .optional()?)
+    }
+
+    /// Creates a stream; `false` when the group has one of that name.
+    pub fn create_stream(c: &Connection, group: i64, name: &str, created: i64) -> Result<bool> {
+        let n = c.execute(
+            "INSERT OR IGNORE INTO streams (group_id, name, created) VALUES (?1, ?2, ?3)",
+            params![group, name, created],
+        )?;
+        Ok(n == 1)
+    }
+
+    pub fn delete_stream(c: &mut Connection, stream: i64) -> Result<()> {
+        let tx = c.transaction()?;
+        tx.execute("DELETE FROM events WHERE stream_id = ?1", params![stream])?;
+        tx.execute("DELETE FROM streams WHERE id = ?1", params![stream])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A group's streams in `order` (descending or not), starting after the `offset` first,
+    /// those whose name starts with `prefix`, at most `limit`.
+    pub fn streams(
+        c: &Connection,
+        group: i64,
+        prefix: Option<&str>,
+        order: StreamOrder,
+        descending: bool,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<Stream>> {
+        let dir = if descending { "DESC" } else { "ASC" };
+        let by = match order {
+            StreamOrder::Name => format!("name {dir}"),
+            StreamOrder::LastEventTime => format!("COALESCE(last_event, 0) {dir}, name {dir}"),
+        };
+        let mut st = c.prepare(&format!(
+            "SELECT {STREAM_COLUMNS} FROM streams WHERE group_id = ?1 AND substr(name, 1, length(?2)) = ?2 ORDER BY {by} LIMIT ?3 OFFSET ?4"
+        ))?;
+        let rows = st.query_map(
+            params![group, prefix.unwrap_or(""), limit as i64, offset as i64],
+            stream_of,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Stream names by id, for a group.
+    pub fn stream_names(c: &Connection, group: i64) -> Result<BTreeMap<i64, String>> {
+        let mut st = c.prepare("SELECT id, name FROM streams WHERE group_id = ?1")?;
+        let rows = st.query_map(params![group], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()?)
+    }
+
+    /// Appends events (timestamp, message) to a stream in one transaction.
+    pub fn append(
+        c: &mut Connection,
+        group: i64,
+        stream: i64,
+        events: &[(i64, String)],
+        ingested: i64,
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let tx = c.transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO events (group_id, stream_id, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for (ts, m) in events {
+                st.execute(params![group, stream, ts, ingested, m])?;
+            }
+        }
+        let first = events.iter().map(|e| e.0).min().unwrap_or_default();
+        let last = events.iter().map(|e| e.0).max().unwrap_or_default();
+        let bytes: i64 = events.iter().map(|e| e.1.len() as i64).sum();
+        tx.execute(
+            "UPDATE streams SET first_event = MIN(COALESCE(first_event, ?2), ?2), last_event = MAX(COALESCE(last_event, ?3), ?3), last_ingestion = ?4, stored_bytes = stored_bytes + ?5 WHERE id = ?1",
+            params![stream, first, last, ingested, bytes],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A stream's events in `[start, end)`, strictly after `after` (ascending) or strictly
+    /// before `before` (then the last `limit` of them), in (timestamp, id) order.
+    pub fn stream_events(
+        c: &Connection,
+        stream: i64,
+        start: i64,
+        end: i64,
+        after: Option<Cursor>,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let cols = "id, stream_id, ts, ingested, message";
+        let mut out = if let Some(b) = before {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {cols} FROM events WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) < (?4, ?5) ORDER BY ts DESC, id DESC LIMIT ?6"
+            ))?;
+            let rows = st.query_map(
+                params![stream, start, end, b.timestamp, b.id, limit as i64],
+                event_of,
+            )?;
+            let mut v = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+            v.reverse();
+            v
+        } else {
+            let a = after.unwrap_or(Cursor {
+                timestamp: i64::MIN,
+                id: i64::MIN,
+            });
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {cols} FROM events WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) > (?4, ?5) ORDER BY ts, id LIMIT ?6"
+            ))?;
+            let rows = st.query_map(
+                params![stream, start, end, a.timestamp, a.id, limit as i64],
+                event_of,
+            )?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        };
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// A group's events in `[start, end)` strictly after `after`, ascending, at most `limit`.
+    pub fn group_events(
+        c: &Connection,
+        group: i64,
+        start: i64,
+        end: i64,
+        after: Cursor,
+        limit: usize,
+    ) -> Result<Vec<Event>> {
+        let mut st = c.prepare_cached(
+            "SELECT id, stream_id, ts, ingested, message FROM events WHERE group_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) > (?4, ?5) ORDER BY ts, id LIMIT ?6",
+        )?;
+        let rows = st.query_map(
+            params![group, start, end, after.timestamp, after.id, limit as i64],
+            event_of,
+        )?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Deletes the events of groups with a retention that are older than it. Returns how many.
+    pub fn expire(c: &Connection, now_ms: i64) -> Result<usize> {
+        Ok(c.execute(
+            "DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN groups g ON g.id = e.group_id WHERE g.retention_days IS NOT NULL AND e.ts < ?1 - g.retention_days * 86400000)",
+            params![now_ms],
+        )?)
+    }
+}
