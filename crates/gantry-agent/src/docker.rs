@@ -135,6 +135,7 @@ impl DockerRuntime {
             oom_killed: state.oom_killed.unwrap_or(false),
             error: state.error.filter(|e| !e.is_empty()),
             image_id: c.image,
+            log_path: c.log_path.filter(|p| !p.is_empty()),
             created_at,
             started_at,
             finished_at,

@@ -6,6 +6,7 @@
 //! autonomous: when the control plane is away, tasks keep running and reports wait; when the
 //! agent restarts, it re-adopts its containers by their labels and starts nothing twice.
 
+pub mod awslogs;
 pub mod backoff;
 pub mod cgroups;
 pub mod docker;
@@ -502,6 +503,19 @@ impl<R: ContainerRuntime> Agent<R> {
             report_rx,
             self.backoff(),
         ));
+        let shipping = tokio::spawn(awslogs::supervise(
+            self.rt.clone(),
+            self.registry.clone(),
+            awslogs::Shipper {
+                http: self.client.http.clone(),
+                base: self.cfg.server.clone(),
+                token: self.cfg.join_token.clone(),
+                instance: instance.clone(),
+                poll: self.cfg.tick,
+                retry: self.cfg.retry,
+                retry_cap: self.cfg.retry_cap,
+            },
+        ));
         let (names, facts, endpoint) = match &self.cfg.task_endpoint {
             Some(te) => self.start_endpoint(te).await,
             None => (None, None, None),
@@ -657,6 +671,7 @@ impl<R: ContainerRuntime> Agent<R> {
             }
         };
         reporter.abort();
+        shipping.abort();
         if let Some(e) = endpoint {
             e.abort();
         }

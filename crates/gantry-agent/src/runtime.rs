@@ -132,6 +132,8 @@ pub struct Observed {
     pub created_at: Option<String>,
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
+    /// The file the engine writes the container's output to (Docker's json-file driver).
+    pub log_path: Option<String>,
 }
 
 /// Which of a container's outputs a log line came from.

@@ -13,6 +13,39 @@ use serde::{Deserialize, Serialize};
 pub const REGISTER_PATH: &str = "/agent/v1/register";
 pub const POLL_PATH: &str = "/agent/v1/poll";
 pub const REPORT_PATH: &str = "/agent/v1/report";
+pub const LOGS_PATH: &str = "/agent/v1/logs";
+
+/// Lines of a task's container for its `awslogs` log stream, stored as the task's execution
+/// role. `source` and the byte range `[from, to)` of the container's log file make shipping
+/// exactly-once: the server stores the range's events only when its stream holds the source up
+/// to `from`, and answers how far it holds it. A batch without events asks just that.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipRequest {
+    pub container_instance_arn: String,
+    pub task_arn: String,
+    /// The container's name in the task definition.
+    pub container: String,
+    pub group: String,
+    pub stream: String,
+    /// `awslogs-create-group`: create the group when it is missing.
+    #[serde(default)]
+    pub create_group: bool,
+    /// The container's runtime id.
+    pub source: String,
+    pub from: u64,
+    pub to: u64,
+    /// (timestamp in milliseconds, message), oldest first.
+    #[serde(default)]
+    pub events: Vec<(i64, String)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipResponse {
+    /// How far the stream holds `source`: where the next batch starts.
+    pub stored_to: u64,
+}
 
 /// Registers a host, or re-registers it with the ARN it was given before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@
 //! - [`record`]: typed records, and a store namespace per service and region.
 //! - [`records`]: records of one kind in memory, written through to the store.
 //! - [`secret_source`]: how ECS reads task secrets from the services that hold them.
+//! - [`log_sink`]: where ECS sends task output for `awslogs`.
 //! - [`task_roles`]: how ECS gets (and ends) the sessions of the roles its tasks run as.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod error;
 pub mod frontdoor;
 pub mod json;
+pub mod log_sink;
 pub mod metrics;
 pub mod protocol;
 pub mod query;
@@ -34,6 +36,7 @@ pub use authz::{AdminOnly, Ask, Authorizer, Caller, Gate, NoTags, Principal, Tag
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::ServiceError;
 pub use frontdoor::FrontDoor;
+pub use log_sink::LogSink;
 pub use protocol::Protocol;
 pub use record::{Kind, RecordError, Scoped};
 pub use records::{Records, Rows};

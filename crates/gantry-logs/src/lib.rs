@@ -11,6 +11,7 @@
 
 pub mod events;
 pub mod groups;
+pub mod sink;
 pub mod store;
 
 use gantry_api::logs::{Operation, SIGNING_NAME, TARGET_PREFIX};

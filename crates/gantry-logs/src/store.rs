@@ -82,6 +82,9 @@ CREATE TABLE IF NOT EXISTS streams (
     last_event INTEGER,
     last_ingestion INTEGER,
     stored_bytes INTEGER NOT NULL DEFAULT 0,
+    -- The container whose log file the agent ships here, and how far (bytes) it is stored.
+    source TEXT,
+    source_offset INTEGER NOT NULL DEFAULT 0,
     UNIQUE (group_id, name)
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -358,6 +361,22 @@ pub mod sql {
             return Ok(());
         }
         let tx = c.transaction()?;
+        insert_events(&tx, group, stream, events, ingested)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The events and the stream's figures, within the caller's transaction.
+    fn insert_events(
+        tx: &rusqlite::Transaction<'_>,
+        group: i64,
+        stream: i64,
+        events: &[(i64, String)],
+        ingested: i64,
+    ) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO events (group_id, stream_id, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -373,8 +392,49 @@ pub mod sql {
             "UPDATE streams SET first_event = MIN(COALESCE(first_event, ?2), ?2), last_event = MAX(COALESCE(last_event, ?3), ?3), last_ingestion = ?4, stored_bytes = stored_bytes + ?5 WHERE id = ?1",
             params![stream, first, last, ingested, bytes],
         )?;
-        tx.commit()?;
         Ok(())
+    }
+
+    /// Appends the events of `source`'s bytes `[from, to)` to a stream (made when missing),
+    /// unless the stream holds the source up to another point than `from`, in one transaction.
+    /// Returns how far the stream holds the source afterwards.
+    #[allow(clippy::too_many_arguments)]
+    pub fn ship(
+        c: &mut Connection,
+        group: i64,
+        stream: &str,
+        source: &str,
+        from: u64,
+        to: u64,
+        events: &[(i64, String)],
+        ingested: i64,
+    ) -> Result<u64> {
+        let tx = c.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO streams (group_id, name, created) VALUES (?1, ?2, ?3)",
+            params![group, stream, ingested],
+        )?;
+        let (id, held_source, held): (i64, Option<String>, i64) = tx.query_row(
+            "SELECT id, source, source_offset FROM streams WHERE group_id = ?1 AND name = ?2",
+            params![group, stream],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        let held = if held_source.as_deref() == Some(source) {
+            held.max(0) as u64
+        } else {
+            0
+        };
+        if from != held || to <= from {
+            tx.commit()?;
+            return Ok(held);
+        }
+        tx.execute(
+            "UPDATE streams SET source = ?2, source_offset = ?3 WHERE id = ?1",
+            params![id, source, to as i64],
+        )?;
+        insert_events(&tx, group, id, events, ingested)?;
+        tx.commit()?;
+        Ok(to)
     }
 
     /// A stream's events in `[start, end)`, strictly after `after` (ascending) or strictly

@@ -1,4 +1,5 @@
-//! The agent endpoint: `/agent/v1/register`, `/agent/v1/poll` (long-poll), `/agent/v1/report`.
+//! The agent endpoint: `/agent/v1/register`, `/agent/v1/poll` (long-poll), `/agent/v1/report`,
+//! `/agent/v1/logs` ([`crate::agent_logs`]).
 //! Agents authenticate with the join token as a bearer token.
 
 use crate::ops::{instances, reports};
@@ -25,9 +26,10 @@ pub fn routes() -> Router<Arc<Server>> {
         .route(REGISTER_PATH, post(register))
         .route(POLL_PATH, post(poll))
         .route(REPORT_PATH, post(report))
+        .route(LOGS_PATH, post(crate::agent_logs::ship))
 }
 
-fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
+pub(crate) fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
     match r.and_then(|v| serde_json::to_vec(&v).map_err(|e| ApiError::server(e.to_string()))) {
         Ok(body) => (StatusCode::OK, [("content-type", "application/json")], body).into_response(),
         Err(e) => {
@@ -37,7 +39,7 @@ fn reply<T: serde::Serialize>(r: Result<T, ApiError>) -> Response {
     }
 }
 
-fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn authorize(server: &Server, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &server.config.join_token else {
         return Err(ApiError::new(
             ErrorCode::AccessDeniedException,
@@ -120,7 +122,7 @@ async fn poll(State(server): State<Arc<Server>>, headers: HeaderMap, body: Bytes
     reply(poll_inner(&server, &headers, &body).await)
 }
 
-fn instance_id(server: &Server, arn: &str) -> Result<String, ApiError> {
+pub(crate) fn instance_id(server: &Server, arn: &str) -> Result<String, ApiError> {
     server
         .arns
         .resource_id("container-instance", arn)

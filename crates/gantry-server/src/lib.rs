@@ -6,6 +6,7 @@
 //! [`gantry_store::Store`] namespace.
 
 pub mod agent_api;
+mod agent_logs;
 pub mod http;
 mod ops;
 pub mod paginate;
@@ -64,6 +65,8 @@ pub struct TaskAccess {
     pub authorizer: Arc<dyn gantry_core::Authorizer>,
     /// The sessions of task roles (`taskRoleArn`), served to containers by their agent.
     pub roles: Arc<dyn gantry_core::TaskRoles>,
+    /// Where the `awslogs` output of containers goes.
+    pub logs: Option<Arc<dyn gantry_core::LogSink>>,
 }
 
 impl std::fmt::Debug for TaskAccess {

@@ -17,7 +17,7 @@ const PREFIX: &str = "ResourceInitializationError: unable to pull secrets or reg
 
 /// The principal an execution role acts as for a task: a session of the role named by the
 /// task's id, as the ECS agent's credentials are.
-fn role_session(account: &str, role_arn: &str, task_id: &str) -> Option<Principal> {
+pub(crate) fn role_session(account: &str, role_arn: &str, task_id: &str) -> Option<Principal> {
     let name = role_arn.split(":role/").nth(1)?.rsplit('/').next()?;
     Some(Principal {
         account: account.to_string(),
@@ -37,6 +37,17 @@ enum Target {
     Log,
     /// The registry credentials (`repositoryCredentials`).
     Registry,
+}
+
+/// The context of what the server does for a task as its execution role: the server's region,
+/// now, over the agent's (trusted) channel.
+pub(crate) fn agent_context(server: &Server) -> AuthzContext {
+    AuthzContext {
+        region: server.config.region.clone(),
+        source_ip: None,
+        secure_transport: true,
+        current_time: crate::now_secs() as i64,
+    }
 }
 
 /// Fills `a.secrets` (or `a.secrets_error`) from the task definition's `secrets`,
@@ -112,12 +123,7 @@ pub(crate) fn resolve(server: &Server, a: &mut AssignedTask) {
         a.secrets_error = fail(format!("{role} is not a role ARN"));
         return;
     };
-    let context = AuthzContext {
-        region: server.config.region.clone(),
-        source_ip: None,
-        secure_transport: true,
-        current_time: crate::now_secs() as i64,
-    };
+    let context = agent_context(server);
     let gate = Gate::new(
         &principal,
         access.authorizer.as_ref(),

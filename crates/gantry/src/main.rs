@@ -508,6 +508,7 @@ async fn serve(
         secrets: secrets.clone(),
         authorizer: access.clone(),
         roles: Arc::new(gantry_iam::task_roles::TaskSessions(iam.clone())),
+        logs: Some(logs.clone()),
     });
     cfg.join_token = Some(token.clone());
     cfg.agent_timeout = timing.agent_timeout;
