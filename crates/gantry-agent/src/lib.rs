@@ -363,7 +363,7 @@ impl<R: ContainerRuntime> Agent<R> {
             "com.amazonaws.ecs.capability.logging-driver.gelf",
             "com.amazonaws.ecs.capability.logging-driver.fluentd",
             "com.amazonaws.ecs.capability.logging-driver.none",
-            // awslogs is accepted and kept local (json-file) until log shipping exists.
+            // awslogs: written to json-file, shipped by the agent (see `awslogs`).
             "com.amazonaws.ecs.capability.logging-driver.awslogs",
             "ecs.capability.container-health-check",
             "ecs.capability.container-ordering",
