@@ -147,3 +147,69 @@ def test_an_execution_role_without_logs_permission_writes_nothing(gantry_up):
     logs = client(up, "logs")
     assert logs.describe_log_groups(logGroupNamePrefix="/ecs/mute")["logGroups"] == []
     assert "logs:CreateLogGroup" in up.stderr_path.read_text(errors="replace")
+
+
+def test_syslog_and_gelf_pass_through_to_docker(gantry_up):
+    """Docker's own drivers deliver with the task definition's options: here to UDP listeners on
+    loopback (dockerd sends from the host)."""
+    import socket
+    import zlib
+
+    up = gantry_up
+    ecs = client(up, "ecs")
+    got = {}
+    for driver in ("syslog", "gelf"):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(30)
+        port = sock.getsockname()[1]
+        key = "syslog-address" if driver == "syslog" else "gelf-address"
+        td = ecs.register_task_definition(family=f"to-{driver}", containerDefinitions=[{
+            "name": "app", "image": IMAGE, "memory": 32, "command": ["sh", "-c", f"echo hello-{driver}; sleep 1"],
+            "logConfiguration": {"logDriver": driver, "options": {key: f"udp://127.0.0.1:{port}"}}}])
+        ecs.run_task(cluster="default", taskDefinition=td["taskDefinition"]["taskDefinitionArn"])
+        data, _ = sock.recvfrom(65536)
+        sock.close()
+        if driver == "gelf":
+            data = zlib.decompress(data, 47)  # gzip or zlib, as Docker compresses GELF
+        got[driver] = data.decode(errors="replace")
+    assert "hello-syslog" in got["syslog"], got
+    assert json.loads(got["gelf"])["short_message"] == "hello-gelf", got
+
+
+def test_gantry_logs_prints_a_task_and_follows_a_service(gantry_up, exec_role):
+    up = gantry_up
+    ecs = client(up, "ecs")
+    base = [str(up.binary), "logs", "--data-dir", str(up.data_dir), "--listen", up.listen]
+    arn = run(up, "once", 'echo first; echo second', exec_role, "/ecs/once")
+    _wait_for("the task did not stop", lambda: status(up, arn) == "STOPPED", 60, up)
+    task_id = arn.rsplit("/", 1)[1]
+
+    def printed():
+        p = subprocess.run(base + [arn, "--json"], capture_output=True, text=True, timeout=60, env=_server_env())
+        assert p.returncode == 0, p.stderr
+        return [json.loads(x) for x in p.stdout.splitlines()]
+
+    got = _wait_for("gantry logs printed nothing", lambda: len(r := printed()) >= 2 and r, 30, up)
+    assert [(x["task"], x["container"], x["message"]) for x in got] == [
+        (task_id, "app", "first"), (task_id, "app", "second")], got
+
+    # A service: every task's lines, prefixed by task and container, as they come.
+    td = ecs.describe_task_definition(taskDefinition="ticker")["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="default", serviceName="ticking", taskDefinition=td, desiredCount=2)
+    proc = subprocess.Popen(base + ["ticking", "-f"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_server_env(), stdin=subprocess.DEVNULL)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True).start()
+    try:
+        def two_tasks():
+            prefixes = {x.split(" ", 1)[0] for x in lines if " tick " in x}
+            return len(prefixes) >= 2 and prefixes
+
+        prefixes = _wait_for("gantry logs -f did not show both tasks' ticks", two_tasks, 60, up)
+        assert all(p.endswith("/app") and len(p.split("/")[0]) == 12 for p in prefixes), prefixes
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        ecs.update_service(cluster="default", service="ticking", desiredCount=0)
+        ecs.delete_service(cluster="default", service="ticking", force=True)

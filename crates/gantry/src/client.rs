@@ -23,6 +23,12 @@ const GANTRY: JsonService = JsonService {
     content_type: "application/x-amz-json-1.0",
 };
 
+const LOGS: JsonService = JsonService {
+    prefix: "Logs_20140328",
+    signing_name: "logs",
+    content_type: "application/x-amz-json-1.1",
+};
+
 pub struct EcsClient {
     pub endpoint: String,
     pub access_key_id: String,
@@ -61,6 +67,11 @@ impl EcsClient {
     /// Calls one of gantry's own operations (`GantryV1`, AWS JSON 1.0, signed for `gantry`).
     pub async fn call_gantry(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
         self.call_service(GANTRY, operation, body).await
+    }
+
+    /// Calls a CloudWatch Logs operation.
+    pub async fn call_logs(&self, operation: &str, body: Value) -> anyhow::Result<Value> {
+        self.call_service(LOGS, operation, body).await
     }
 
     /// Calls an operation of a JSON service.

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod logs_cmd;
 mod tls;
 
 use anyhow::Context;
@@ -86,6 +87,26 @@ enum Command {
     JoinToken {
         #[command(flatten)]
         settings: SettingsArgs,
+    },
+    /// Print the awslogs output of a task's containers, or of every task of a service, from
+    /// gantry's CloudWatch Logs: `gantry logs -f web`
+    Logs {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// A task (its ARN or id) or a service (its name)
+        target: String,
+        /// The cluster
+        #[arg(long, default_value = "default")]
+        cluster: String,
+        /// Keep printing new lines as they come
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines from this long ago on
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        since: Duration,
+        /// One JSON object a line: timestamp, task, container, message
+        #[arg(long)]
+        json: bool,
     },
     /// Stop every task gantry runs (every cluster, or one), through the API.
     StopAllTasks {
@@ -377,6 +398,34 @@ fn main() -> anyhow::Result<()> {
         Command::JoinToken { settings } => {
             println!("{}", Settings::resolve(settings)?.join_token()?);
             Ok(())
+        }
+        Command::Logs {
+            settings,
+            target,
+            cluster,
+            follow,
+            since,
+            json,
+        } => {
+            let settings = Settings::resolve(settings)?;
+            let (admin, _) = settings.admin_key()?;
+            let c = client::EcsClient::new(
+                settings.endpoint(),
+                admin.access_key_id,
+                admin.secret_access_key,
+                settings.region.clone(),
+                settings.ca_file().as_deref(),
+            )?;
+            rt.block_on(logs_cmd::run(
+                &c,
+                logs_cmd::Request {
+                    target,
+                    cluster,
+                    follow,
+                    since,
+                    json,
+                },
+            ))
         }
         Command::StopAllTasks {
             settings,
