@@ -142,7 +142,7 @@ pub async fn run(c: &EcsClient, r: Request) -> anyhow::Result<()> {
     let mut round = 0u64;
     loop {
         // A service's tasks come and go: look again every few rounds.
-        if round % 5 == 0 {
+        if round.is_multiple_of(5) {
             for s in sources(c, &r, &mut noted).await? {
                 tokens.entry(s).or_insert(None);
             }
