@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod authz;
+mod logs;
 mod placement;
 mod run_task;
 mod scale;
@@ -39,6 +40,8 @@ enum Cli {
     Api(Args),
     /// DescribeTaskDefinition as the root and as a user with 10 policies x 10 statements
     Authz(authz::Args),
+    /// Log ingest through awslogs to gantry's log store, against Docker's json-file alone
+    Logs(logs::Args),
     /// RunTask→RUNNING latency, against raw docker create + start
     RunTask(run_task::Args),
     /// RunTask→RUNNING in bridge mode, awsvpc with runc, and awsvpc as FARGATE (runsc)
@@ -204,6 +207,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Api(args) => api(args).await,
         Cli::Authz(args) => authz::run(args).await,
+        Cli::Logs(args) => logs::run(args).await,
         Cli::RunTask(args) => run_task::run(args).await,
         Cli::Awsvpc(args) => run_task::awsvpc(args).await,
         Cli::Placement(args) => placement::run(args),

@@ -7,7 +7,8 @@
 //! server ([`front_door`]).
 
 use crate::Server;
-use axum::http::header;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Uri};
 use axum::routing::get;
 use axum::Router;
 use gantry_api::model::{Operation, TARGET_PREFIX};
@@ -173,6 +174,14 @@ pub fn router_with(server: Arc<Server>, door: Arc<FrontDoor>) -> Router {
             }),
         )
         .route("/healthz", get(|| async { "ok\n" }))
+        .route(crate::events_api::EVENTS_PATH, {
+            let door = door.clone();
+            get(
+                move |State(server): State<Arc<Server>>, headers: HeaderMap, uri: Uri| {
+                    crate::events_api::stream(server, door.clone(), headers, uri)
+                },
+            )
+        })
         .merge(crate::agent_api::routes())
         .fallback(gantry_core::frontdoor::fallback(door))
         .with_state(server)

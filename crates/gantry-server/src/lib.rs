@@ -7,6 +7,8 @@
 
 pub mod agent_api;
 mod agent_logs;
+pub mod events;
+mod events_api;
 pub mod http;
 mod ops;
 pub mod paginate;
@@ -117,6 +119,8 @@ pub struct Server {
     /// Set while the state is rebuilt after a failed commit: writes are refused meanwhile.
     resyncing: std::sync::atomic::AtomicBool,
     resync_lock: tokio::sync::Mutex<()>,
+    /// ECS's events, from every committed write.
+    pub events: events::EventBus,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +174,7 @@ impl Server {
             );
         }
         let store: Arc<dyn Store> = Arc::new(scoped);
+        let (config_region, config_account) = (config.region.clone(), config.account_id.clone());
         let pool = ops::network::Pool::parse(&config.awsvpc_pool).map_err(StartError::Config)?;
         let mut state = State::load(store.as_ref()).await?;
         state.awsvpc_pool = pool;
@@ -185,6 +190,7 @@ impl Server {
             service_nudge: tokio::sync::Notify::new(),
             resyncing: std::sync::atomic::AtomicBool::new(false),
             resync_lock: tokio::sync::Mutex::new(()),
+            events: events::EventBus::new(config_region, config_account),
         }))
     }
 
@@ -218,8 +224,10 @@ impl Server {
                 ))
             } else {
                 let r = f(&mut st).map(|(r, txn)| {
+                    // The records events are made of, told once the write is durable.
+                    let watched = events::watched(&txn.ops);
                     let commit = (!txn.ops.is_empty()).then(|| self.store.commit(txn));
-                    (r, commit)
+                    (r, commit, watched)
                 });
                 let bumped = std::mem::take(&mut st.bumped);
                 self.wake(bumped);
@@ -227,10 +235,15 @@ impl Server {
             }
         };
         async move {
-            let (r, commit) = queued?;
+            let (r, commit, watched) = queued?;
             if let Some(commit) = commit {
                 let failure = match commit.await {
-                    Ok(TxnOutcome::Committed(_)) => return Ok(r),
+                    Ok(TxnOutcome::Committed(_)) => {
+                        if !watched.is_empty() {
+                            self.events.committed(&watched, crate::now_secs());
+                        }
+                        return Ok(r);
+                    }
                     Ok(TxnOutcome::Conflict) => "a compare failed".to_string(),
                     Err(e) => e.to_string(),
                 };

@@ -142,6 +142,31 @@ impl GantryProcess {
         self.spawn().await;
     }
 
+    /// Sends a signed CloudWatch Logs request; returns the HTTP status and the JSON body.
+    pub async fn call_logs(&self, operation: &str, body: &str) -> (u16, serde_json::Value) {
+        let endpoint = self.endpoint();
+        let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let headers = json_headers(
+            host,
+            (&self.access_key_id, &self.secret_access_key, &self.region),
+            ("logs", "Logs_20140328"),
+            operation,
+            body.as_bytes(),
+        );
+        let mut req = reqwest::Client::new().post(format!("{endpoint}/"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        match req.body(body.to_string()).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let v = r.json().await.unwrap_or(serde_json::Value::Null);
+                (status, v)
+            }
+            Err(e) => (0, serde_json::json!({"error": e.to_string()})),
+        }
+    }
+
     /// Sends a signed ECS request; returns the HTTP status and the JSON body.
     pub async fn call(&self, operation: &str, body: &str) -> (u16, serde_json::Value) {
         signed_call(
@@ -172,7 +197,26 @@ pub fn signed_headers(
     operation: &str,
     body: &[u8],
 ) -> Vec<(String, String)> {
-    let target = format!("AmazonEC2ContainerServiceV20141113.{operation}");
+    json_headers(
+        host,
+        (access_key_id, secret_access_key, region),
+        ("ecs", "AmazonEC2ContainerServiceV20141113"),
+        operation,
+        body,
+    )
+}
+
+/// The headers of a signed AWS JSON 1.1 request to the service signed as `service.0` whose
+/// targets start with `service.1`, with `keys` (access key id, secret, region).
+pub fn json_headers(
+    host: &str,
+    keys: (&str, &str, &str),
+    service: (&str, &str),
+    operation: &str,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let (access_key_id, secret_access_key, region) = keys;
+    let target = format!("{}.{operation}", service.1);
     let mut headers = vec![
         ("host".to_string(), host.to_string()),
         (
@@ -187,7 +231,7 @@ pub fn signed_headers(
         access_key_id,
         secret_access_key,
         region,
-        "ecs",
+        service.0,
     );
     headers.extend(extra);
     headers

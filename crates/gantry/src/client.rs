@@ -87,11 +87,7 @@ impl EcsClient {
             content_type,
         } = service;
         let body = serde_json::to_vec(&body)?;
-        let host = self
-            .endpoint
-            .trim_start_matches("http://")
-            .trim_end_matches('/')
-            .to_string();
+        let host = self.host();
         let target = format!("{prefix}.{operation}");
         let headers = [
             ("host", host.as_str()),
@@ -140,6 +136,61 @@ impl EcsClient {
             );
         }
         Ok(v)
+    }
+
+    /// The endpoint's `host[:port]`, as the `Host` header names it.
+    fn host(&self) -> String {
+        self.endpoint
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// A signed `GET path?query` of gantry's own (`gantry`), its answer to be read as it comes
+    /// (a stream). `query` must be encoded as SigV4 signs it: sorted, percent-encoded.
+    pub async fn get_gantry(&self, path: &str, query: &str) -> anyhow::Result<reqwest::Response> {
+        let host = self.host();
+        let headers = [("host", host.as_str())];
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs() as i64;
+        let parts = gantry_auth::RequestParts {
+            method: "GET",
+            path,
+            query,
+            headers: headers.to_vec(),
+            body: b"",
+        };
+        let signed = gantry_auth::sign(
+            &parts,
+            &self.access_key_id,
+            &self.secret_access_key,
+            &self.region,
+            "gantry",
+            now,
+        );
+        let mut req = self.http.get(format!(
+            "{}{path}?{query}",
+            self.endpoint.trim_end_matches('/')
+        ));
+        for (k, v) in &signed {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("calling {path} on {}", self.endpoint))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let v: Value = serde_json::from_slice(&resp.bytes().await?).unwrap_or(Value::Null);
+            bail!(
+                "{path}: {status}: {}: {}",
+                v["__type"].as_str().unwrap_or("error"),
+                v["message"].as_str().unwrap_or("")
+            );
+        }
+        Ok(resp)
     }
 
     /// Every page of a list operation, concatenating `key`.

@@ -2,6 +2,7 @@
 
 mod client;
 mod config;
+mod events_cmd;
 mod logs_cmd;
 mod tls;
 
@@ -105,6 +106,24 @@ enum Command {
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         since: Duration,
         /// One JSON object a line: timestamp, task, container, message
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print ECS's events (task, container instance, service and deployment state changes, in
+    /// EventBridge's envelope): the recent ones, and with -f new ones as they happen
+    Events {
+        #[command(flatten)]
+        settings: SettingsArgs,
+        /// Only this cluster's (a name or an ARN)
+        #[arg(long)]
+        cluster: Option<String>,
+        /// Only events of this detail-type, e.g. "ECS Task State Change"
+        #[arg(long)]
+        detail_type: Option<String>,
+        /// Keep printing new events as they happen
+        #[arg(short, long)]
+        follow: bool,
+        /// Each event as its EventBridge JSON, one a line
         #[arg(long)]
         json: bool,
     },
@@ -399,6 +418,24 @@ fn main() -> anyhow::Result<()> {
             println!("{}", Settings::resolve(settings)?.join_token()?);
             Ok(())
         }
+        Command::Events {
+            settings,
+            cluster,
+            detail_type,
+            follow,
+            json,
+        } => {
+            let c = admin_client(settings)?;
+            rt.block_on(events_cmd::run(
+                &c,
+                events_cmd::Request {
+                    cluster,
+                    detail_type,
+                    follow,
+                    json,
+                },
+            ))
+        }
         Command::Logs {
             settings,
             target,
@@ -407,15 +444,7 @@ fn main() -> anyhow::Result<()> {
             since,
             json,
         } => {
-            let settings = Settings::resolve(settings)?;
-            let (admin, _) = settings.admin_key()?;
-            let c = client::EcsClient::new(
-                settings.endpoint(),
-                admin.access_key_id,
-                admin.secret_access_key,
-                settings.region.clone(),
-                settings.ca_file().as_deref(),
-            )?;
+            let c = admin_client(settings)?;
             rt.block_on(logs_cmd::run(
                 &c,
                 logs_cmd::Request {
@@ -437,6 +466,19 @@ fn main() -> anyhow::Result<()> {
             reason,
         )),
     }
+}
+
+/// A client of the server `settings` name, with its admin key.
+fn admin_client(settings: SettingsArgs) -> anyhow::Result<client::EcsClient> {
+    let settings = Settings::resolve(settings)?;
+    let (admin, _) = settings.admin_key()?;
+    client::EcsClient::new(
+        settings.endpoint(),
+        admin.access_key_id,
+        admin.secret_access_key,
+        settings.region.clone(),
+        settings.ca_file().as_deref(),
+    )
 }
 
 /// `--task-endpoint`: an IPv4 address, or `off` (none).
