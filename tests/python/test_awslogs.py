@@ -213,3 +213,18 @@ def test_gantry_logs_prints_a_task_and_follows_a_service(gantry_up, exec_role):
         proc.wait(timeout=10)
         ecs.update_service(cluster="default", service="ticking", desiredCount=0)
         ecs.delete_service(cluster="default", service="ticking", force=True)
+
+
+def test_multiline_pattern_groups_lines_into_events(gantry_up, exec_role):
+    up = gantry_up
+    ecs = client(up, "ecs")
+    td = ecs.register_task_definition(family="multiline", executionRoleArn=exec_role, containerDefinitions=[{
+        "name": "app", "image": IMAGE, "memory": 32,
+        "command": ["sh", "-c", "echo 'ERROR boom'; echo '  at a'; echo '  at b'; echo 'INFO fine'; sleep 1"],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/ecs/multiline", "awslogs-stream-prefix": "m", "awslogs-create-group": "true",
+            "awslogs-multiline-pattern": "[A-Z]+ "}}}])["taskDefinition"]["taskDefinitionArn"]
+    arn = ecs.run_task(cluster="default", taskDefinition=td)["tasks"][0]["taskArn"]
+    stream = f"m/app/{arn.rsplit('/', 1)[1]}"
+    got = _wait_for("the events did not arrive", lambda: len(m := messages(up, "/ecs/multiline", stream)) >= 2 and m, 60, up)
+    assert got == ["ERROR boom\n  at a\n  at b", "INFO fine"], got

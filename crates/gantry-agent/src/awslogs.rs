@@ -11,8 +11,8 @@
 //!
 //! Stream names are ECS's: `<awslogs-stream-prefix>/<container name>/<task id>`, or the
 //! container's id without a prefix. `awslogs-create-group: true` creates the group.
-//! `awslogs-datetime-format` and `awslogs-multiline-pattern` are not applied yet: each line is
-//! an event.
+//! `awslogs-multiline-pattern` (a regular expression) or `awslogs-datetime-format` (strftime)
+//! say where an event starts; the lines after it, up to the next start, are one event.
 
 use crate::backoff::Backoff;
 use crate::registry::TaskRegistry;
@@ -21,7 +21,7 @@ use gantry_api::agent::{AssignedTask, ShipRequest, ShipResponse, LOGS_PATH};
 use gantry_api::model::LogDriver;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// At most this many events, and bytes (messages plus 26 each), a batch.
@@ -29,13 +29,59 @@ const MAX_EVENTS: usize = 10_000;
 const MAX_BYTES: usize = 1_000_000;
 /// At most this much of the file is read at once.
 const READ_CHUNK: usize = 1 << 20;
+/// A multi-line event still open after this long is shipped as it is.
+const FLUSH_AFTER: Duration = Duration::from_secs(5);
 
 /// Where a container's output goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Destination {
     pub group: String,
     pub stream: String,
     pub create_group: bool,
+    /// Where a multi-line event starts (`awslogs-multiline-pattern`, or
+    /// `awslogs-datetime-format` made a pattern): lines that do not match join the event before.
+    pub start: Option<regex::Regex>,
+}
+
+/// Docker's `awslogs-datetime-format` (strftime) as a pattern matching the start of a line.
+pub fn datetime_pattern(format: &str) -> String {
+    let mut out = String::from("^");
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push_str(&regex::escape(&c.to_string()));
+            continue;
+        }
+        let piece = match chars.next() {
+            Some('a') => r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)",
+            Some('A') => r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)",
+            Some('b') => r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)",
+            Some('B') => r"(?:January|February|March|April|May|June|July|August|September|October|November|December)",
+            Some('d') => r"(?:0[1-9]|[1,2][0-9]|3[0,1])",
+            Some('e') => r"(?:[1-9]|[1,2][0-9]|3[0,1])",
+            Some('f') => r"(?:[0-9]{1,6})",
+            Some('H') | Some('k') => r"(?:2[0-3]|[0,1][0-9])",
+            Some('I') | Some('l') => r"(?:0[0-9]|1[0-2])",
+            Some('j') => r"(?:0[0-9][1-9]|[1,2][0-9][0-9]|3[0-5][0-9]|36[0-6])",
+            Some('L') => r"(?:[0-9]{3})",
+            Some('m') => r"(?:1[0-2]|0[1-9])",
+            Some('M') => r"(?:[0-5][0-9])",
+            Some('p') => r"(?:AM|PM)",
+            Some('S') => r"(?:[0-5][0-9]|60)",
+            Some('y') => r"(?:\d{2})",
+            Some('Y') => r"(?:\d{4})",
+            Some('z') => r"(?:[+-][0-9]{4})",
+            Some('Z') => r"(?:[A-Z]{1,5})",
+            Some('%') => "%",
+            Some(other) => {
+                out.push_str(&regex::escape(&format!("%{other}")));
+                continue;
+            }
+            None => "%",
+        };
+        out.push_str(piece);
+    }
+    out
 }
 
 /// The destination of container `name` (runtime id `id`) of `a`, when it logs with awslogs.
@@ -62,10 +108,20 @@ pub fn destination(a: &AssignedTask, name: &str, id: &str) -> Option<Destination
         Some(p) if !p.is_empty() => format!("{p}/{name}/{task_id}"),
         _ => id.to_string(),
     };
+    // Docker's rule: the multiline pattern wins over the datetime format.
+    let start = match (
+        opts.get("awslogs-multiline-pattern"),
+        opts.get("awslogs-datetime-format"),
+    ) {
+        (Some(p), _) => regex::Regex::new(&format!("^(?:{p})")).ok(),
+        (None, Some(f)) => regex::Regex::new(&datetime_pattern(f)).ok(),
+        (None, None) => None,
+    };
     Some(Destination {
         group,
         stream,
         create_group: opts.get("awslogs-create-group").map(String::as_str) == Some("true"),
+        start,
     })
 }
 
@@ -83,30 +139,30 @@ pub fn parse_line(line: &[u8]) -> Option<(String, i64)> {
 }
 
 /// A batch cut from the file's bytes: the events, and how many bytes they took (complete
-/// lines only; a line Docker split, without its newline yet, waits for its end).
+/// events only: a line Docker split, without its newline yet, waits for its end; so does a
+/// multi-line event until the next one starts, or `flush`).
 #[derive(Debug, Default, PartialEq)]
 pub struct Cut {
     pub events: Vec<(i64, String)>,
     pub consumed: usize,
 }
 
-/// Cuts the next batch from `buf` (bytes of the file from the last shipped point).
-pub fn cut(buf: &[u8]) -> Cut {
-    let mut out = Cut::default();
-    let mut bytes = 0usize;
+/// The complete lines of `buf`: (text without its newline, or `None` for a line that is not
+/// Docker's; time in milliseconds; where the line ends in `buf`).
+fn lines(buf: &[u8]) -> Vec<(Option<String>, i64, usize)> {
+    let mut out = Vec::new();
     let mut pos = 0usize;
     let mut pending: Option<(String, i64)> = None;
     while let Some(nl) = buf[pos..].iter().position(|b| *b == b'\n') {
-        let line = &buf[pos..pos + nl];
         let next = pos + nl + 1;
-        let Some((text, ms)) = parse_line(line) else {
-            // Not a line of Docker's: skip it rather than stall on it.
-            pos = next;
+        let Some((text, ms)) = parse_line(&buf[pos..pos + nl]) else {
             if pending.is_none() {
-                out.consumed = pos;
+                out.push((None, 0, next));
             }
+            pos = next;
             continue;
         };
+        pos = next;
         let (mut text, ms) = match pending.take() {
             Some((mut acc, first)) => {
                 acc.push_str(&text);
@@ -116,23 +172,73 @@ pub fn cut(buf: &[u8]) -> Cut {
         };
         if !text.ends_with('\n') {
             pending = Some((text, ms));
-            pos = next;
             continue;
         }
         text.pop();
         if text.ends_with('\r') {
             text.pop();
         }
+        out.push((Some(text), ms, next));
+    }
+    out
+}
+
+/// Cuts the next batch from `buf` (bytes of the file from the last shipped point).
+pub fn cut(buf: &[u8], start: Option<&regex::Regex>, flush: bool) -> Cut {
+    let mut out = Cut::default();
+    let mut bytes = 0usize;
+    // The event being built: text, time, where it ends.
+    let mut current: Option<(String, i64, usize)> = None;
+    let day = 86_400_000;
+    let mut full = false;
+    let mut push = |out: &mut Cut, (text, ms, end): (String, i64, usize)| -> bool {
         let size = text.len() + 26;
-        let day = 86_400_000;
         let spans = out.events.first().is_some_and(|(t, _)| ms - *t > day);
         if out.events.len() >= MAX_EVENTS || bytes + size > MAX_BYTES || spans {
-            break;
+            return false;
         }
         bytes += size;
         out.events.push((ms, text));
-        pos = next;
-        out.consumed = pos;
+        out.consumed = end;
+        true
+    };
+    for (text, ms, end) in lines(buf) {
+        let Some(text) = text else {
+            // Not a line of Docker's: skipped (with the event it interrupts, its bytes go).
+            if current.is_none() {
+                out.consumed = end;
+            }
+            continue;
+        };
+        match start {
+            None => {
+                if !push(&mut out, (text, ms, end)) {
+                    full = true;
+                    break;
+                }
+            }
+            Some(re) => match current.as_mut() {
+                Some(c) if !re.is_match(&text) => {
+                    c.0.push('\n');
+                    c.0.push_str(&text);
+                    c.2 = end;
+                }
+                _ => {
+                    if let Some(done) = current.take() {
+                        if !push(&mut out, done) {
+                            full = true;
+                            break;
+                        }
+                    }
+                    current = Some((text, ms, end));
+                }
+            },
+        }
+    }
+    if flush && !full {
+        if let Some(done) = current.take() {
+            push(&mut out, done);
+        }
     }
     // CloudWatch wants a batch in time order; Docker's times can step back with the clock.
     let mut last = i64::MIN;
@@ -212,8 +318,8 @@ async fn follow(
             .unwrap_or_default(),
         task_arn: task_arn.clone(),
         container: container.clone(),
-        group: dest.group,
-        stream: dest.stream,
+        group: dest.group.clone(),
+        stream: dest.stream.clone(),
         create_group: dest.create_group,
         source: id.clone(),
         from: 0,
@@ -222,13 +328,18 @@ async fn follow(
     };
     let mut offset = shipper.send_until_done(&req).await;
     let mut buf: Vec<u8> = Vec::new();
+    let mut pending_since: Option<Instant> = None;
     loop {
         let stopped = registry
             .get(&task_arn)
             .and_then(|t| t.container(&container).map(|c| c.last_status == "STOPPED"))
             .unwrap_or(true);
         let read = read_from(&path, offset + buf.len() as u64, &mut buf).await;
-        let c = cut(&buf);
+        // A multi-line event goes once the next starts, the container stops, or it has
+        // waited `FLUSH_AFTER` (Docker's awslogs-force-flush-interval-seconds).
+        let waiting = *pending_since.get_or_insert_with(Instant::now);
+        let flush = stopped || waiting.elapsed() >= FLUSH_AFTER;
+        let c = cut(&buf, dest.start.as_ref(), flush);
         if c.consumed > 0 {
             req.container_instance_arn = shipper
                 .instance
@@ -240,6 +351,7 @@ async fn follow(
             req.events = c.events;
             let stored = shipper.send_until_done(&req).await;
             req.events = Vec::new();
+            pending_since = None;
             if stored == req.to {
                 buf.drain(..c.consumed);
             } else {
@@ -336,21 +448,54 @@ mod tests {
     fn complete_lines_become_events_and_split_lines_wait_for_their_end() {
         let mut file = line("one\n", "2026-12-02T10:00:00.5Z");
         file += &line("part ", "2026-12-02T10:00:01Z");
-        let first = cut(file.as_bytes());
+        let first = cut(file.as_bytes(), None, false);
         assert_eq!(first.events, vec![(1_796_205_600_500, "one".to_string())]);
         assert_eq!(
             first.consumed,
             line("one\n", "2026-12-02T10:00:00.5Z").len()
         );
         file += &line("two\n", "2026-12-02T10:00:01.1Z");
-        let all = cut(file.as_bytes());
+        let all = cut(file.as_bytes(), None, false);
         assert_eq!(all.events[1].1, "part two");
         assert_eq!(all.events[1].0, 1_796_205_601_000);
         assert_eq!(all.consumed, file.len());
         // A half-written last line is not consumed.
         let torn = format!("{}{{\"log\":\"x", line("a\n", "2026-12-02T10:00:00Z"));
-        assert_eq!(cut(torn.as_bytes()).events.len(), 1);
-        assert!(cut(torn.as_bytes()).consumed < torn.len());
+        assert_eq!(cut(torn.as_bytes(), None, false).events.len(), 1);
+        assert!(cut(torn.as_bytes(), None, false).consumed < torn.len());
+    }
+
+    #[test]
+    fn multiline_events_start_where_the_pattern_says() {
+        let re = regex::Regex::new(&datetime_pattern("%Y-%m-%d %H:%M:%S")).unwrap();
+        let mut file = String::new();
+        for l in [
+            "2026-12-02 10:00:00 ERROR boom\n",
+            "  at frame 1\n",
+            "  at frame 2\n",
+            "2026-12-02 10:00:01 INFO ok\n",
+            "  trailing\n",
+        ] {
+            file += &line(l, "2026-12-02T10:00:00Z");
+        }
+        let c = cut(file.as_bytes(), Some(&re), false);
+        assert_eq!(
+            c.events.iter().map(|e| e.1.as_str()).collect::<Vec<_>>(),
+            vec!["2026-12-02 10:00:00 ERROR boom\n  at frame 1\n  at frame 2"]
+        );
+        // The open event waits; a flush ships it.
+        assert!(c.consumed < file.len());
+        let all = cut(file.as_bytes(), Some(&re), true);
+        assert_eq!(all.events[1].1, "2026-12-02 10:00:01 INFO ok\n  trailing");
+        assert_eq!(all.consumed, file.len());
+    }
+
+    #[test]
+    fn datetime_formats_become_patterns() {
+        let re = regex::Regex::new(&datetime_pattern("[%b %d, %Y %H:%M:%S]")).unwrap();
+        assert!(re.is_match("[Dec 02, 2026 10:00:00] started"));
+        assert!(!re.is_match("  [Dec 02, 2026 10:00:00]"));
+        assert!(!re.is_match("[Foo 02, 2026 10:00:00]"));
     }
 
     #[test]
@@ -359,11 +504,11 @@ mod tests {
         for i in 0..10_050 {
             file += &line(&format!("{i}\n"), "2026-12-02T10:00:00Z");
         }
-        let c = cut(file.as_bytes());
+        let c = cut(file.as_bytes(), None, false);
         assert_eq!(c.events.len(), MAX_EVENTS);
         let back =
             line("late\n", "2026-12-02T10:00:05Z") + &line("early\n", "2026-12-02T10:00:01Z");
-        let c = cut(back.as_bytes());
+        let c = cut(back.as_bytes(), None, false);
         assert!(c.events[1].0 >= c.events[0].0);
     }
 
@@ -402,6 +547,7 @@ mod tests {
             credentials: None,
         };
         let d = destination(&a(true), "app", "d0c").unwrap();
+        assert!(d.start.is_none());
         assert_eq!((d.stream.as_str(), d.create_group), ("web/app/abc", true));
         let d = destination(&a(false), "app", "d0c").unwrap();
         assert_eq!((d.stream.as_str(), d.create_group), ("d0c", false));
