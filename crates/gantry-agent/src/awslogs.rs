@@ -56,7 +56,9 @@ pub fn datetime_pattern(format: &str) -> String {
             Some('a') => r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)",
             Some('A') => r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)",
             Some('b') => r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)",
-            Some('B') => r"(?:January|February|March|April|May|June|July|August|September|October|November|December)",
+            Some('B') => {
+                r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+            }
             Some('d') => r"(?:0[1-9]|[1,2][0-9]|3[0,1])",
             Some('e') => r"(?:[1-9]|[1,2][0-9]|3[0,1])",
             Some('f') => r"(?:[0-9]{1,6})",

@@ -22,6 +22,10 @@ pub mod labels {
     pub const ECS_VERSION: &str = "com.amazonaws.ecs.task-definition-version";
 }
 
+/// The json-file size an awslogs container's log may reach before Docker rotates it: never, in
+/// practice (the agent reads the one file; rotation is not followed yet).
+pub const AWSLOGS_MAX_FILE: &str = "1t";
+
 /// The label value (gantry.container) of an awsvpc task's pause container.
 pub const PAUSE_CONTAINER: &str = "~internal~ecs~pause";
 
@@ -401,10 +405,13 @@ pub fn container(a: &AssignedTask, c: &ContainerDefinition, owner: &Owner) -> Co
         let opts: HashMap<String, String> =
             l.options.clone().unwrap_or_default().into_iter().collect();
         match l.log_driver {
-            // Shipping to CloudWatch or FireLens is not built yet; keep logs local.
-            LogDriver::Awslogs | LogDriver::Awsfirelens => {
-                ("json-file".to_string(), HashMap::new())
-            }
+            // awslogs: the agent ships the json-file (see `awslogs`), which must not rotate under
+            // it, whatever the daemon's default log options say. FireLens: kept local.
+            LogDriver::Awslogs => (
+                "json-file".to_string(),
+                HashMap::from([("max-size".to_string(), AWSLOGS_MAX_FILE.to_string())]),
+            ),
+            LogDriver::Awsfirelens => ("json-file".to_string(), HashMap::new()),
             other => {
                 let mut opts = opts;
                 // secretOptions, resolved by the server, as options of the driver.
