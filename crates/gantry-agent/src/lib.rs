@@ -227,14 +227,6 @@ fn poll_wait(longest: Duration, renew_by: Option<i64>, now: i64) -> Duration {
     }
 }
 
-/// The host's address on its default route (host-mode tasks' address in their metadata). A
-/// UDP socket's `connect` picks the source address without sending anything.
-fn host_ip() -> Option<String> {
-    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    s.connect("192.0.2.1:9").ok()?;
-    Some(s.local_addr().ok()?.ip().to_string())
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
@@ -517,7 +509,20 @@ impl<R: ContainerRuntime> Agent<R> {
             },
         ));
         let (names, facts, endpoint) = match &self.cfg.task_endpoint {
-            Some(te) => self.start_endpoint(te).await,
+            Some(te) => {
+                endpoint::start(
+                    te,
+                    endpoint::Parts {
+                        rt: self.rt.clone(),
+                        registry: self.registry.clone(),
+                        upstream: self.cfg.server.clone(),
+                        http: self.client.http.clone(),
+                        key_path: self.cfg.data_dir.join("endpoint.key"),
+                        availability_zone: self.cfg.availability_zone.clone(),
+                    },
+                )
+                .await
+            }
             None => (None, None, None),
         };
         let pulled = Arc::new(Mutex::new(HashSet::new()));
@@ -676,65 +681,6 @@ impl<R: ContainerRuntime> Agent<R> {
             e.abort();
         }
         result
-    }
-
-    /// Routes the endpoint's address to the agent and serves it. Returns what workers and the
-    /// poll loop need of it; nothing when it cannot be served (the tasks then run without it).
-    async fn start_endpoint(
-        &self,
-        te: &TaskEndpoint,
-    ) -> (
-        Option<endpoint::names::Names>,
-        Option<Arc<std::sync::RwLock<endpoint::metadata::InstanceFacts>>>,
-        Option<tokio::task::JoinHandle<()>>,
-    ) {
-        let listen = std::net::SocketAddrV4::new(te.address, te.port);
-        let address = te.address;
-        match tokio::task::spawn_blocking(move || endpoint::route::install(address, listen)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "could not route {address}:80 to the agent: tasks cannot reach their credentials and metadata")
-            }
-            Err(e) => tracing::warn!(error = %e, "routing the task endpoint failed"),
-        }
-        let listener = match tokio::net::TcpListener::bind(listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(%listen, error = %e, "the task endpoint is not served (another agent on this host may serve it): containers get no credentials or metadata endpoint");
-                return (None, None, None);
-            }
-        };
-        let names = match endpoint::names::Names::open(
-            format!("http://{address}"),
-            &self.cfg.data_dir.join("endpoint.key"),
-        ) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %e, "the task endpoint's key (<data-dir>/endpoint.key) is unusable: no endpoint");
-                return (None, None, None);
-            }
-        };
-        let facts = Arc::new(std::sync::RwLock::new(endpoint::metadata::InstanceFacts {
-            availability_zone: self.cfg.availability_zone.clone(),
-            host_ip: host_ip(),
-            tags: Vec::new(),
-        }));
-        let e = Arc::new(endpoint::Endpoint {
-            names: names.clone(),
-            registry: self.registry.clone(),
-            rt: self.rt.clone(),
-            facts: facts.clone(),
-            upstream: self.cfg.server.clone(),
-            http: self.client.http.clone(),
-            caller_wait: te.caller_wait,
-        });
-        tracing::info!(%listen, "serving the task endpoint at http://{address} (credentials, metadata, the API)");
-        let join = tokio::spawn(async move {
-            if let Err(err) = endpoint::serve(listener, e, std::future::pending()).await {
-                tracing::error!(error = %err, "the task endpoint stopped");
-            }
-        });
-        (Some(names), Some(facts), Some(join))
     }
 
     /// This instance's containers already on the host, by task ARN.

@@ -355,3 +355,78 @@ async fn proxy<R: ContainerRuntime>(State(e): State<Arc<Endpoint<R>>>, req: Requ
         ),
     }
 }
+
+/// What [`start`] serves from: the agent's runtime and registry, and where the API is.
+pub struct Parts<R: ContainerRuntime> {
+    pub rt: Arc<R>,
+    pub registry: TaskRegistry,
+    pub upstream: String,
+    pub http: reqwest::Client,
+    /// Where the key of credential ids is kept (`<data-dir>/endpoint.key`).
+    pub key_path: std::path::PathBuf,
+    pub availability_zone: String,
+}
+
+/// Routes the endpoint's address to the agent and serves it. Returns what workers and the
+/// poll loop need of it; nothing when it cannot be served (the tasks then run without it).
+pub async fn start<R: ContainerRuntime>(
+    te: &crate::TaskEndpoint,
+    parts: Parts<R>,
+) -> (
+    Option<names::Names>,
+    Option<Arc<std::sync::RwLock<metadata::InstanceFacts>>>,
+    Option<tokio::task::JoinHandle<()>>,
+) {
+    let listen = std::net::SocketAddrV4::new(te.address, te.port);
+    let address = te.address;
+    match tokio::task::spawn_blocking(move || route::install(address, listen)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not route {address}:80 to the agent: tasks cannot reach their credentials and metadata")
+        }
+        Err(e) => tracing::warn!(error = %e, "routing the task endpoint failed"),
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::warn!(%listen, error = %e, "the task endpoint is not served (another agent on this host may serve it): containers get no credentials or metadata endpoint");
+            return (None, None, None);
+        }
+    };
+    let names = match names::Names::open(format!("http://{address}"), &parts.key_path) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "the task endpoint's key (<data-dir>/endpoint.key) is unusable: no endpoint");
+            return (None, None, None);
+        }
+    };
+    let facts = Arc::new(std::sync::RwLock::new(metadata::InstanceFacts {
+        availability_zone: parts.availability_zone,
+        host_ip: host_ip(),
+        tags: Vec::new(),
+    }));
+    let e = Arc::new(Endpoint {
+        names: names.clone(),
+        registry: parts.registry,
+        rt: parts.rt,
+        facts: facts.clone(),
+        upstream: parts.upstream,
+        http: parts.http,
+        caller_wait: te.caller_wait,
+    });
+    tracing::info!(%listen, "serving the task endpoint at http://{address} (credentials, metadata, the API)");
+    let join = tokio::spawn(async move {
+        if let Err(err) = serve(listener, e, std::future::pending()).await {
+            tracing::error!(error = %err, "the task endpoint stopped");
+        }
+    });
+    (Some(names), Some(facts), Some(join))
+}
+
+/// The host's address on its default route (host-mode tasks' address in their metadata). A
+/// UDP socket's `connect` picks the source address without sending anything.
+fn host_ip() -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    Some(s.local_addr().ok()?.ip().to_string())
+}
