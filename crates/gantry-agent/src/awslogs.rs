@@ -285,12 +285,14 @@ impl Shipper {
             .map_err(|e| e.to_string())
     }
 
-    /// Sends until the server answers, backing off between failures.
-    async fn send_until_done(&self, req: &ShipRequest) -> u64 {
+    /// Sends until the server answers, backing off between failures; `None` once the task has
+    /// left the registry (its containers are gone, and their lines with them).
+    async fn send_until_done(&self, req: &ShipRequest, registry: &TaskRegistry) -> Option<u64> {
         let mut backoff = Backoff::new(self.retry, self.retry_cap);
         loop {
             match self.send(req).await {
-                Ok(n) => return n,
+                Ok(n) => return Some(n),
+                Err(_) if registry.get(&req.task_arn).is_none() => return None,
                 Err(e) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(task = %req.task_arn, container = %req.container, error = %e, retry_in = ?delay, "shipping logs failed; the lines wait in the container's log file");
@@ -328,7 +330,9 @@ async fn follow(
         to: 0,
         events: Vec::new(),
     };
-    let mut offset = shipper.send_until_done(&req).await;
+    let Some(mut offset) = shipper.send_until_done(&req, &registry).await else {
+        return;
+    };
     let mut buf: Vec<u8> = Vec::new();
     let mut pending_since: Option<Instant> = None;
     loop {
@@ -351,7 +355,9 @@ async fn follow(
             req.from = offset;
             req.to = offset + c.consumed as u64;
             req.events = c.events;
-            let stored = shipper.send_until_done(&req).await;
+            let Some(stored) = shipper.send_until_done(&req, &registry).await else {
+                return;
+            };
             req.events = Vec::new();
             pending_since = None;
             if stored == req.to {
