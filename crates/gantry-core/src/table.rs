@@ -91,6 +91,34 @@ pub struct ServiceEntry {
     pub dispatcher: Arc<dyn Dispatch>,
 }
 
+impl ServiceEntry {
+    /// A regional AWS JSON 1.1 service (Secrets Manager, SSM, CloudWatch Logs): recognised by
+    /// its `X-Amz-Target` prefix, signed for `name`, served in `region`, refusing
+    /// authorizations as `AccessDeniedException` (400).
+    pub fn json_1_1(
+        name: &'static str,
+        target_prefix: &'static str,
+        region: &str,
+        dispatcher: Arc<dyn Dispatch>,
+    ) -> ServiceEntry {
+        ServiceEntry {
+            name,
+            signing_name: name,
+            recognise: vec![Recognise::Json {
+                protocol: crate::Protocol::AwsJson1_1,
+                target_prefix,
+            }],
+            xml_namespace: "",
+            denial: crate::authz::DenialShape {
+                code: "AccessDeniedException",
+                status: 400,
+            },
+            regions: Regions::Served(vec![region.to_string()]),
+            dispatcher,
+        }
+    }
+}
+
 impl std::fmt::Debug for ServiceEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServiceEntry")

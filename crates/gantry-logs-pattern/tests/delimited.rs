@@ -1,34 +1,8 @@
 //! Space-delimited patterns, with the examples of the AWS user guide.
 
-use gantry_logs_pattern::FilterPattern;
+mod common;
 
-fn p(pattern: &str) -> FilterPattern {
-    match FilterPattern::parse(pattern) {
-        Ok(p) => p,
-        Err(e) => panic!("{pattern:?} should parse: {e}"),
-    }
-}
-
-fn err(pattern: &str) -> String {
-    match FilterPattern::parse(pattern) {
-        Ok(_) => panic!("{pattern:?} should be rejected"),
-        Err(e) => e.message,
-    }
-}
-
-fn yes(pattern: &str, message: &str) {
-    assert!(
-        p(pattern).matches(message),
-        "{pattern} should match {message}"
-    );
-}
-
-fn no(pattern: &str, message: &str) {
-    assert!(
-        !p(pattern).matches(message),
-        "{pattern} should not match {message}"
-    );
-}
+use common::*;
 
 const APACHE_200: &str =
     r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /apache_pb.gif HTTP/1.0" 200 1534"#;
@@ -46,11 +20,7 @@ const LOG: &[&str] = &[
 ];
 
 fn matching(pattern: &str) -> Vec<&'static str> {
-    let compiled = p(pattern);
-    LOG.iter()
-        .copied()
-        .filter(|m| compiled.matches(m))
-        .collect()
+    common::matching(LOG, pattern)
 }
 
 #[test]

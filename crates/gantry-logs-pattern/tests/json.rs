@@ -1,34 +1,8 @@
 //! JSON patterns, with the examples of the AWS user guide.
 
-use gantry_logs_pattern::FilterPattern;
+mod common;
 
-fn p(pattern: &str) -> FilterPattern {
-    match FilterPattern::parse(pattern) {
-        Ok(p) => p,
-        Err(e) => panic!("{pattern:?} should parse: {e}"),
-    }
-}
-
-fn err(pattern: &str) -> String {
-    match FilterPattern::parse(pattern) {
-        Ok(_) => panic!("{pattern:?} should be rejected"),
-        Err(e) => e.message,
-    }
-}
-
-fn yes(pattern: &str, message: &str) {
-    assert!(
-        p(pattern).matches(message),
-        "{pattern} should match {message}"
-    );
-}
-
-fn no(pattern: &str, message: &str) {
-    assert!(
-        !p(pattern).matches(message),
-        "{pattern} should not match {message}"
-    );
-}
+use common::*;
 
 /// The example event of the AWS JSON section.
 const EVENT: &str = r#"{

@@ -1,20 +1,8 @@
 //! Standalone `%regex%` patterns, with the operator examples of the AWS user guide.
 
-use gantry_logs_pattern::FilterPattern;
+mod common;
 
-fn p(pattern: &str) -> FilterPattern {
-    match FilterPattern::parse(pattern) {
-        Ok(p) => p,
-        Err(e) => panic!("{pattern:?} should parse: {e}"),
-    }
-}
-
-fn err(pattern: &str) -> String {
-    match FilterPattern::parse(pattern) {
-        Ok(_) => panic!("{pattern:?} should be rejected"),
-        Err(e) => e.message,
-    }
-}
+use common::*;
 
 #[test]
 fn doc_standalone_regex() {

@@ -1,20 +1,8 @@
 //! Unstructured term patterns, including the examples of the AWS user guide.
 
-use gantry_logs_pattern::FilterPattern;
+mod common;
 
-fn p(pattern: &str) -> FilterPattern {
-    match FilterPattern::parse(pattern) {
-        Ok(p) => p,
-        Err(e) => panic!("{pattern:?} should parse: {e}"),
-    }
-}
-
-fn err(pattern: &str) -> String {
-    match FilterPattern::parse(pattern) {
-        Ok(_) => panic!("{pattern:?} should be rejected"),
-        Err(e) => e.message,
-    }
-}
+use common::*;
 
 /// The sample log of the AWS "matching terms in unstructured log events" section.
 const LOG: &[&str] = &[
@@ -32,11 +20,7 @@ const LOG: &[&str] = &[
 ];
 
 fn matching(pattern: &str) -> Vec<&'static str> {
-    let compiled = p(pattern);
-    LOG.iter()
-        .copied()
-        .filter(|m| compiled.matches(m))
-        .collect()
+    common::matching(LOG, pattern)
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use crate::groups::{group_named, page};
 use crate::store::{sql, Cursor, Event};
-use crate::{failure, invalid, not_found, now_ms, Logs};
+use crate::{invalid, not_found, now_ms, Logs};
 use gantry_api::logs::*;
 use gantry_core::{Gate, ServiceError};
 use gantry_logs_pattern::FilterPattern;
@@ -155,13 +155,11 @@ impl Logs {
             .collect();
         let stream = req.log_stream_name.clone();
         let appended = self
-            .store
-            .run(move |c| match sql::stream(c, g.id, &stream)? {
+            .db(move |c| match sql::stream(c, g.id, &stream)? {
                 Some(s) => sql::append(c, g.id, s.id, &accepted, now).map(|_| true),
                 None => Ok(false),
             })
-            .await
-            .map_err(failure)?;
+            .await?;
         if !appended {
             return Err(not_found("The specified log stream does not exist."));
         }
@@ -211,8 +209,7 @@ impl Logs {
         let stream = req.log_stream_name.clone();
         let from_head = req.start_from_head.unwrap_or(false);
         let found = self
-            .store
-            .run(move |c| {
+            .db(move |c| {
                 let Some(s) = sql::stream(c, g.id, &stream)? else {
                     return Ok(None);
                 };
@@ -230,8 +227,7 @@ impl Logs {
                 };
                 sql::stream_events(c, s.id, start, end, after, before, limit).map(Some)
             })
-            .await
-            .map_err(failure)?;
+            .await?;
         let Some(mut events) = found else {
             return Err(not_found("The specified log stream does not exist."));
         };
@@ -301,11 +297,7 @@ impl Logs {
         let now = now_ms();
         let start = visible_from(req.start_time, g.retention_days, now);
         let end = req.end_time.unwrap_or(i64::MAX);
-        let names = self
-            .store
-            .run(move |c| sql::stream_names(c, g.id))
-            .await
-            .map_err(failure)?;
+        let names = self.db(move |c| sql::stream_names(c, g.id)).await?;
         let chosen: BTreeSet<i64> = names
             .iter()
             .filter(
@@ -323,10 +315,8 @@ impl Logs {
         'scan: loop {
             let after = cursor;
             let batch = self
-                .store
-                .run(move |c| sql::group_events(c, g.id, start, end, after, 5_000))
-                .await
-                .map_err(failure)?;
+                .db(move |c| sql::group_events(c, g.id, start, end, after, 5_000))
+                .await?;
             if batch.is_empty() {
                 break;
             }

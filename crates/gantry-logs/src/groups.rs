@@ -2,7 +2,7 @@
 //! tags.
 
 use crate::store::{sql, Group, StreamOrder};
-use crate::{failure, invalid, not_found, now_ms, Logs};
+use crate::{already_exists, invalid, not_found, now_ms, Logs};
 use gantry_api::logs::*;
 use gantry_core::{Gate, ServiceError};
 use std::collections::BTreeMap;
@@ -122,10 +122,8 @@ impl Logs {
     /// The group of that name, or ResourceNotFoundException.
     pub(crate) async fn existing_group(&self, name: &str) -> Result<Group, ServiceError> {
         let n = name.to_string();
-        self.store
-            .run(move |c| sql::group(c, &n))
-            .await
-            .map_err(failure)?
+        self.db(move |c| sql::group(c, &n))
+            .await?
             .ok_or_else(group_missing)
     }
 
@@ -150,17 +148,9 @@ impl Logs {
             tags,
             stored_bytes: 0,
         };
-        let created = self
-            .store
-            .run(move |c| sql::create_group(c, &g))
-            .await
-            .map_err(failure)?;
+        let created = self.db(move |c| sql::create_group(c, &g)).await?;
         if !created {
-            return Err(ServiceError::new(
-                "ResourceAlreadyExistsException",
-                400,
-                "The specified log group already exists",
-            ));
+            return Err(already_exists("log group"));
         }
         Ok(serde_json::json!({}))
     }
@@ -175,11 +165,7 @@ impl Logs {
             &[self.group_arn(&req.log_group_name)],
         )?;
         let name = req.log_group_name;
-        let deleted = self
-            .store
-            .run(move |c| sql::delete_group(c, &name))
-            .await
-            .map_err(failure)?;
+        let deleted = self.db(move |c| sql::delete_group(c, &name)).await?;
         if !deleted {
             return Err(group_missing());
         }
@@ -205,8 +191,7 @@ impl Logs {
         let class = req.log_group_class.map(|c| c.as_str().to_string());
         // One more than a page, to know whether there is a next one.
         let mut found = self
-            .store
-            .run(move |c| {
+            .db(move |c| {
                 let keep = |name: &str| {
                     pattern
                         .as_ref()
@@ -218,8 +203,7 @@ impl Logs {
                 };
                 sql::groups(c, after.as_deref(), prefix.as_deref(), limit + 1, &keep)
             })
-            .await
-            .map_err(failure)?;
+            .await?;
         if let Some(class) = class {
             found.retain(|g| g.class.as_deref().unwrap_or("STANDARD") == class);
         }
@@ -244,16 +228,10 @@ impl Logs {
         let g = self.existing_group(&req.log_group_name).await?;
         let name = req.log_stream_name;
         let created = self
-            .store
-            .run(move |c| sql::create_stream(c, g.id, &name, now_ms()))
-            .await
-            .map_err(failure)?;
+            .db(move |c| sql::create_stream(c, g.id, &name, now_ms()))
+            .await?;
         if !created {
-            return Err(ServiceError::new(
-                "ResourceAlreadyExistsException",
-                400,
-                "The specified log stream already exists",
-            ));
+            return Err(already_exists("log stream"));
         }
         Ok(serde_json::json!({}))
     }
@@ -270,13 +248,11 @@ impl Logs {
         let g = self.existing_group(&req.log_group_name).await?;
         let name = req.log_stream_name;
         let done = self
-            .store
-            .run(move |c| match sql::stream(c, g.id, &name)? {
+            .db(move |c| match sql::stream(c, g.id, &name)? {
                 Some(s) => sql::delete_stream(c, s.id).map(|_| true),
                 None => Ok(false),
             })
-            .await
-            .map_err(failure)?;
+            .await?;
         if !done {
             return Err(stream_missing());
         }
@@ -314,8 +290,7 @@ impl Logs {
         let prefix = req.log_stream_name_prefix.clone();
         let descending = req.descending.unwrap_or(false);
         let mut found = self
-            .store
-            .run(move |c| {
+            .db(move |c| {
                 sql::streams(
                     c,
                     g.id,
@@ -326,8 +301,7 @@ impl Logs {
                     limit + 1,
                 )
             })
-            .await
-            .map_err(failure)?;
+            .await?;
         let next = (found.len() > limit).then(|| format!("s/{}", offset + limit));
         found.truncate(limit);
         Ok(DescribeLogStreamsResponse {
@@ -367,10 +341,8 @@ impl Logs {
         }
         let g = self.existing_group(&req.log_group_name).await?;
         let days = req.retention_in_days;
-        self.store
-            .run(move |c| sql::set_retention(c, g.id, Some(days)))
-            .await
-            .map_err(failure)?;
+        self.db(move |c| sql::set_retention(c, g.id, Some(days)))
+            .await?;
         Ok(serde_json::json!({}))
     }
 
@@ -384,10 +356,7 @@ impl Logs {
             &[self.group_arn(&req.log_group_name)],
         )?;
         let g = self.existing_group(&req.log_group_name).await?;
-        self.store
-            .run(move |c| sql::set_retention(c, g.id, None))
-            .await
-            .map_err(failure)?;
+        self.db(move |c| sql::set_retention(c, g.id, None)).await?;
         Ok(serde_json::json!({}))
     }
 
@@ -420,10 +389,7 @@ impl Logs {
         let mut tags = g.tags.clone();
         tags.extend(req.tags);
         check_tags(&tags)?;
-        self.store
-            .run(move |c| sql::set_tags(c, g.id, &tags))
-            .await
-            .map_err(failure)?;
+        self.db(move |c| sql::set_tags(c, g.id, &tags)).await?;
         Ok(serde_json::json!({}))
     }
 
@@ -441,10 +407,7 @@ impl Logs {
         for k in &req.tag_keys {
             tags.remove(k);
         }
-        self.store
-            .run(move |c| sql::set_tags(c, g.id, &tags))
-            .await
-            .map_err(failure)?;
+        self.db(move |c| sql::set_tags(c, g.id, &tags)).await?;
         Ok(serde_json::json!({}))
     }
 

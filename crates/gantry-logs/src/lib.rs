@@ -15,10 +15,9 @@ pub mod sink;
 pub mod store;
 
 use gantry_api::logs::{Operation, SIGNING_NAME, TARGET_PREFIX};
-use gantry_core::authz::DenialShape;
 use gantry_core::json::{body, decode, encode};
 use gantry_core::table::BoxFuture;
-use gantry_core::{Call, Dispatch, Protocol, Recognise, Regions, ServiceEntry, ServiceError};
+use gantry_core::{Call, Dispatch, ServiceEntry, ServiceError};
 use std::sync::Arc;
 use std::time::Duration;
 use store::{LogStore, StoreFailure};
@@ -62,6 +61,14 @@ pub(crate) fn not_found(m: impl Into<String>) -> ServiceError {
     ServiceError::new("ResourceNotFoundException", 400, m)
 }
 
+pub(crate) fn already_exists(what: &str) -> ServiceError {
+    ServiceError::new(
+        "ResourceAlreadyExistsException",
+        400,
+        format!("The specified {what} already exists"),
+    )
+}
+
 pub(crate) fn failure(e: StoreFailure) -> ServiceError {
     tracing::error!(error = %e, "the log store failed");
     ServiceError::new(
@@ -88,6 +95,14 @@ impl Logs {
 
     pub fn store(&self) -> &LogStore {
         &self.store
+    }
+
+    /// Runs `f` on the log store; its failure is the service's own.
+    pub(crate) async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rusqlite::Connection) -> store::Result<T> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        self.store.run(f).await.map_err(failure)
     }
 
     /// `arn:aws:logs:<region>:<account>:log-group:<name>`
@@ -125,21 +140,12 @@ struct Service(Arc<Logs>);
 
 /// CloudWatch Logs' entry in the service table.
 pub fn entry(logs: &Arc<Logs>) -> ServiceEntry {
-    ServiceEntry {
-        name: "logs",
-        signing_name: SIGNING_NAME,
-        recognise: vec![Recognise::Json {
-            protocol: Protocol::AwsJson1_1,
-            target_prefix: TARGET_PREFIX,
-        }],
-        xml_namespace: "",
-        denial: DenialShape {
-            code: "AccessDeniedException",
-            status: 400,
-        },
-        regions: Regions::Served(vec![logs.region.clone()]),
-        dispatcher: Arc::new(Service(logs.clone())),
-    }
+    ServiceEntry::json_1_1(
+        SIGNING_NAME,
+        TARGET_PREFIX,
+        &logs.region,
+        Arc::new(Service(logs.clone())),
+    )
 }
 
 const INVALID: &str = "InvalidParameterException";

@@ -4,7 +4,7 @@
 use crate::events::{EVENT_OVERHEAD, MAX_EVENT_BYTES};
 use crate::groups::{check_group_name, check_stream_name};
 use crate::store::{sql, Group};
-use crate::{failure, not_found, now_ms, Logs};
+use crate::{not_found, now_ms, Logs};
 use gantry_api::agent::ShipRequest;
 use gantry_core::table::BoxFuture;
 use gantry_core::{Gate, LogSink, ServiceError};
@@ -20,11 +20,7 @@ impl LogSink for Logs {
             check_stream_name(&batch.stream)?;
             let stream_arn = self.stream_arn(&batch.group, &batch.stream);
             let name = batch.group.clone();
-            let mut group = self
-                .store
-                .run(move |c| sql::group(c, &name))
-                .await
-                .map_err(failure)?;
+            let mut group = self.db(move |c| sql::group(c, &name)).await?;
             if group.is_none() && batch.create_group {
                 gate.authorize("logs:CreateLogGroup", &[self.group_arn(&batch.group)])?;
                 let g = Group {
@@ -38,23 +34,19 @@ impl LogSink for Logs {
                     stored_bytes: 0,
                 };
                 group = self
-                    .store
-                    .run(move |c| {
+                    .db(move |c| {
                         sql::create_group(c, &g)?;
                         sql::group(c, &g.name)
                     })
-                    .await
-                    .map_err(failure)?;
+                    .await?;
             }
             let Some(group) = group else {
                 return Err(not_found("The specified log group does not exist."));
             };
             let (gid, sname) = (group.id, batch.stream.clone());
             let exists = self
-                .store
-                .run(move |c| sql::stream(c, gid, &sname))
-                .await
-                .map_err(failure)?
+                .db(move |c| sql::stream(c, gid, &sname))
+                .await?
                 .is_some();
             if !exists {
                 gate.authorize("logs:CreateLogStream", std::slice::from_ref(&stream_arn))?;
@@ -82,10 +74,8 @@ impl LogSink for Logs {
                 })
                 .collect();
             let (stream, source, from, to) = (batch.stream, batch.source, batch.from, batch.to);
-            self.store
-                .run(move |c| sql::ship(c, gid, &stream, &source, from, to, &events, now))
+            self.db(move |c| sql::ship(c, gid, &stream, &source, from, to, &events, now))
                 .await
-                .map_err(failure)
         })
     }
 }

@@ -121,7 +121,8 @@ impl From<rusqlite::Error> for StoreFailure {
     }
 }
 
-type Result<T> = std::result::Result<T, StoreFailure>;
+/// What the store's statements answer.
+pub type Result<T> = std::result::Result<T, StoreFailure>;
 
 fn group_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Group> {
     let tags: String = r.get(6)?;

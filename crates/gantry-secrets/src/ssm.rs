@@ -553,19 +553,10 @@ impl Dispatch for Ssm {
 
 /// SSM's entry: `AmazonSSM`, AWS JSON 1.1, signed for `ssm`, in the server's region.
 pub fn entry(secrets: &Arc<Secrets>) -> ServiceEntry {
-    ServiceEntry {
-        name: "ssm",
-        signing_name: "ssm",
-        recognise: vec![gantry_core::Recognise::Json {
-            protocol: gantry_core::Protocol::AwsJson1_1,
-            target_prefix: gantry_api::ssm::TARGET_PREFIX,
-        }],
-        xml_namespace: "",
-        denial: gantry_core::authz::DenialShape {
-            code: "AccessDeniedException",
-            status: 400,
-        },
-        regions: gantry_core::Regions::Served(vec![secrets.region().to_string()]),
-        dispatcher: Arc::new(Ssm(secrets.clone())),
-    }
+    ServiceEntry::json_1_1(
+        "ssm",
+        gantry_api::ssm::TARGET_PREFIX,
+        secrets.region(),
+        Arc::new(Ssm(secrets.clone())),
+    )
 }

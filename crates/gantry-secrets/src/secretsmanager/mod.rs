@@ -9,12 +9,8 @@ mod ops;
 use crate::{body, decode, encode, Secrets};
 use base64::Engine;
 use gantry_api::secretsmanager::*;
-use gantry_core::authz::DenialShape;
 use gantry_core::table::BoxFuture;
-use gantry_core::{
-    Ask, Call, Dispatch, Gate, Kind, Protocol, Recognise, Regions, ServiceEntry, ServiceError,
-    TagSource,
-};
+use gantry_core::{Ask, Call, Dispatch, Gate, Kind, ServiceEntry, ServiceError, TagSource};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -97,21 +93,12 @@ struct Service(Arc<Secrets>);
 
 /// Secrets Manager's entry.
 pub fn entry(secrets: &Arc<Secrets>) -> ServiceEntry {
-    ServiceEntry {
-        name: "secretsmanager",
-        signing_name: SIGNING_NAME,
-        recognise: vec![Recognise::Json {
-            protocol: Protocol::AwsJson1_1,
-            target_prefix: TARGET_PREFIX,
-        }],
-        xml_namespace: "",
-        denial: DenialShape {
-            code: "AccessDeniedException",
-            status: 400,
-        },
-        regions: Regions::Served(vec![secrets.region().to_string()]),
-        dispatcher: Arc::new(Service(secrets.clone())),
-    }
+    ServiceEntry::json_1_1(
+        SIGNING_NAME,
+        TARGET_PREFIX,
+        secrets.region(),
+        Arc::new(Service(secrets.clone())),
+    )
 }
 
 impl Dispatch for Service {
