@@ -147,26 +147,19 @@ impl FilterPattern {
         }
     }
 
-    /// Literal words every matching message must contain (lowercased), for an index to
-    /// prefilter; empty when none can be said (e.g. only `?` alternatives, exclusions,
-    /// numeric comparisons).
+    /// Substrings, exactly as written, that every message the pattern matches contains, for a
+    /// search to find candidates before it matches them; empty when none can be said.
     ///
-    /// Every returned string is a run of alphanumeric characters (and `_`) that occurs,
-    /// ignoring case, as a substring of every message the pattern matches. Terms are
-    /// split on other characters, so `"Connection refused:"` yields `connection` and
-    /// `refused`. Note that the guarantee is about substrings: the term `ERROR` also
-    /// matches `ERRORCODE`, so an index must not assume the word occurs on its own.
-    ///
-    /// JSON patterns and regular expressions never report terms: JSON strings may be
-    /// written with escape sequences and numbers in several notations, so no literal is
-    /// guaranteed to appear in the raw message.
-    pub fn required_terms(&self) -> Vec<String> {
+    /// Terms are matched as case-sensitive substrings of the message, and a space-delimited
+    /// field is a slice of it, so each literal occurs as it is (blank phrases, which match
+    /// every event, are left out).
+    pub fn required_substrings(&self) -> Vec<String> {
         let raw = match &self.compiled {
             Compiled::All | Compiled::Regex(_) | Compiled::Json(_) => Vec::new(),
             Compiled::Terms(p) => p.required_literals(),
             Compiled::Delimited(p) => p.required_literals(),
         };
-        words_of(raw.iter().map(String::as_str))
+        raw.into_iter().filter(|s| !s.trim().is_empty()).collect()
     }
 }
 
@@ -189,23 +182,6 @@ fn parse_standalone_regex(
     regex::Regex::parse(pattern, start + 1, inner)
 }
 
-/// Splits literals into lowercased alphanumeric words, de-duplicated, in order.
-fn words_of<'a>(literals: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for literal in literals {
-        for word in literal.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-            if word.is_empty() {
-                continue;
-            }
-            let word = word.to_lowercase();
-            if !out.contains(&word) {
-                out.push(word);
-            }
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,12 +192,6 @@ mod tests {
         assert_eq!(char_position("abc", 2), 3);
         assert_eq!(char_position("é=x", 2), 2);
         assert_eq!(char_position("ab", 10), 3);
-    }
-
-    #[test]
-    fn words_are_split_lowercased_and_deduplicated() {
-        let words = words_of(["Connection refused:", "ERROR", "error", "a-b_c"].into_iter());
-        assert_eq!(words, vec!["connection", "refused", "error", "a", "b_c"]);
     }
 
     #[test]

@@ -337,6 +337,8 @@ fn invalid_json_patterns() {
 }
 
 #[test]
-fn json_patterns_report_no_required_terms() {
-    assert!(p(r#"{ $.level = "error" }"#).required_terms().is_empty());
+fn json_patterns_report_no_required_substrings() {
+    assert!(p(r#"{ $.level = "error" }"#)
+        .required_substrings()
+        .is_empty());
 }

@@ -156,6 +156,6 @@ fn pathological_regexes_stay_linear() {
 }
 
 #[test]
-fn regex_patterns_report_no_required_terms() {
-    assert!(p("%AUTHORIZED%").required_terms().is_empty());
+fn regex_patterns_report_no_required_substrings() {
+    assert!(p("%AUTHORIZED%").required_substrings().is_empty());
 }

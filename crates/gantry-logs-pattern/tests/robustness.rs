@@ -116,7 +116,7 @@ fn exercise(pattern: &str) {
             for message in MESSAGES {
                 let _ = compiled.matches(message);
             }
-            let _ = compiled.required_terms();
+            let _ = compiled.required_substrings();
         }
     });
     assert!(outcome.is_ok(), "panicked on pattern {pattern:?}");

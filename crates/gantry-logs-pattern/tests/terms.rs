@@ -217,24 +217,27 @@ fn error_positions_count_characters_of_the_pattern_as_written() {
 }
 
 #[test]
-fn required_terms_of_term_patterns() {
+fn required_substrings_of_term_patterns() {
     assert_eq!(
-        p("ERROR ARGUMENTS").required_terms(),
-        vec!["error", "arguments"]
+        p("ERROR ARGUMENTS").required_substrings(),
+        vec!["ERROR", "ARGUMENTS"]
     );
     assert_eq!(
-        p("\"INTERNAL SERVER ERROR\" -DEBUG").required_terms(),
-        vec!["internal", "server", "error"]
+        p("\"INTERNAL SERVER ERROR\" -DEBUG").required_substrings(),
+        vec!["INTERNAL SERVER ERROR"]
     );
     assert_eq!(
-        p("?ERROR ?ARGUMENTS REQUEST").required_terms(),
-        vec!["request"]
+        p("?ERROR ?ARGUMENTS REQUEST").required_substrings(),
+        vec!["REQUEST"]
     );
-    assert_eq!(p("\"[ERROR]\" Error").required_terms(), vec!["error"]);
-    assert_eq!(p("?ERROR").required_terms(), vec!["error"]);
-    assert!(p("?ERROR ?WARN").required_terms().is_empty());
-    assert!(p("-ERROR").required_terms().is_empty());
-    assert!(p("\" \"").required_terms().is_empty());
-    assert!(p("").required_terms().is_empty());
-    assert!(p("\"--\"").required_terms().is_empty());
+    assert_eq!(
+        p("\"[ERROR]\" Error").required_substrings(),
+        vec!["[ERROR]", "Error"]
+    );
+    assert_eq!(p("?ERROR").required_substrings(), vec!["ERROR"]);
+    assert_eq!(p("\"--\"").required_substrings(), vec!["--"]);
+    assert!(p("?ERROR ?WARN").required_substrings().is_empty());
+    assert!(p("-ERROR").required_substrings().is_empty());
+    assert!(p("\" \"").required_substrings().is_empty());
+    assert!(p("").required_substrings().is_empty());
 }

@@ -1,8 +1,10 @@
 //! Events: PutLogEvents with CloudWatch's batch rules, GetLogEvents with forward and backward
 //! tokens, FilterLogEvents with filter patterns over a group's streams.
 
+use crate::chunks::{Direction, Walk};
 use crate::groups::{group_named, page};
-use crate::store::{sql, Cursor, Event};
+use crate::store::sql::{self, Scope};
+use crate::store::{Cursor, Event};
 use crate::{invalid, not_found, now_ms, Logs};
 use gantry_api::logs::*;
 use gantry_core::{Gate, ServiceError};
@@ -283,7 +285,7 @@ impl Logs {
         let pattern = FilterPattern::parse(req.filter_pattern.as_deref().unwrap_or(""))
             .map_err(|e| invalid(e.message))?;
         let limit = page(req.limit, 10_000)?;
-        let mut cursor = match &req.next_token {
+        let cursor = match &req.next_token {
             None => Cursor {
                 timestamp: i64::MIN,
                 id: i64::MIN,
@@ -309,33 +311,33 @@ impl Logs {
             )
             .map(|(id, _)| *id)
             .collect();
-        let mut out = Vec::new();
-        let mut scanned = 0usize;
-        let mut more = false;
-        'scan: loop {
-            let after = cursor;
-            let batch = self
-                .db(move |c| sql::group_events(c, g.id, start, end, after, 5_000))
-                .await?;
-            if batch.is_empty() {
-                break;
-            }
-            scanned += batch.len();
-            for e in batch {
-                cursor = cursor_of(&e);
-                if chosen.contains(&e.stream_id) && pattern.matches(&e.message) {
-                    out.push(e);
-                    if out.len() >= limit {
-                        more = true;
-                        break 'scan;
-                    }
-                }
-            }
-            if scanned >= SCAN_BUDGET {
-                more = true;
-                break;
-            }
-        }
+        // The longest literal every match contains is searched for in a chunk's text first.
+        let needle = pattern
+            .required_substrings()
+            .into_iter()
+            .max_by_key(String::len);
+        let (chosen_ids, gid) = (chosen.clone(), g.id);
+        let walked = self
+            .db(move |c| {
+                let finder = needle.as_deref().map(memchr::memmem::Finder::new);
+                let keep = |m: &str| pattern.matches(m);
+                let stream = |s: i64| chosen_ids.contains(&s);
+                let w = Walk {
+                    direction: Direction::Forward,
+                    start,
+                    end,
+                    after: cursor,
+                    limit,
+                    budget: SCAN_BUDGET,
+                    stream: &stream,
+                    needle: finder.as_ref(),
+                    keep: &keep,
+                };
+                sql::walk(c, Scope::Group(gid), &w)
+            })
+            .await?;
+        let (out, more) = (walked.events, walked.more);
+        let cursor = walked.resume;
         Ok(FilterLogEventsResponse {
             events: Some(
                 out.into_iter()

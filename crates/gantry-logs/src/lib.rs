@@ -9,6 +9,7 @@
 //! Authorization Reference gives it: `arn:aws:logs:<region>:<account>:log-group:<name>` (and
 //! `...:log-stream:<stream>` for stream operations).
 
+pub mod chunks;
 pub mod events;
 pub mod groups;
 pub mod sink;

@@ -2,12 +2,14 @@
 //! (`<data-dir>/logs.db`, WAL), apart from the state database, so that a flood of log lines
 //! never waits behind, or holds up, the control plane's writes.
 //!
-//! Events are rows `(id, group, stream, timestamp, ingested, message)` with two indexes, by
-//! stream and by group, both in `(timestamp, id)` order: GetLogEvents walks a stream's,
-//! FilterLogEvents a group's (or its chosen streams'), in pages from a cursor. Appends are one
-//! transaction per PutLogEvents batch. Every call runs on the blocking pool, holding the one
-//! connection only for its own statements.
+//! Events are stored in chunks, one row a batch (see [`crate::chunks`]), indexed by stream and
+//! by group on where they start in time (and by stream on where they end, for backward
+//! reads): GetLogEvents walks a stream's, FilterLogEvents a group's (or its chosen streams'),
+//! in pages from a cursor. An append is one transaction, whatever its size; pages are 64 KiB,
+//! so a chunk's blob is read in few steps. Every call runs on the blocking pool, holding the
+//! one connection only for its own statements.
 
+use crate::chunks::{self, ChunkRow, Direction, Walk, Walked, MAX_SPAN};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -87,16 +89,19 @@ CREATE TABLE IF NOT EXISTS streams (
     source_offset INTEGER NOT NULL DEFAULT 0,
     UNIQUE (group_id, name)
 );
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY,
     group_id INTEGER NOT NULL,
     stream_id INTEGER NOT NULL,
-    ts INTEGER NOT NULL,
+    first_ts INTEGER NOT NULL,
+    last_ts INTEGER NOT NULL,
     ingested INTEGER NOT NULL,
-    message TEXT NOT NULL
+    count INTEGER NOT NULL,
+    body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_stream ON events (stream_id, ts, id);
-CREATE INDEX IF NOT EXISTS events_by_group ON events (group_id, ts, id);
+CREATE INDEX IF NOT EXISTS chunks_by_stream ON chunks (stream_id, first_ts, id);
+CREATE INDEX IF NOT EXISTS chunks_by_stream_end ON chunks (stream_id, last_ts, id);
+CREATE INDEX IF NOT EXISTS chunks_by_group ON chunks (group_id, first_ts, id);
 ";
 
 /// The log store; clones share the connection.
@@ -157,14 +162,74 @@ fn stream_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stream> {
 const STREAM_COLUMNS: &str =
     "id, name, created, first_event, last_event, last_ingestion, stored_bytes";
 
-fn event_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
-    Ok(Event {
+fn chunk_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
+    Ok(ChunkRow {
         id: r.get(0)?,
         stream_id: r.get(1)?,
-        timestamp: r.get(2)?,
-        ingested: r.get(3)?,
-        message: r.get(4)?,
+        first_ts: r.get(2)?,
+        last_ts: r.get(3)?,
+        ingested: r.get(4)?,
+        count: r.get(5)?,
     })
+}
+
+/// Stores events (in time order) of a stream as chunks.
+fn insert_chunks(
+    c: &Connection,
+    group: i64,
+    stream: i64,
+    events: &[(i64, String)],
+    ingested: i64,
+) -> Result<()> {
+    let mut st = c.prepare_cached(
+        "INSERT INTO chunks (group_id, stream_id, first_ts, last_ts, ingested, count, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for part in chunks::split(events) {
+        let (first, last) = (part[0].0, part[part.len() - 1].0);
+        st.execute(params![
+            group,
+            stream,
+            first,
+            last,
+            ingested,
+            part.len() as i64,
+            chunks::encode(part)
+        ])?;
+    }
+    Ok(())
+}
+
+/// Moves the events of a store from before chunks (one row an event) into chunks, once.
+fn migrate_events(conn: &Connection) -> Result<()> {
+    let old: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+        [],
+        |r| r.get(0),
+    )?;
+    if old == 0 {
+        return Ok(());
+    }
+    let tx = conn.unchecked_transaction()?;
+    let streams: Vec<(i64, i64)> = {
+        let mut st = tx.prepare("SELECT DISTINCT group_id, stream_id FROM events")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    for (group, stream) in streams {
+        let events: Vec<(i64, i64, String)> = {
+            let mut st = tx.prepare(
+                "SELECT ts, ingested, message FROM events WHERE stream_id = ?1 ORDER BY ts, id",
+            )?;
+            let rows = st.query_map(params![stream], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let ingested = events.iter().map(|e| e.1).max().unwrap_or_default();
+        let events: Vec<(i64, String)> = events.into_iter().map(|e| (e.0, e.2)).collect();
+        insert_chunks(&tx, group, stream, &events, ingested)?;
+    }
+    tx.execute_batch("DROP TABLE events")?;
+    tx.commit()?;
+    Ok(())
 }
 
 impl LogStore {
@@ -181,9 +246,12 @@ impl LogStore {
 
     fn setup(conn: Connection) -> Result<LogStore> {
         // WAL: readers never wait for the appender; FULL: an acknowledged batch survives a crash.
+        // (The page size only takes on a new file, before its first table.)
+        conn.pragma_update(None, "page_size", 65536)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
+        migrate_events(&conn)?;
         Ok(LogStore {
             conn: Arc::new(Mutex::new(conn)),
         })
@@ -242,7 +310,7 @@ pub mod sql {
         let Some(id) = id else {
             return Ok(false);
         };
-        tx.execute("DELETE FROM events WHERE group_id = ?1", params![id])?;
+        tx.execute("DELETE FROM chunks WHERE group_id = ?1", params![id])?;
         tx.execute("DELETE FROM streams WHERE group_id = ?1", params![id])?;
         tx.execute("DELETE FROM groups WHERE id = ?1", params![id])?;
         tx.commit()?;
@@ -311,7 +379,7 @@ pub mod sql {
 
     pub fn delete_stream(c: &mut Connection, stream: i64) -> Result<()> {
         let tx = c.transaction()?;
-        tx.execute("DELETE FROM events WHERE stream_id = ?1", params![stream])?;
+        tx.execute("DELETE FROM chunks WHERE stream_id = ?1", params![stream])?;
         tx.execute("DELETE FROM streams WHERE id = ?1", params![stream])?;
         tx.commit()?;
         Ok(())
@@ -367,7 +435,7 @@ pub mod sql {
         Ok(())
     }
 
-    /// The events and the stream's figures, within the caller's transaction.
+    /// The events as chunks, and the stream's figures, within the caller's transaction.
     fn insert_events(
         tx: &rusqlite::Transaction<'_>,
         group: i64,
@@ -378,16 +446,18 @@ pub mod sql {
         if events.is_empty() {
             return Ok(());
         }
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO events (group_id, stream_id, ts, ingested, message) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
-            for (ts, m) in events {
-                st.execute(params![group, stream, ts, ingested, m])?;
-            }
-        }
-        let first = events.iter().map(|e| e.0).min().unwrap_or_default();
-        let last = events.iter().map(|e| e.0).max().unwrap_or_default();
+        let sorted;
+        let events = if events.windows(2).all(|w| w[0].0 <= w[1].0) {
+            events
+        } else {
+            let mut v = events.to_vec();
+            v.sort_by_key(|e| e.0);
+            sorted = v;
+            &sorted
+        };
+        insert_chunks(tx, group, stream, events, ingested)?;
+        let first = events[0].0;
+        let last = events[events.len() - 1].0;
         let bytes: i64 = events.iter().map(|e| e.1.len() as i64).sum();
         tx.execute(
             "UPDATE streams SET first_event = MIN(COALESCE(first_event, ?2), ?2), last_event = MAX(COALESCE(last_event, ?3), ?3), last_ingestion = ?4, stored_bytes = stored_bytes + ?5 WHERE id = ?1",
@@ -449,60 +519,197 @@ pub mod sql {
         before: Option<Cursor>,
         limit: usize,
     ) -> Result<Vec<Event>> {
-        let cols = "id, stream_id, ts, ingested, message";
-        let mut out = if let Some(b) = before {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {cols} FROM events WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) < (?4, ?5) ORDER BY ts DESC, id DESC LIMIT ?6"
-            ))?;
-            let rows = st.query_map(
-                params![stream, start, end, b.timestamp, b.id, limit as i64],
-                event_of,
-            )?;
-            let mut v = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-            v.reverse();
-            v
-        } else {
-            let a = after.unwrap_or(Cursor {
-                timestamp: i64::MIN,
-                id: i64::MIN,
-            });
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {cols} FROM events WHERE stream_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) > (?4, ?5) ORDER BY ts, id LIMIT ?6"
-            ))?;
-            let rows = st.query_map(
-                params![stream, start, end, a.timestamp, a.id, limit as i64],
-                event_of,
-            )?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        let (direction, from) = match (before, after) {
+            (Some(b), _) => (Direction::Backward, b),
+            (None, a) => (
+                Direction::Forward,
+                a.unwrap_or(Cursor {
+                    timestamp: i64::MIN,
+                    id: i64::MIN,
+                }),
+            ),
         };
-        out.truncate(limit);
-        Ok(out)
+        let w = Walk {
+            direction,
+            start,
+            end,
+            after: from,
+            limit,
+            budget: usize::MAX,
+            stream: &|_| true,
+            needle: None,
+            keep: &|_| true,
+        };
+        let mut events = walk(c, Scope::Stream(stream), &w)?.events;
+        if direction == Direction::Backward {
+            events.reverse();
+        }
+        Ok(events)
     }
 
-    /// A group's events in `[start, end)` strictly after `after`, ascending, at most `limit`.
-    pub fn group_events(
-        c: &Connection,
-        group: i64,
-        start: i64,
-        end: i64,
-        after: Cursor,
-        limit: usize,
-    ) -> Result<Vec<Event>> {
-        let mut st = c.prepare_cached(
-            "SELECT id, stream_id, ts, ingested, message FROM events WHERE group_id = ?1 AND ts >= ?2 AND ts < ?3 AND (ts, id) > (?4, ?5) ORDER BY ts, id LIMIT ?6",
-        )?;
-        let rows = st.query_map(
-            params![group, start, end, after.timestamp, after.id, limit as i64],
-            event_of,
-        )?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    /// Whose chunks a walk reads.
+    #[derive(Debug, Clone, Copy)]
+    pub enum Scope {
+        Stream(i64),
+        Group(i64),
     }
 
-    /// Deletes the events of groups with a retention that are older than it. Returns how many.
+    /// Walks the chunks of a stream or a group (see [`chunks::walk`]).
+    pub fn walk(c: &Connection, scope: Scope, w: &Walk<'_>) -> Result<Walked> {
+        let (column, owner) = match scope {
+            Scope::Stream(id) => ("stream_id", id),
+            Scope::Group(id) => ("group_id", id),
+        };
+        let cols = "id, stream_id, first_ts, last_ts, ingested, count";
+        let page = 256i64;
+        let next = |paged: Option<(i64, i64)>| -> Result<Vec<ChunkRow>> {
+            match w.direction {
+                Direction::Forward => {
+                    // A chunk holding events at or after the cursor starts at most a
+                    // chunk's span before it.
+                    let from = w.start.max(w.after.timestamp);
+                    let (pf, pid) = paged.unwrap_or((i64::MIN, i64::MIN));
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT {cols} FROM chunks WHERE {column} = ?1 AND first_ts >= ?2 AND first_ts < ?3 AND last_ts >= ?4 AND (first_ts, id) > (?5, ?6) ORDER BY first_ts, id LIMIT ?7"
+                    ))?;
+                    let rows = st.query_map(
+                        params![
+                            owner,
+                            from.saturating_sub(MAX_SPAN).max(pf),
+                            w.end,
+                            from,
+                            pf,
+                            pid,
+                            page
+                        ],
+                        chunk_of,
+                    )?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                }
+                Direction::Backward => {
+                    let to = w.end.saturating_sub(1).min(w.after.timestamp);
+                    let (pl, pid) = paged.map_or((i64::MAX, i64::MAX), |(l, i)| (!l, !i));
+                    let mut st = c.prepare_cached(&format!(
+                        "SELECT {cols} FROM chunks WHERE {column} = ?1 AND last_ts <= ?2 AND last_ts >= ?3 AND first_ts <= ?4 AND (last_ts, id) < (?5, ?6) ORDER BY last_ts DESC, id DESC LIMIT ?7"
+                    ))?;
+                    let rows = st.query_map(
+                        params![
+                            owner,
+                            to.saturating_add(MAX_SPAN).min(pl),
+                            w.start,
+                            to,
+                            pl,
+                            pid,
+                            page
+                        ],
+                        chunk_of,
+                    )?;
+                    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                }
+            }
+        };
+        let body = |id: i64| -> Result<Vec<u8>> {
+            let mut st = c.prepare_cached("SELECT body FROM chunks WHERE id = ?1")?;
+            Ok(st.query_row(params![id], |r| r.get(0))?)
+        };
+        chunks::walk(w, next, body)
+    }
+
+    /// Deletes the chunks of groups with a retention whose every event is older than it.
+    /// Returns how many.
     pub fn expire(c: &Connection, now_ms: i64) -> Result<usize> {
+        // A chunk goes once its last event has; reads hide the older events of one that stays.
         Ok(c.execute(
-            "DELETE FROM events WHERE id IN (SELECT e.id FROM events e JOIN groups g ON g.id = e.group_id WHERE g.retention_days IS NOT NULL AND e.ts < ?1 - g.retention_days * 86400000)",
+            "DELETE FROM chunks WHERE id IN (SELECT k.id FROM chunks k JOIN groups g ON g.id = k.group_id WHERE g.retention_days IS NOT NULL AND k.last_ts < ?1 - g.retention_days * 86400000)",
             params![now_ms],
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("gantry-logs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("logs.db")
+    }
+
+    fn texts(events: &[Event]) -> Vec<String> {
+        events.iter().map(|e| e.message.clone()).collect()
+    }
+
+    #[test]
+    fn batches_read_back_in_time_order_from_a_file_in_pages_both_ways() {
+        let path = store_file("pages");
+        let mut c = Connection::open(&path).unwrap();
+        drop(LogStore::setup(Connection::open(&path).unwrap()).unwrap());
+        let g = Group {
+            id: 0,
+            name: "g".into(),
+            created: 0,
+            retention_days: None,
+            kms_key_id: None,
+            class: None,
+            tags: Default::default(),
+            stored_bytes: 0,
+        };
+        sql::create_group(&c, &g).unwrap();
+        let gid = sql::group(&c, "g").unwrap().unwrap().id;
+        sql::create_stream(&c, gid, "s", 0).unwrap();
+        let sid = sql::stream(&c, gid, "s").unwrap().unwrap().id;
+        // Two batches overlapping in time, the second out of order within itself.
+        let a: Vec<(i64, String)> = [10, 30, 50].map(|t| (t, format!("a{t}"))).into();
+        let b: Vec<(i64, String)> = [40, 20].map(|t| (t, format!("b{t}"))).into();
+        sql::append(&mut c, gid, sid, &a, 1).unwrap();
+        sql::append(&mut c, gid, sid, &b, 2).unwrap();
+        let all = sql::stream_events(&c, sid, i64::MIN, i64::MAX, None, None, 100).unwrap();
+        assert_eq!(texts(&all), ["a10", "b20", "a30", "b40", "a50"]);
+        let first = sql::stream_events(&c, sid, i64::MIN, i64::MAX, None, None, 2).unwrap();
+        let after = Cursor {
+            timestamp: first[1].timestamp,
+            id: first[1].id,
+        };
+        let next = sql::stream_events(&c, sid, i64::MIN, i64::MAX, Some(after), None, 2).unwrap();
+        assert_eq!(texts(&next), ["a30", "b40"]);
+        let end = Cursor {
+            timestamp: i64::MAX,
+            id: i64::MAX,
+        };
+        let last = sql::stream_events(&c, sid, i64::MIN, i64::MAX, None, Some(end), 2).unwrap();
+        assert_eq!(texts(&last), ["b40", "a50"]);
+        let window = sql::stream_events(&c, sid, 20, 41, None, None, 100).unwrap();
+        assert_eq!(texts(&window), ["b20", "a30", "b40"]);
+    }
+
+    #[test]
+    fn a_store_of_rows_an_event_moves_into_chunks_on_open() {
+        let path = store_file("migrate");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA).unwrap();
+            c.execute_batch(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY, group_id INTEGER NOT NULL, stream_id INTEGER NOT NULL, ts INTEGER NOT NULL, ingested INTEGER NOT NULL, message TEXT NOT NULL);
+                 INSERT INTO events (group_id, stream_id, ts, ingested, message) VALUES (1, 7, 20, 5, 'second'), (1, 7, 10, 5, 'first'), (1, 8, 15, 6, 'other');",
+            )
+            .unwrap();
+        }
+        let store = LogStore::setup(Connection::open(&path).unwrap()).unwrap();
+        let c = store.conn.lock().unwrap();
+        let seven = sql::stream_events(&c, 7, i64::MIN, i64::MAX, None, None, 10).unwrap();
+        assert_eq!(texts(&seven), ["first", "second"]);
+        assert_eq!(seven[0].ingested, 5);
+        let eight = sql::stream_events(&c, 8, i64::MIN, i64::MAX, None, None, 10).unwrap();
+        assert_eq!(texts(&eight), ["other"]);
+        let left: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(left, 0);
     }
 }
