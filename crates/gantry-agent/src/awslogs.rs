@@ -131,12 +131,12 @@ pub fn destination(a: &AssignedTask, name: &str, id: &str) -> Option<Destination
 /// the text (its newline, if any, still on) and the time in milliseconds.
 pub fn parse_line(line: &[u8]) -> Option<(String, i64)> {
     #[derive(serde::Deserialize)]
-    struct Line {
+    struct Line<'a> {
         log: String,
-        time: String,
+        time: &'a str,
     }
-    let l: Line = serde_json::from_slice(line).ok()?;
-    let ms = parse_rfc3339_ns(&l.time)? / 1_000_000;
+    let l: Line<'_> = serde_json::from_slice(line).ok()?;
+    let ms = parse_rfc3339_ns(l.time)? / 1_000_000;
     Some((l.log, ms))
 }
 
@@ -149,40 +149,47 @@ pub struct Cut {
     pub consumed: usize,
 }
 
-/// The complete lines of `buf`: (text without its newline, or `None` for a line that is not
-/// Docker's; time in milliseconds; where the line ends in `buf`).
-fn lines(buf: &[u8]) -> Vec<(Option<String>, i64, usize)> {
-    let mut out = Vec::new();
-    let mut pos = 0usize;
-    let mut pending: Option<(String, i64)> = None;
-    while let Some(nl) = buf[pos..].iter().position(|b| *b == b'\n') {
-        let next = pos + nl + 1;
-        let Some((text, ms)) = parse_line(&buf[pos..pos + nl]) else {
-            if pending.is_none() {
-                out.push((None, 0, next));
+/// The complete lines of `buf`, as they are asked for: (text without its newline, or `None`
+/// for a line that is not Docker's; time in milliseconds; where the line ends in `buf`).
+struct Lines<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Iterator for Lines<'_> {
+    type Item = (Option<String>, i64, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // A line Docker split (16 KiB at most each) goes on in the next ones, up to a newline.
+        let mut pending: Option<(String, i64)> = None;
+        loop {
+            let nl = memchr::memchr(b'\n', &self.buf[self.pos..])?;
+            let line = &self.buf[self.pos..self.pos + nl];
+            self.pos += nl + 1;
+            let Some((text, ms)) = parse_line(line) else {
+                if pending.is_none() {
+                    return Some((None, 0, self.pos));
+                }
+                continue;
+            };
+            let (mut text, ms) = match pending.take() {
+                Some((mut acc, first)) => {
+                    acc.push_str(&text);
+                    (acc, first)
+                }
+                None => (text, ms),
+            };
+            if !text.ends_with('\n') {
+                pending = Some((text, ms));
+                continue;
             }
-            pos = next;
-            continue;
-        };
-        pos = next;
-        let (mut text, ms) = match pending.take() {
-            Some((mut acc, first)) => {
-                acc.push_str(&text);
-                (acc, first)
-            }
-            None => (text, ms),
-        };
-        if !text.ends_with('\n') {
-            pending = Some((text, ms));
-            continue;
-        }
-        text.pop();
-        if text.ends_with('\r') {
             text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+            return Some((Some(text), ms, self.pos));
         }
-        out.push((Some(text), ms, next));
     }
-    out
 }
 
 /// Cuts the next batch from `buf` (bytes of the file from the last shipped point).
@@ -204,7 +211,7 @@ pub fn cut(buf: &[u8], start: Option<&regex::Regex>, flush: bool) -> Cut {
         out.consumed = end;
         true
     };
-    for (text, ms, end) in lines(buf) {
+    for (text, ms, end) in (Lines { buf, pos: 0 }) {
         let Some(text) = text else {
             // Not a line of Docker's: skipped (with the event it interrupts, its bytes go).
             if current.is_none() {
@@ -314,7 +321,7 @@ async fn follow(
     path: String,
     dest: Destination,
 ) {
-    let mut req = ShipRequest {
+    let req = ShipRequest {
         container_instance_arn: shipper
             .instance
             .lock()
@@ -330,43 +337,56 @@ async fn follow(
         to: 0,
         events: Vec::new(),
     };
-    let Some(mut offset) = shipper.send_until_done(&req, &registry).await else {
+    let Some(held) = shipper.send_until_done(&req, &registry).await else {
         return;
     };
+    // `buf` holds the file from `base` on. One batch is in flight while the next is cut: the
+    // server stores a range only where the last one ended, so they go one after the other.
+    let mut base = held;
     let mut buf: Vec<u8> = Vec::new();
+    let mut inflight: Option<(u64, tokio::task::JoinHandle<Option<u64>>)> = None;
     let mut pending_since: Option<Instant> = None;
     loop {
         let stopped = registry
             .get(&task_arn)
             .and_then(|t| t.container(&container).map(|c| c.last_status == "STOPPED"))
             .unwrap_or(true);
-        let read = read_from(&path, offset + buf.len() as u64, &mut buf).await;
+        let read = read_from(&path, base + buf.len() as u64, &mut buf).await;
         // A multi-line event goes once the next starts, the container stops, or it has
         // waited `FLUSH_AFTER` (Docker's awslogs-force-flush-interval-seconds).
         let waiting = *pending_since.get_or_insert_with(Instant::now);
         let flush = stopped || waiting.elapsed() >= FLUSH_AFTER;
         let c = cut(&buf, dest.start.as_ref(), flush);
-        if c.consumed > 0 {
-            req.container_instance_arn = shipper
-                .instance
-                .lock()
-                .map(|i| i.clone())
-                .unwrap_or_default();
-            req.from = offset;
-            req.to = offset + c.consumed as u64;
-            req.events = c.events;
-            let Some(stored) = shipper.send_until_done(&req, &registry).await else {
+        if let Some((to, sending)) = inflight.take() {
+            let Some(stored) = sending.await.ok().flatten() else {
                 return;
             };
-            req.events = Vec::new();
-            pending_since = None;
-            if stored == req.to {
-                buf.drain(..c.consumed);
-            } else {
+            if stored != to {
                 // The stream holds another point of the file: go on from there.
                 buf.clear();
+                base = stored;
+                continue;
             }
-            offset = stored;
+        }
+        if c.consumed > 0 {
+            let batch = ShipRequest {
+                container_instance_arn: shipper
+                    .instance
+                    .lock()
+                    .map(|i| i.clone())
+                    .unwrap_or_default(),
+                from: base,
+                to: base + c.consumed as u64,
+                events: c.events,
+                ..req.clone()
+            };
+            buf.drain(..c.consumed);
+            base = batch.to;
+            pending_since = None;
+            let (shipper, registry) = (shipper.clone(), registry.clone());
+            let sending =
+                tokio::spawn(async move { shipper.send_until_done(&batch, &registry).await });
+            inflight = Some((base, sending));
             continue;
         }
         match read {

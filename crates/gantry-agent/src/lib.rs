@@ -503,7 +503,8 @@ impl<R: ContainerRuntime> Agent<R> {
                 base: self.cfg.server.clone(),
                 token: self.cfg.join_token.clone(),
                 instance: instance.clone(),
-                poll: self.cfg.tick,
+                // Lines reach `aws logs tail` within a tenth of a second.
+                poll: self.cfg.tick.min(Duration::from_millis(100)),
                 retry: self.cfg.retry,
                 retry_cap: self.cfg.retry_cap,
             },

@@ -5,8 +5,9 @@
 
 use crate::error::ApiError;
 use crate::model::{
-    Attribute, Compatibility, ContainerCondition, ContainerDefinition, NetworkMode,
-    RegisterTaskDefinitionRequest, Tag, TaskDefinition, TaskDefinitionStatus, TransportProtocol,
+    Attribute, Compatibility, ContainerCondition, ContainerDefinition, LogConfiguration, LogDriver,
+    NetworkMode, RegisterTaskDefinitionRequest, Tag, TaskDefinition, TaskDefinitionStatus,
+    TransportProtocol,
 };
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -140,6 +141,11 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
             "Container '{}': repositoryCredentials.credentialsParameter must name a Secrets Manager secret (its ARN, or its name), not {param:?}.",
             c.name.as_deref().unwrap_or_default()
         )));
+    }
+    for c in containers {
+        if let Some(l) = &c.log_configuration {
+            check_awslogs(c.name.as_deref().unwrap_or_default(), l)?;
+        }
     }
     let compat = req.requires_compatibilities.clone().unwrap_or_default();
     let fargate = compat.contains(&Compatibility::Fargate);
@@ -604,6 +610,40 @@ pub fn build(req: &RegisterTaskDefinitionRequest) -> Result<TaskDefinition, ApiE
     })
 }
 
+/// The awslogs driver's options, as Docker checks them: a group, and a `mode` with its
+/// `max-buffer-size`. (gantry's agent buffers in the container's log file, so neither mode
+/// drops a line nor makes the container wait; the options are kept for the ECS shape.)
+fn check_awslogs(container: &str, l: &LogConfiguration) -> Result<(), ApiError> {
+    if l.log_driver != LogDriver::Awslogs {
+        return Ok(());
+    }
+    let opts = l.options.clone().unwrap_or_default();
+    let bad = |what: String| Err(ApiError::client(format!("Container '{container}': {what}")));
+    if opts.get("awslogs-group").is_none_or(|g| g.is_empty()) {
+        return bad("the awslogs log driver needs the option awslogs-group.".into());
+    }
+    let mode = opts.get("mode").map(String::as_str);
+    if let Some(m) = mode.filter(|m| !matches!(*m, "blocking" | "non-blocking")) {
+        return bad(format!(
+            "the log option mode must be blocking or non-blocking, not {m:?}."
+        ));
+    }
+    if let Some(size) = opts.get("max-buffer-size") {
+        let digits = size.trim_end_matches(|c: char| "kKmMgGbB".contains(c));
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return bad(format!(
+                "the log option max-buffer-size must be a size such as 25m, not {size:?}."
+            ));
+        }
+        if mode != Some("non-blocking") {
+            return bad(
+                "the log option max-buffer-size applies only with mode non-blocking.".into(),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The capabilities an instance must advertise to run the task definition, as ECS derives them.
 pub fn required_attributes(req: &RegisterTaskDefinitionRequest) -> Vec<Attribute> {
     let mut names = BTreeSet::new();
@@ -733,6 +773,30 @@ mod tests {
         assert!(!fargate_memory_allowed(256, 4096));
         assert!(fargate_memory_allowed(8192, 20 * 1024));
         assert!(!fargate_memory_allowed(8192, 18 * 1024));
+    }
+
+    #[test]
+    fn awslogs_options_are_checked_as_docker_checks_them() {
+        let with = |opts: &str| {
+            format!(
+                r#"{{"family":"f","containerDefinitions":[{{"name":"a","image":"x","memory":10,"logConfiguration":{{"logDriver":"awslogs","options":{{{opts}}}}}}}]}}"#
+            )
+        };
+        assert!(reg(&with(
+            r#""awslogs-group":"/g","mode":"non-blocking","max-buffer-size":"4m""#
+        ))
+        .is_ok());
+        assert!(reg(&with(r#""awslogs-group":"/g","mode":"blocking""#)).is_ok());
+        fails_naming(&with(r#""awslogs-region":"us-east-1""#), "awslogs-group");
+        fails_naming(&with(r#""awslogs-group":"/g","mode":"lossy""#), "mode");
+        fails_naming(
+            &with(r#""awslogs-group":"/g","mode":"non-blocking","max-buffer-size":"lots""#),
+            "max-buffer-size",
+        );
+        fails_naming(
+            &with(r#""awslogs-group":"/g","max-buffer-size":"4m""#),
+            "non-blocking",
+        );
     }
 
     #[test]
