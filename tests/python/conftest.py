@@ -189,6 +189,8 @@ def _server_env() -> dict:
     env["GANTRY_TASK_CREDENTIALS_TTL"] = "20s"
     # Log events past their retention are swept within a test.
     env["GANTRY_LOG_EXPIRY_INTERVAL"] = "1s"
+    # A load balancer's second (health check intervals, deregistration delays) lasts 100 ms.
+    env["GANTRY_ELB_SECOND"] = "100ms"
     env["NO_COLOR"] = "1"
     return env
 

@@ -266,6 +266,13 @@ struct ServerTiming {
     /// How often log events older than their group's retention are deleted
     #[arg(long, env = "GANTRY_LOG_EXPIRY_INTERVAL", default_value = "1m", value_parser = parse_duration)]
     log_expiry_interval: Duration,
+    /// The address load balancers listen on (their DNSName)
+    #[arg(long, env = "GANTRY_ELB_ADDRESS", default_value = "127.0.0.1")]
+    elb_address: String,
+    /// How long one second of a load balancer's health check interval and timeout, and of a
+    /// target group's deregistration delay, lasts (tests make it short)
+    #[arg(long, env = "GANTRY_ELB_SECOND", default_value = "1s", value_parser = parse_duration)]
+    elb_second: Duration,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).

@@ -1,5 +1,5 @@
 //! `gantry up` and `gantry server`: the control plane on the embedded store with every service
-//! on its port (ECS, IAM, STS, Secrets Manager, SSM, CloudWatch Logs), and under `gantry up`
+//! on its port (ECS, IAM, STS, Secrets Manager, SSM, CloudWatch Logs, ELB), and under `gantry up`
 //! an agent on the local Docker.
 
 use crate::config::{self, Settings};
@@ -72,6 +72,18 @@ pub async fn serve(
         },
     );
     tokio::spawn(logs.clone().run_expiry());
+    let elb = gantry_elb::Elb::open(
+        store.clone(),
+        settings.region.clone(),
+        settings.account_id.clone(),
+        gantry_elb::ElbSettings {
+            address: timing.elb_address.clone(),
+            second: timing.elb_second,
+        },
+    )
+    .await
+    .context("loading the load balancers")?;
+    tokio::spawn(gantry_elb::plane::run(elb.clone()));
     let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
     // One view of the identities decides who signs, what they may do, and what a task's
     // execution role may read.
@@ -174,6 +186,7 @@ pub async fn serve(
             gantry_secrets::secretsmanager::entry(&secrets),
             gantry_secrets::ssm::entry(&secrets),
             gantry_logs::entry(&logs),
+            gantry_elb::api::entry(&elb),
         ],
     )?;
     gantry_server::run_tls(listener, server, door, tls, async move {

@@ -1,0 +1,387 @@
+//! Listeners: a port of a load balancer and what it does with what arrives (forward to
+//! weighted target groups, a fixed response, a redirect).
+
+use super::*;
+use crate::hex_id;
+use crate::model::{Action, Balancer, BalancerType, Listener, Protocol};
+use gantry_core::query::Fields;
+use std::collections::BTreeMap;
+
+fn listener_not_found(arn: &str) -> ServiceError {
+    not_found("ListenerNotFound", format!("Listener '{arn}' not found"))
+}
+
+/// One action of `DefaultActions.member.N`, its fields as the form named them.
+fn action(
+    all: &BTreeMap<String, Resource>,
+    kind: BalancerType,
+    f: &Fields<'_>,
+) -> Result<Action, ServiceError> {
+    let get = |k: &str| f.get(k).copied();
+    match get("Type").unwrap_or_default() {
+        "forward" => {
+            let mut groups: Vec<(String, u32)> = Vec::new();
+            if let Some(arn) = get("TargetGroupArn") {
+                groups.push((arn.to_string(), 1));
+            }
+            let mut weighted: BTreeMap<u32, (Option<&str>, Option<&str>)> = BTreeMap::new();
+            for (k, v) in f {
+                let Some(rest) = k.strip_prefix("ForwardConfig.TargetGroups.member.") else {
+                    continue;
+                };
+                let Some((n, field)) = rest.split_once('.') else {
+                    continue;
+                };
+                let Ok(n) = n.parse() else { continue };
+                let e = weighted.entry(n).or_default();
+                match field {
+                    "TargetGroupArn" => e.0 = Some(v),
+                    "Weight" => e.1 = Some(v),
+                    _ => {}
+                }
+            }
+            for (arn, weight) in weighted.into_values() {
+                let arn = arn.ok_or_else(|| {
+                    validation("A weighted target group needs its TargetGroupArn.")
+                })?;
+                let w = weight.map_or(Ok(1), |w| {
+                    w.parse::<u32>().ok().filter(|w| *w <= 999).ok_or_else(|| {
+                        validation(format!("Weight '{w}' must be between 0 and 999."))
+                    })
+                })?;
+                if let Some(g) = groups.iter_mut().find(|g| g.0 == arn) {
+                    g.1 = w;
+                } else {
+                    groups.push((arn.to_string(), w));
+                }
+            }
+            if groups.is_empty() {
+                return Err(validation("A forward action needs a target group."));
+            }
+            let want = match kind {
+                BalancerType::Application => Protocol::Http,
+                BalancerType::Network => Protocol::Tcp,
+            };
+            for (arn, _) in &groups {
+                match all.get(arn) {
+                    Some(Resource::Group(g)) if g.protocol == want => {}
+                    Some(Resource::Group(g)) => {
+                        return Err(invalid_config(format!(
+                            "The target group '{}' uses {}; a {} load balancer forwards to {} target groups",
+                            g.name,
+                            g.protocol.as_str(),
+                            kind.as_str(),
+                            want.as_str()
+                        )))
+                    }
+                    _ => {
+                        return Err(not_found(
+                            "TargetGroupNotFound",
+                            format!("Target group '{arn}' not found"),
+                        ))
+                    }
+                }
+            }
+            Ok(Action::Forward { groups })
+        }
+        "fixed-response" if kind == BalancerType::Application => {
+            let status = get("FixedResponseConfig.StatusCode")
+                .and_then(|s| s.parse::<u16>().ok())
+                .filter(|s| (200..=599).contains(s))
+                .ok_or_else(|| {
+                    validation("A fixed response needs a StatusCode between 200 and 599.")
+                })?;
+            Ok(Action::FixedResponse {
+                status,
+                content_type: get("FixedResponseConfig.ContentType").map(str::to_string),
+                body: get("FixedResponseConfig.MessageBody").map(str::to_string),
+            })
+        }
+        "redirect" if kind == BalancerType::Application => {
+            let status = get("RedirectConfig.StatusCode").unwrap_or_default();
+            if !matches!(status, "HTTP_301" | "HTTP_302") {
+                return Err(validation(
+                    "A redirect needs a StatusCode of HTTP_301 or HTTP_302.",
+                ));
+            }
+            let or = |k: &str, d: &str| get(k).unwrap_or(d).to_string();
+            Ok(Action::Redirect {
+                protocol: or("RedirectConfig.Protocol", "#{protocol}"),
+                host: or("RedirectConfig.Host", "#{host}"),
+                port: or("RedirectConfig.Port", "#{port}"),
+                path: or("RedirectConfig.Path", "/#{path}"),
+                query: or("RedirectConfig.Query", "#{query}"),
+                status: status.to_string(),
+            })
+        }
+        other => Err(validation(format!(
+            "Action type '{other}' is not served on a {} load balancer.",
+            kind.as_str()
+        ))),
+    }
+}
+
+fn actions(cx: &Ctx<'_>, kind: BalancerType) -> Result<Option<Vec<Action>>, ServiceError> {
+    let given = cx.p.structs("DefaultActions");
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let all = cx.elb.snapshot();
+    given
+        .iter()
+        .map(|f| action(&all, kind, f))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+pub(super) fn action_xml(x: &mut Xml, a: &Action, order: usize) {
+    match a {
+        Action::Forward { groups } => {
+            x.leaf("Type", "forward");
+            if let [(arn, _)] = groups.as_slice() {
+                x.leaf("TargetGroupArn", arn);
+            }
+            x.node("ForwardConfig", |x| {
+                x.list("TargetGroups", groups, |x, (arn, w)| {
+                    x.leaf("TargetGroupArn", arn);
+                    x.leaf("Weight", &w.to_string());
+                });
+            });
+        }
+        Action::FixedResponse {
+            status,
+            content_type,
+            body,
+        } => {
+            x.leaf("Type", "fixed-response");
+            x.node("FixedResponseConfig", |x| {
+                x.opt("MessageBody", body.as_deref());
+                x.leaf("StatusCode", &status.to_string());
+                x.opt("ContentType", content_type.as_deref());
+            });
+        }
+        Action::Redirect {
+            protocol,
+            host,
+            port,
+            path,
+            query,
+            status,
+        } => {
+            x.leaf("Type", "redirect");
+            x.node("RedirectConfig", |x| {
+                x.leaf("Protocol", protocol);
+                x.leaf("Port", port);
+                x.leaf("Host", host);
+                x.leaf("Path", path);
+                x.leaf("Query", query);
+                x.leaf("StatusCode", status);
+            });
+        }
+    }
+    x.leaf("Order", &(order + 1).to_string());
+}
+
+fn listener_xml(x: &mut Xml, l: &Listener) {
+    x.leaf("ListenerArn", &l.arn);
+    x.leaf("LoadBalancerArn", &l.balancer);
+    x.leaf("Port", &l.port.to_string());
+    x.leaf("Protocol", l.protocol.as_str());
+    x.list(
+        "DefaultActions",
+        l.actions.iter().enumerate(),
+        |x, (i, a)| action_xml(x, a, i),
+    );
+}
+
+fn balancer(all: &BTreeMap<String, Resource>, arn: &str) -> Result<Balancer, ServiceError> {
+    match all.get(arn) {
+        Some(Resource::Balancer(b)) => Ok(b.clone()),
+        _ => Err(not_found(
+            "LoadBalancerNotFound",
+            format!("Load balancer '{arn}' not found"),
+        )),
+    }
+}
+
+/// Refuses a port another listener on the same address holds (`except` is the listener
+/// being changed).
+fn check_port(
+    all: &BTreeMap<String, Resource>,
+    b: &Balancer,
+    port: u16,
+    except: Option<&str>,
+) -> Result<(), ServiceError> {
+    for r in all.values() {
+        let Resource::Listener(l) = r else { continue };
+        if l.port != port || Some(l.arn.as_str()) == except {
+            continue;
+        }
+        if l.balancer == b.arn {
+            return Err(ServiceError::new(
+                "DuplicateListener",
+                400,
+                "A listener already exists on this port for this load balancer",
+            ));
+        }
+        if matches!(all.get(&l.balancer), Some(Resource::Balancer(o)) if o.address == b.address) {
+            return Err(invalid_config(format!(
+                "Port {port} of {} is taken by another load balancer's listener: load balancers share one address here, so each listener port is used once",
+                b.address
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn listener_protocol(cx: &Ctx<'_>, kind: BalancerType) -> Result<Option<Protocol>, ServiceError> {
+    let Some(s) = cx.p.get("Protocol") else {
+        return Ok(None);
+    };
+    let p = Protocol::parse(s).ok_or_else(|| {
+        validation(format!(
+            "Listener protocol '{s}' is not served; use HTTP (application) or TCP (network)."
+        ))
+    })?;
+    let fits = matches!(
+        (kind, p),
+        (BalancerType::Application, Protocol::Http) | (BalancerType::Network, Protocol::Tcp)
+    );
+    if !fits {
+        return Err(invalid_config(format!(
+            "The protocol '{s}' is not supported for {} load balancers",
+            kind.as_str()
+        )));
+    }
+    Ok(Some(p))
+}
+
+fn port(cx: &Ctx<'_>) -> Result<Option<u16>, ServiceError> {
+    cx.p.int("Port")?
+        .map(|p| {
+            u16::try_from(p)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| validation(format!("Port '{p}' must be between 1 and 65535.")))
+        })
+        .transpose()
+}
+
+pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    let lb = cx.p.required("LoadBalancerArn")?.to_string();
+    let b = balancer(&cx.elb.snapshot(), &lb)?;
+    let protocol = listener_protocol(cx, b.kind)?.unwrap_or(match b.kind {
+        BalancerType::Application => Protocol::Http,
+        BalancerType::Network => Protocol::Tcp,
+    });
+    let port = port(cx)?.ok_or_else(|| validation("A listener needs a Port."))?;
+    let actions =
+        actions(cx, b.kind)?.ok_or_else(|| validation("A listener needs DefaultActions."))?;
+    let tail = b
+        .arn
+        .split_once(":loadbalancer/")
+        .map(|x| x.1)
+        .unwrap_or_default();
+    let arn = cx.elb.arn(&format!("listener/{tail}/{}", hex_id()));
+    cx.allow("CreateListener", vec![lb.clone()])?;
+    let l = cx
+        .elb
+        .update(|rows| {
+            let b = balancer(rows.all(), &lb)?;
+            check_port(rows.all(), &b, port, None)?;
+            let l = Listener {
+                arn: arn.clone(),
+                balancer: lb.clone(),
+                port,
+                protocol,
+                actions,
+            };
+            rows.put(&arn, Resource::Listener(l.clone()));
+            Ok(l)
+        })
+        .await?;
+    let mut x = Xml::new();
+    x.list("Listeners", [&l], listener_xml);
+    Ok(x)
+}
+
+pub fn describe(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    let lb = cx.p.get("LoadBalancerArn");
+    let arns = cx.p.list("ListenerArns");
+    cx.allow("DescribeListeners", Vec::new())?;
+    if lb.is_none() && arns.is_empty() {
+        return Err(validation(
+            "You must specify either listener ARNs or a load balancer ARN",
+        ));
+    }
+    let all = cx.elb.snapshot();
+    if let Some(lb) = lb {
+        balancer(&all, lb)?;
+    }
+    for a in &arns {
+        if !matches!(all.get(*a), Some(Resource::Listener(_))) {
+            return Err(listener_not_found(a));
+        }
+    }
+    let chosen: Vec<&Listener> = all
+        .values()
+        .filter_map(|r| match r {
+            Resource::Listener(l) => Some(l),
+            _ => None,
+        })
+        .filter(|l| lb.is_none_or(|b| l.balancer == b))
+        .filter(|l| arns.is_empty() || arns.contains(&l.arn.as_str()))
+        .collect();
+    let mut x = Xml::new();
+    x.list("Listeners", chosen, listener_xml);
+    Ok(x)
+}
+
+pub async fn modify(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    let arn = cx.p.required("ListenerArn")?.to_string();
+    cx.allow("ModifyListener", vec![arn.clone()])?;
+    let all = cx.elb.snapshot();
+    let Some(Resource::Listener(old)) = all.get(&arn).cloned() else {
+        return Err(listener_not_found(&arn));
+    };
+    let b = balancer(&all, &old.balancer)?;
+    let protocol = listener_protocol(cx, b.kind)?.unwrap_or(old.protocol);
+    let port = port(cx)?.unwrap_or(old.port);
+    let actions = actions(cx, b.kind)?.unwrap_or(old.actions);
+    let l = cx
+        .elb
+        .update(|rows| {
+            if rows.get(&arn).is_none() {
+                return Err(listener_not_found(&arn));
+            }
+            check_port(rows.all(), &b, port, Some(&arn))?;
+            let l = Listener {
+                arn: arn.clone(),
+                balancer: b.arn.clone(),
+                port,
+                protocol,
+                actions,
+            };
+            rows.put(&arn, Resource::Listener(l.clone()));
+            Ok(l)
+        })
+        .await?;
+    let mut x = Xml::new();
+    x.list("Listeners", [&l], listener_xml);
+    Ok(x)
+}
+
+pub async fn delete(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    let arn = cx.p.required("ListenerArn")?.to_string();
+    cx.allow("DeleteListener", vec![arn.clone()])?;
+    cx.elb
+        .update(|rows| {
+            if rows.get(&arn).is_none() {
+                return Err(listener_not_found(&arn));
+            }
+            rows.delete(&arn);
+            Ok(())
+        })
+        .await?;
+    Ok(Xml::new())
+}

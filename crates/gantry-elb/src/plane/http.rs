@@ -1,0 +1,225 @@
+//! The application load balancer's proxy: HTTP/1.1 from clients, keep-alive pools to targets,
+//! X-Forwarded-For/-Proto/-Port, the group's algorithm, fixed responses and redirects.
+
+use super::{first_action, listener, weighted, Picker, Upstream};
+use crate::model::Action;
+use crate::Elb;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+fn text(status: StatusCode, body: &str) -> Response<Body> {
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_string()))
+            .map_err(|e| match e {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("text/html"),
+    );
+    r
+}
+
+/// Headers that belong to one hop, not to the request.
+const HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authorization",
+];
+
+pub(super) async fn serve(
+    elb: Arc<Elb>,
+    arn: String,
+    socket: tokio::net::TcpListener,
+    client: Upstream,
+    picker: Arc<Picker>,
+) {
+    let local_port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
+    loop {
+        let Ok((stream, peer)) = socket.accept().await else {
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let (elb, arn, client, picker) = (elb.clone(), arn.clone(), client.clone(), picker.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (elb, arn, client, picker) =
+                    (elb.clone(), arn.clone(), client.clone(), picker.clone());
+                async move {
+                    Ok::<_, std::convert::Infallible>(
+                        handle(&elb, &arn, req, peer, local_port, &client, &picker).await,
+                    )
+                }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    elb: &Elb,
+    arn: &str,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    port: u16,
+    client: &Upstream,
+    picker: &Picker,
+) -> Response<Body> {
+    let Some(l) = listener(elb, arn) else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Temporarily Unavailable",
+        );
+    };
+    match first_action(&l) {
+        Some(Action::Forward { groups }) => {
+            let Some(group) = weighted(groups) else {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "503 Service Temporarily Unavailable",
+                );
+            };
+            forward(elb, group, req, peer, port, client, picker).await
+        }
+        Some(Action::FixedResponse {
+            status,
+            content_type,
+            body,
+        }) => {
+            let mut r = text(
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
+                body.as_deref().unwrap_or_default(),
+            );
+            if let Some(v) = content_type
+                .as_deref()
+                .and_then(|c| hyper::header::HeaderValue::from_str(c).ok())
+            {
+                r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+            }
+            r
+        }
+        Some(Action::Redirect {
+            protocol,
+            host,
+            port: to_port,
+            path,
+            query,
+            status,
+        }) => {
+            let own_host = req
+                .headers()
+                .get(hyper::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(|h| h.split(':').next().unwrap_or(h).to_string())
+                .unwrap_or_default();
+            let uri = req.uri();
+            let fill = |s: &str| {
+                s.replace("#{protocol}", "http")
+                    .replace("#{host}", &own_host)
+                    .replace("#{port}", &port.to_string())
+                    .replace("#{path}", uri.path().trim_start_matches('/'))
+                    .replace("#{query}", uri.query().unwrap_or_default())
+            };
+            let scheme = fill(protocol).to_ascii_lowercase();
+            let q = fill(query);
+            let location = format!(
+                "{scheme}://{}:{}{}{}",
+                fill(host),
+                fill(to_port),
+                fill(path),
+                if q.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{q}")
+                }
+            );
+            let code = if status == "HTTP_301" {
+                StatusCode::MOVED_PERMANENTLY
+            } else {
+                StatusCode::FOUND
+            };
+            let mut r = text(code, "");
+            if let Ok(v) = hyper::header::HeaderValue::from_str(&location) {
+                r.headers_mut().insert(hyper::header::LOCATION, v);
+            }
+            r
+        }
+        None => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Temporarily Unavailable",
+        ),
+    }
+}
+
+async fn forward(
+    elb: &Elb,
+    group: &str,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    port: u16,
+    client: &Upstream,
+    picker: &Picker,
+) -> Response<Body> {
+    let least = match elb.snapshot().get(group) {
+        Some(crate::model::Resource::Group(g)) => g.least_outstanding(),
+        _ => false,
+    };
+    let Some((target, _flight)) = picker.pick(elb, group, least) else {
+        return text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Temporarily Unavailable",
+        );
+    };
+    let (mut parts, body) = req.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let Ok(uri) = format!("http://{}:{}{path}", target.id, target.port).parse() else {
+        return text(StatusCode::BAD_REQUEST, "400 Bad Request");
+    };
+    parts.uri = uri;
+    for h in HOP {
+        parts.headers.remove(h);
+    }
+    let forwarded_for = match parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(before) => format!("{before}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    for (k, v) in [
+        ("x-forwarded-for", forwarded_for),
+        ("x-forwarded-proto", "http".into()),
+        ("x-forwarded-port", port.to_string()),
+    ] {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+            parts.headers.insert(k, v);
+        }
+    }
+    let upstream = Request::from_parts(parts, body.boxed());
+    match client.request(upstream).await {
+        Ok(r) => r.map(BodyExt::boxed),
+        Err(e) => {
+            tracing::debug!(target = %target.id, port = target.port, error = %e, "a target failed a request");
+            text(StatusCode::BAD_GATEWAY, "502 Bad Gateway")
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! The network load balancer's forwarder: each connection to a target the group may route to.
+
+use super::{first_action, listener, weighted, Picker};
+use crate::model::Action;
+use crate::Elb;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(super) async fn serve(
+    elb: Arc<Elb>,
+    arn: String,
+    socket: tokio::net::TcpListener,
+    picker: Arc<Picker>,
+) {
+    loop {
+        let Ok((mut inbound, _)) = socket.accept().await else {
+            continue;
+        };
+        let (elb, arn, picker) = (elb.clone(), arn.clone(), picker.clone());
+        tokio::spawn(async move {
+            let Some(l) = listener(&elb, &arn) else {
+                return;
+            };
+            let Some(Action::Forward { groups }) = first_action(&l) else {
+                return;
+            };
+            let Some(group) = weighted(groups) else {
+                return;
+            };
+            let Some((target, _flight)) = picker.pick(&elb, group, false) else {
+                return;
+            };
+            let connect = tokio::net::TcpStream::connect((target.id.as_str(), target.port));
+            let Ok(Ok(mut outbound)) = tokio::time::timeout(Duration::from_secs(10), connect).await
+            else {
+                return;
+            };
+            let _ = outbound.set_nodelay(true);
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        });
+    }
+}

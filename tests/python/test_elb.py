@@ -1,0 +1,211 @@
+"""Elastic Load Balancing (v2) through boto3 and the AWS CLI: load balancers, target groups,
+listeners and targets with ELB's shapes and errors, and the data plane in front of real
+containers (busybox httpd): round robin across healthy targets, X-Forwarded-* headers, a killed
+target leaving the rotation through its health checks, draining on deregistration, fixed
+responses, and a network load balancer forwarding TCP. The server's ELB second lasts 100 ms
+(GANTRY_ELB_SECOND), so a 5-second health check interval is half a second."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from botocore.exceptions import ClientError
+
+from conftest import _free_port
+from test_walkthrough_tasks import IMAGE, busybox_image, docker  # noqa: F401
+
+# A page naming the container, and a CGI script echoing what the proxy added.
+SITE = (
+    "mkdir -p /www/cgi-bin && echo {name} > /www/index.html && "
+    "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\n"
+    "echo \"xff=$HTTP_X_FORWARDED_FOR proto=$HTTP_X_FORWARDED_PROTO port=$HTTP_X_FORWARDED_PORT\"\\n' "
+    "> /www/cgi-bin/echo && chmod +x /www/cgi-bin/echo && exec httpd -f -p 80 -h /www"
+)
+
+
+@pytest.fixture(scope="module")
+def elb(gantry):
+    return gantry.client("elbv2")
+
+
+def code(e: pytest.ExceptionInfo) -> str:
+    return e.value.response["Error"]["Code"]
+
+
+@pytest.fixture(scope="module")
+def webs(busybox_image):
+    """Three httpd containers on loopback host ports: [(name, container id, port)]."""
+    started = []
+    try:
+        for i in range(3):
+            name = f"web-{i}"
+            cid = docker("run", "-d", "--rm", "-p", "127.0.0.1::80", IMAGE, "sh", "-c",
+                         SITE.format(name=name)).stdout.strip()
+            port = int(docker("port", cid, "80/tcp").stdout.strip().splitlines()[0].rsplit(":", 1)[1])
+            started.append((name, cid, port))
+        yield started
+    finally:
+        for _, cid, _ in started:
+            docker("rm", "-f", cid, check=False)
+
+
+def wait_for(what, check, timeout=60.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"{what} (last seen: {last!r})", pytrace=False)
+
+
+def states(elb, tg: str) -> dict:
+    out = elb.describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+    return {d["Target"]["Port"]: d["TargetHealth"] for d in out}
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode().strip()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode().strip()
+
+
+def group(elb, unique, protocol="HTTP", **kw) -> str:
+    return elb.create_target_group(
+        Name=unique("tg")[:32], Protocol=protocol, Port=80, TargetType="ip", VpcId="vpc-gantry",
+        HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+        UnhealthyThresholdCount=2, **kw)["TargetGroups"][0]["TargetGroupArn"]
+
+
+def test_shapes_and_errors(elb, unique):
+    name = unique("lb")[:32]
+    lb = elb.create_load_balancer(Name=name, Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    assert lb["LoadBalancerArn"].startswith("arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/")
+    assert (lb["Type"], lb["Scheme"], lb["State"]["Code"]) == ("application", "internet-facing", "active")
+    assert lb["DNSName"] == "127.0.0.1"
+    # The same create again answers the same balancer; other settings are refused.
+    again = elb.create_load_balancer(Name=name, Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    assert again["LoadBalancerArn"] == lb["LoadBalancerArn"]
+    with pytest.raises(ClientError) as e:
+        elb.create_load_balancer(Name=name, Subnets=["subnet-gantry"], Scheme="internal")
+    assert code(e) == "DuplicateLoadBalancerName"
+    with pytest.raises(ClientError) as e:
+        elb.describe_load_balancers(Names=["no-such-lb"])
+    assert code(e) == "LoadBalancerNotFound"
+    tg = group(elb, unique, HealthCheckPath="/index.html", Matcher={"HttpCode": "200-299"})
+    g = elb.describe_target_groups(TargetGroupArns=[tg])["TargetGroups"][0]
+    assert (g["HealthCheckPath"], g["Matcher"]["HttpCode"], g["TargetType"]) == ("/index.html", "200-299", "ip")
+    assert g["LoadBalancerArns"] == []
+    with pytest.raises(ClientError) as e:
+        group(elb, unique, Matcher={"HttpCode": "600"})
+    assert code(e) == "ValidationError"
+    port = _free_port()
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])["Listeners"][0]
+    assert listener["DefaultActions"][0]["TargetGroupArn"] == tg
+    with pytest.raises(ClientError) as e:
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    assert code(e) == "DuplicateListener"
+    assert elb.describe_target_groups(LoadBalancerArn=lb["LoadBalancerArn"])["TargetGroups"][0]["TargetGroupArn"] == tg
+    with pytest.raises(ClientError) as e:
+        elb.delete_target_group(TargetGroupArn=tg)
+    assert code(e) == "ResourceInUse"
+    attrs = {a["Key"]: a["Value"] for a in elb.modify_target_group_attributes(
+        TargetGroupArn=tg, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])["Attributes"]}
+    assert attrs["deregistration_delay.timeout_seconds"] == "5"
+    assert attrs["load_balancing.algorithm.type"] == "round_robin"
+    with pytest.raises(ClientError) as e:
+        elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[{"Key": "nope", "Value": "1"}])
+    assert code(e) == "ValidationError"
+    elb.add_tags(ResourceArns=[lb["LoadBalancerArn"]], Tags=[{"Key": "team", "Value": "web"}])
+    tags = elb.describe_tags(ResourceArns=[lb["LoadBalancerArn"]])["TagDescriptions"][0]["Tags"]
+    assert tags == [{"Key": "team", "Value": "web"}]
+    elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    assert elb.describe_target_groups(TargetGroupArns=[tg])["TargetGroups"][0]["LoadBalancerArns"] == []
+    elb.delete_target_group(TargetGroupArn=tg)
+
+
+def test_requests_go_round_robin_to_healthy_targets_and_a_killed_one_leaves(elb, unique, webs, aws_cli):
+    lb = elb.create_load_balancer(Name=unique("web")[:32], Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    tg = group(elb, unique)
+    elb.modify_target_group_attributes(
+        TargetGroupArn=tg, Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": "20"}])
+    port = _free_port()
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    # Not yet used by a listener? It is now; registered targets start initial.
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "127.0.0.1", "Port": p} for _, _, p in webs])
+    first = states(elb, tg)
+    assert {s["State"] for s in first.values()} <= {"initial", "healthy"}
+    wait_for("every target healthy",
+             lambda: all(s["State"] == "healthy" for s in states(elb, tg).values()) and len(states(elb, tg)) == 3)
+    url = f"http://{lb['DNSName']}:{port}/"
+    seen = [get(url) for _ in range(30)]
+    assert all(s == 200 for s, _ in seen), seen
+    counts = {name: sum(1 for _, b in seen if b == name) for name, _, _ in webs}
+    assert all(n == 10 for n in counts.values()), counts
+    status, echo = get(f"{url}cgi-bin/echo")
+    assert status == 200 and echo == f"xff=127.0.0.1 proto=http port={port}", echo
+
+    # The AWS CLI sees the same.
+    out = aws_cli("elbv2", "describe-target-health", "--target-group-arn", tg)
+    assert {d["TargetHealth"]["State"] for d in out["TargetHealthDescriptions"]} == {"healthy"}
+
+    # A killed target fails its checks and leaves the rotation.
+    dead_name, dead_id, dead_port = webs[0]
+    docker("rm", "-f", dead_id)
+    down = wait_for("the killed target unhealthy", lambda: states(elb, tg)[dead_port]["State"] == "unhealthy"
+                    and states(elb, tg)[dead_port])
+    assert down["Reason"] == "Target.FailedHealthChecks", down
+    answers = [get(url) for _ in range(20)]
+    assert all(s == 200 for s, _ in answers), answers
+    assert dead_name not in {b for _, b in answers}
+
+    # A deregistered target drains for the delay (20 of the server's short seconds), then goes.
+    _, _, leaving = webs[1]
+    elb.deregister_targets(TargetGroupArn=tg, Targets=[{"Id": "127.0.0.1", "Port": leaving}])
+    draining = states(elb, tg)[leaving]
+    assert (draining["State"], draining["Reason"]) == ("draining", "Target.DeregistrationInProgress")
+    assert {b for _, b in (get(url) for _ in range(6))} == {webs[2][0]}
+    wait_for("the drained target gone", lambda: leaving not in states(elb, tg))
+    with pytest.raises(ClientError) as e:
+        elb.deregister_targets(TargetGroupArn=tg, Targets=[{"Id": "127.0.0.1", "Port": leaving}])
+    assert code(e) == "InvalidTarget"
+
+
+def test_fixed_responses_and_a_network_load_balancer_forwarding_tcp(elb, unique, webs):
+    alb = elb.create_load_balancer(Name=unique("fixed")[:32], Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    port = _free_port()
+    elb.create_listener(LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=port, DefaultActions=[{
+        "Type": "fixed-response",
+        "FixedResponseConfig": {"StatusCode": "418", "ContentType": "text/plain", "MessageBody": "teapot"}}])
+    assert wait_for("the fixed response", lambda: get(f"http://127.0.0.1:{port}/x") == (418, "teapot") or None)
+
+    nlb = elb.create_load_balancer(Name=unique("net")[:32], Type="network",
+                                   Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    assert nlb["LoadBalancerArn"].split(":")[5].startswith("loadbalancer/net/")
+    tg = group(elb, unique, protocol="TCP")
+    with pytest.raises(ClientError) as e:
+        elb.create_listener(LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=_free_port(),
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    assert code(e) == "InvalidConfigurationRequest"
+    live = webs[2]
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "127.0.0.1", "Port": live[2]}])
+    nport = _free_port()
+    elb.create_listener(LoadBalancerArn=nlb["LoadBalancerArn"], Protocol="TCP", Port=nport,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    wait_for("the TCP target healthy", lambda: states(elb, tg)[live[2]]["State"] == "healthy")
+    with socket.create_connection(("127.0.0.1", nport), timeout=10) as s:
+        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.") and answer.rstrip().endswith(live[0].encode()), answer
