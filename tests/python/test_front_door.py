@@ -84,12 +84,16 @@ def test_query_unknown_action_and_unbuilt_action(raw):
 
 
 def test_query_routes_by_the_signed_service_not_the_action(raw):
-    """DescribeAccountLimits is both ELBv2's and CloudFormation's: the scope decides."""
+    """DescribeAccountLimits is both ELBv2's and CloudFormation's: the scope decides. ELB
+    answers it; CloudFormation is not served."""
     r = query(raw, {"Action": "DescribeAccountLimits", "Version": "2015-12-01"}, service="elasticloadbalancing")
+    assert r.status == 200, r
+    assert b"<Name>application-load-balancers</Name>" in r.body, r.body
+    r = query(raw, {"Action": "DescribeAccountLimits", "Version": "2010-05-15"}, service="cloudformation")
     assert r.status == 400, r
     err, _ = xml_error(r)
     assert err["Code"] == "InvalidAction"
-    assert "'elasticloadbalancing'" in err["Message"], err
+    assert "'cloudformation'" in err["Message"], err
 
 
 def test_unknown_json_service_is_a_400_naming_it(raw):

@@ -14,6 +14,7 @@
 //! - [`secret_source`]: how ECS reads task secrets from the services that hold them.
 //! - [`log_sink`]: where ECS sends task output for `awslogs`.
 //! - [`task_roles`]: how ECS gets (and ends) the sessions of the roles its tasks run as.
+//! - [`targets`]: where ECS services register their tasks with load balancers.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
 
@@ -30,6 +31,7 @@ pub mod record;
 pub mod records;
 pub mod secret_source;
 pub mod table;
+pub mod targets;
 pub mod task_roles;
 
 pub use authz::{AdminOnly, Ask, Authorizer, Caller, Gate, NoTags, Principal, TagSource};
@@ -42,4 +44,5 @@ pub use record::{Kind, RecordError, Scoped};
 pub use records::{Records, Rows};
 pub use secret_source::SecretSource;
 pub use table::{Call, Dispatch, Input, Recognise, Regions, ServiceEntry, ServiceTable};
+pub use targets::{TargetRegistry, TargetState};
 pub use task_roles::TaskRoles;

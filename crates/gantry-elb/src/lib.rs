@@ -5,11 +5,14 @@
 //! - [`api`]: the operations, each authorized as `elasticloadbalancing:<Operation>`.
 //! - [`health`]: targets' health states and ELB's reasons (pure).
 //! - [`plane`]: the listeners' sockets, the HTTP proxy and TCP forwarder, the health checker.
+//! - `registry`: gantry-core's [`gantry_core::TargetRegistry`], through which ECS services
+//!   register their tasks.
 
 pub mod api;
 pub mod health;
 pub mod model;
 pub mod plane;
+mod registry;
 
 use gantry_core::{Records, Scoped, ServiceError};
 use gantry_store::Store;
@@ -108,6 +111,56 @@ impl Elb {
         let out = self.resources.update(f).await?;
         self.changed.send_modify(|n| *n += 1);
         Ok(out)
+    }
+
+    /// Adds (`add`) or removes targets of a group in one change. `strict`: refuse to remove a
+    /// target that is not registered, as DeregisterTargets does.
+    pub(crate) async fn change_targets(
+        &self,
+        arn: &str,
+        targets: &[model::Target],
+        add: bool,
+        strict: bool,
+    ) -> Result<(), ServiceError> {
+        let g = self.update(|rows| {
+            let Some(Resource::Group(mut g)) = rows.get(arn).cloned() else {
+                return Err(api::not_found(
+                    "TargetGroupNotFound",
+                    format!("Target group '{arn}' not found"),
+                ));
+            };
+            if add {
+                for t in targets {
+                    if !g.targets.contains(t) {
+                        g.targets.push(t.clone());
+                    }
+                }
+                g.targets.sort();
+            } else {
+                if let Some(t) = targets.iter().find(|t| strict && !g.targets.contains(t)) {
+                    return Err(ServiceError::new(
+                        "InvalidTarget",
+                        400,
+                        format!(
+                            "The following targets are not registered in target group '{arn}': '{}:{}'",
+                            t.id, t.port
+                        ),
+                    ));
+                }
+                g.targets.retain(|t| !targets.contains(t));
+            }
+            rows.put(arn, Resource::Group(g.clone()));
+            Ok(g)
+        })
+        .await?;
+        // The health table follows at once: a removed target is draining from now on.
+        self.health.sync(
+            arn,
+            &g.targets,
+            self.settings.second * g.deregistration_delay(),
+            std::time::Instant::now(),
+        );
+        Ok(())
     }
 
     /// `arn:aws:elasticloadbalancing:<region>:<account>:<rest>`.

@@ -221,3 +221,17 @@ impl Listener {
         })
     }
 }
+
+/// The load balancers whose listeners forward to `group`.
+pub fn balancers_of(all: &BTreeMap<String, Resource>, group: &str) -> Vec<String> {
+    let mut v: Vec<String> = all
+        .values()
+        .filter_map(|r| match r {
+            Resource::Listener(l) if l.groups().any(|g| g == group) => Some(l.balancer.clone()),
+            _ => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     /// How tasks' secrets are read, and who decides whether their execution role may: none in a
     /// server assembled without those services (a task with secrets then fails to start).
     pub task_access: Option<TaskAccess>,
+    /// The load balancers' target groups, for services with `loadBalancers`.
+    pub targets: Option<Arc<dyn gantry_core::TargetRegistry>>,
 }
 
 /// What the server needs to act as a task's execution role.
@@ -96,6 +98,7 @@ impl ServerConfig {
             lost_grace: std::time::Duration::from_secs(60),
             awsvpc_pool: ops::network::DEFAULT_POOL.to_string(),
             task_access: None,
+            targets: None,
         }
     }
 }

@@ -167,6 +167,10 @@ pub struct TaskRecord {
     /// Whether the service scheduler has accounted for the task's stop.
     #[serde(default)]
     pub counted: bool,
+    /// A service task leaving its load balancers: deregistered, it drains until this time,
+    /// then stops for this reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draining: Option<(f64, String)>,
 }
 
 impl TaskRecord {

@@ -94,6 +94,7 @@ pub async fn serve(
         roles: Arc::new(gantry_iam::task_roles::TaskSessions(iam.clone())),
         logs: Some(logs.clone()),
     });
+    cfg.targets = Some(elb.clone());
     cfg.join_token = Some(token.clone());
     cfg.agent_timeout = timing.agent_timeout;
     cfg.task_retention = timing.task_retention;

@@ -4,7 +4,7 @@
 use super::*;
 use crate::health::valid_matcher;
 use crate::hex_id;
-use crate::model::{default_attributes, HealthCheck, Protocol, TargetGroup};
+use crate::model::{balancers_of, default_attributes, HealthCheck, Protocol, TargetGroup};
 
 fn group_not_found(what: &str) -> ServiceError {
     not_found(
@@ -124,23 +124,6 @@ pub(super) fn group_xml(x: &mut Xml, g: &TargetGroup, balancers: &[String]) {
         x.leaf("ProtocolVersion", "HTTP1");
     }
     x.leaf("IpAddressType", "ipv4");
-}
-
-/// The load balancers whose listeners forward to `group`.
-pub(super) fn balancers_of(
-    all: &std::collections::BTreeMap<String, Resource>,
-    group: &str,
-) -> Vec<String> {
-    let mut v: Vec<String> = all
-        .values()
-        .filter_map(|r| match r {
-            Resource::Listener(l) if l.groups().any(|g| g == group) => Some(l.balancer.clone()),
-            _ => None,
-        })
-        .collect();
-    v.sort();
-    v.dedup();
-    v
 }
 
 pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {

@@ -96,6 +96,7 @@ async fn route(cx: &Ctx<'_>, op: &str) -> Result<Xml, ServiceError> {
         "AddTags" => tags_add(cx).await,
         "RemoveTags" => tags_remove(cx).await,
         "DescribeTags" => tags_describe(cx),
+        "DescribeAccountLimits" => account_limits(cx),
         other => Err(ServiceError::new(
             "InvalidAction",
             400,
@@ -230,6 +231,27 @@ fn tags_describe(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     x.list("TagDescriptions", &found, |x, (arn, tags)| {
         x.leaf("ResourceArn", arn);
         tags_xml(x, tags);
+    });
+    Ok(x)
+}
+
+/// The quotas ELB reports (gantry enforces none of them).
+fn account_limits(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    cx.allow("DescribeAccountLimits", Vec::new())?;
+    let limits = [
+        ("application-load-balancers", "50"),
+        ("network-load-balancers", "50"),
+        ("target-groups", "3000"),
+        ("listeners-per-application-load-balancer", "50"),
+        ("listeners-per-network-load-balancer", "50"),
+        ("targets-per-application-load-balancer", "1000"),
+        ("targets-per-network-load-balancer", "3000"),
+        ("rules-per-application-load-balancer", "100"),
+    ];
+    let mut x = Xml::new();
+    x.list("Limits", limits, |x, (name, max)| {
+        x.leaf("Name", name);
+        x.leaf("Max", max);
     });
     Ok(x)
 }

@@ -1,8 +1,9 @@
 //! Targets: registered into a group (an address and a port), checked, drained when they leave.
 
-use super::groups::{balancers_of, group};
+use super::groups::group;
 use super::*;
 use crate::health::State;
+use crate::model::balancers_of;
 use crate::model::Target;
 use std::net::IpAddr;
 
@@ -42,24 +43,7 @@ pub async fn register(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     cx.allow("RegisterTargets", vec![arn.clone()])?;
     let port = group(cx, &arn)?.port;
     let targets = read_targets(cx, port)?;
-    cx.elb
-        .update(|rows| {
-            let Some(Resource::Group(mut g)) = rows.get(&arn).cloned() else {
-                return Err(not_found(
-                    "TargetGroupNotFound",
-                    format!("Target group '{arn}' not found"),
-                ));
-            };
-            for t in targets {
-                if !g.targets.contains(&t) {
-                    g.targets.push(t);
-                }
-            }
-            g.targets.sort();
-            rows.put(&arn, Resource::Group(g));
-            Ok(())
-        })
-        .await?;
+    cx.elb.change_targets(&arn, &targets, true, true).await?;
     Ok(Xml::new())
 }
 
@@ -68,29 +52,7 @@ pub async fn deregister(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     cx.allow("DeregisterTargets", vec![arn.clone()])?;
     let port = group(cx, &arn)?.port;
     let targets = read_targets(cx, port)?;
-    cx.elb
-        .update(|rows| {
-            let Some(Resource::Group(mut g)) = rows.get(&arn).cloned() else {
-                return Err(not_found(
-                    "TargetGroupNotFound",
-                    format!("Target group '{arn}' not found"),
-                ));
-            };
-            if let Some(t) = targets.iter().find(|t| !g.targets.contains(t)) {
-                return Err(ServiceError::new(
-                    "InvalidTarget",
-                    400,
-                    format!(
-                        "The following targets are not registered in target group '{arn}': '{}:{}'",
-                        t.id, t.port
-                    ),
-                ));
-            }
-            g.targets.retain(|t| !targets.contains(t));
-            rows.put(&arn, Resource::Group(g));
-            Ok(())
-        })
-        .await?;
+    cx.elb.change_targets(&arn, &targets, false, true).await?;
     Ok(Xml::new())
 }
 

@@ -47,8 +47,14 @@ pub(super) async fn serve(
 ) {
     let local_port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
     loop {
-        let Ok((stream, peer)) = socket.accept().await else {
-            continue;
+        let (stream, peer) = match socket.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!(listener = %arn, error = %e, "accepting a connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let (elb, arn, client, picker) = (elb.clone(), arn.clone(), client.clone(), picker.clone());

@@ -13,8 +13,14 @@ pub(super) async fn serve(
     picker: Arc<Picker>,
 ) {
     loop {
-        let Ok((mut inbound, _)) = socket.accept().await else {
-            continue;
+        let mut inbound = match socket.accept().await {
+            Ok((c, _)) => c,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::warn!(listener = %arn, error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let (elb, arn, picker) = (elb.clone(), arn.clone(), picker.clone());
         tokio::spawn(async move {

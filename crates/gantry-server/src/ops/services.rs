@@ -26,6 +26,73 @@ pub fn event(rec: &mut ServiceRecord, message: String) {
 }
 
 /// Adds an event made at `now`, newest first (the newest [`MAX_EVENTS`] are kept).
+/// A service's `loadBalancers`: target groups (classic load balancers are not served) that
+/// a load balancer forwards to, each once per container and port.
+fn check_load_balancers(server: &Server, lbs: &[LoadBalancer]) -> Result<(), ApiError> {
+    if lbs.is_empty() {
+        return Ok(());
+    }
+    let Some(targets) = &server.config.targets else {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedFeatureException,
+            "Load balancers are served by `gantry up` and `gantry server`; this server has none.",
+        ));
+    };
+    for lb in lbs {
+        if lb.load_balancer_name.is_some() {
+            return Err(ApiError::invalid(
+                "Classic Load Balancers are not served; name a targetGroupArn of an application or network load balancer.",
+            ));
+        }
+        let Some(tg) = lb.target_group_arn.as_deref() else {
+            return Err(ApiError::invalid(
+                "loadBalancers: targetGroupArn is required.",
+            ));
+        };
+        if let Some(why) = targets.refuse(tg) {
+            return Err(ApiError::invalid(why));
+        }
+        if lb.container_name.is_none() || lb.container_port.is_none() {
+            return Err(ApiError::invalid(
+                "loadBalancers: containerName and containerPort are required.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Each load balancer's container is in the task definition, with a mapping of its port.
+pub(crate) fn check_load_balancer_containers(
+    lbs: &[LoadBalancer],
+    td: &TaskDefinition,
+) -> Result<(), ApiError> {
+    for lb in lbs {
+        let name = lb.container_name.as_deref().unwrap_or_default();
+        let port = lb.container_port.unwrap_or_default();
+        let Some(c) = td
+            .container_definitions
+            .iter()
+            .flatten()
+            .find(|c| c.name.as_deref() == Some(name))
+        else {
+            return Err(ApiError::invalid(format!(
+                "The container {name} does not exist in the task definition."
+            )));
+        };
+        let mapped = c
+            .port_mappings
+            .iter()
+            .flatten()
+            .any(|m| m.container_port == Some(port));
+        if !mapped {
+            return Err(ApiError::invalid(format!(
+                "The container {name} did not have a container port {port} defined."
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn event_at(rec: &mut ServiceRecord, message: String, now: f64) {
     let events = rec.service.events.get_or_insert_with(Vec::new);
     events.insert(
@@ -244,12 +311,8 @@ pub async fn create(
         (true, _) => None,
         (false, s) => s,
     };
-    if req.load_balancers.as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "Load balancers are not supported by gantry yet.",
-        ));
-    }
+    let load_balancers = req.load_balancers.clone().unwrap_or_default();
+    check_load_balancers(server, &load_balancers)?;
     if let Some(c) = &req.deployment_controller {
         if c.r#type != DeploymentControllerType::Ecs {
             return Err(ApiError::new(
@@ -326,6 +389,7 @@ pub async fn create(
                 .map(|r| r.task_definition.clone())
                 .unwrap_or_default();
             placement::constraints(req.placement_constraints.as_deref(), &td)?;
+            check_load_balancer_containers(&load_balancers, &td)?;
             if let Some(s) = &strategy {
                 super::capacity_providers::check_strategy_in(st, &cluster, s)?;
             }
@@ -350,7 +414,7 @@ pub async fn create(
                 )),
                 service_name: Some(req.service_name.clone()),
                 cluster_arn: Some(server.arns.cluster(&cluster)),
-                load_balancers: Some(Vec::new()),
+                load_balancers: Some(load_balancers.clone()),
                 service_registries: Some(Vec::new()),
                 status: Some("ACTIVE".into()),
                 desired_count: Some(desired),

@@ -248,6 +248,7 @@ fn new_task(server: &Server, st: &State, l: &Launch, instance_id: &str, now: f64
         service: l.service.clone(),
         healthy_at: None,
         counted: false,
+        draining: None,
         demand_ports: l.demand.ports.clone(),
         client_token: l.client_token.clone(),
     }

@@ -14,8 +14,9 @@ use crate::state::{records, State, TaskRecord, TaskState};
 use crate::{Server, ServerConfig};
 use gantry_api::model::*;
 use gantry_api::ApiError;
+use gantry_core::TargetState;
 use gantry_store::Txn;
-use service::{Launch, ServiceView, TaskView};
+use service::{Launch, LbHealth, ServiceView, TaskView};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -245,18 +246,120 @@ fn short(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)
 }
 
+/// A target of a task: its group, address and port.
+type Target = (String, String, u16);
+
+/// A task's targets: for each of its service's load balancers, the task's own address and the
+/// container's port (awsvpc), or the host's address and the port Docker bound (bridge, host).
+/// The load balancers run on the server's host, which reaches a bridge task's port on
+/// loopback.
+fn task_targets(lbs: &[LoadBalancer], t: &TaskRecord) -> Vec<Target> {
+    let eni_ip = t
+        .task
+        .attachments
+        .iter()
+        .flatten()
+        .find_map(|a| crate::ops::network::detail(a, "privateIPv4Address"));
+    let mut out = Vec::new();
+    for lb in lbs {
+        let (Some(group), Some(name), Some(port)) = (
+            lb.target_group_arn.as_deref(),
+            lb.container_name.as_deref(),
+            lb.container_port,
+        ) else {
+            continue;
+        };
+        let target = match &eni_ip {
+            Some(ip) => u16::try_from(port).ok().map(|p| (ip.clone(), p)),
+            None => t
+                .task
+                .containers
+                .iter()
+                .flatten()
+                .find(|c| c.name.as_deref() == Some(name))
+                .and_then(|c| {
+                    c.network_bindings
+                        .iter()
+                        .flatten()
+                        .find(|b| b.container_port == Some(port))
+                })
+                .and_then(|b| u16::try_from(b.host_port?).ok())
+                .map(|p| ("127.0.0.1".to_string(), p)),
+        };
+        if let Some((ip, p)) = target {
+            out.push((group.to_string(), ip, p));
+        }
+    }
+    out
+}
+
+/// ECS's service events for targets registered or deregistered, one per group.
+fn lb_events(rec: &mut crate::state::ServiceRecord, what: &str, targets: &[Target], now: f64) {
+    let mut groups: Vec<&str> = targets.iter().map(|t| t.0.as_str()).collect();
+    groups.sort();
+    groups.dedup();
+    for g in groups {
+        let n = targets.iter().filter(|t| t.0 == g).count();
+        let name = rec.name.clone();
+        crate::ops::services::event_at(
+            rec,
+            format!("(service {name}) {what} {n} targets in (target-group {g})"),
+            now,
+        );
+    }
+}
+
 /// One round for one service: gather its view, step, commit the step; then launch what the
 /// step asked for, outside the lock.
 async fn service_round(server: &Server, key: &(String, String)) -> Result<(), ApiError> {
     let now = server.clock.now();
     let timing = Timing::of(&server.config);
     let key2 = key.clone();
-    let launches = server
+    let registry = server.config.targets.clone();
+    let (launches, register, deregister) = server
         .write(move |st| {
             let Some(rec) = st.services.get(&key2) else {
-                return Ok((Vec::new(), Txn::new()));
+                return Ok(((Vec::new(), Vec::new(), Vec::new()), Txn::new()));
             };
             let daemon = rec.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
+            // Behind load balancers: each task's targets, and what the load balancers say.
+            let reg = registry.as_deref();
+            let lbs: Vec<LoadBalancer> = match reg {
+                Some(_) => rec.service.load_balancers.clone().unwrap_or_default(),
+                None => Vec::new(),
+            };
+            let targets_of: std::collections::BTreeMap<String, Vec<Target>> = if lbs.is_empty() {
+                Default::default()
+            } else {
+                st.service_tasks(&rec.cluster, &rec.name)
+                    .map(|t| (t.id.clone(), task_targets(&lbs, t)))
+                    .collect()
+            };
+            let state_of = |t: &Target| reg.and_then(|r| r.state(&t.0, &t.1, t.2));
+            let lb_view = |t: &TaskRecord| -> Option<LbHealth<'_>> {
+                if lbs.is_empty() {
+                    return None;
+                }
+                let targets = targets_of.get(&t.id)?;
+                if t.state() != TaskState::Running || targets.len() < lbs.len() {
+                    return Some(LbHealth::Pending);
+                }
+                let mut healthy = true;
+                for target in targets {
+                    match state_of(target) {
+                        Some(TargetState::Healthy) => {}
+                        Some(TargetState::Unhealthy) => {
+                            return Some(LbHealth::Unhealthy(&target.0))
+                        }
+                        _ => healthy = false,
+                    }
+                }
+                Some(if healthy {
+                    LbHealth::Healthy
+                } else {
+                    LbHealth::Pending
+                })
+            };
             let view = ServiceView {
                 rec,
                 tasks: st
@@ -268,6 +371,8 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
                             .instances
                             .get(&t.instance)
                             .is_some_and(|i| i.status() == "ACTIVE"),
+                        lb: lb_view(t),
+                        draining: t.draining.is_some(),
                     })
                     .collect(),
                 daemon_eligible: if daemon {
@@ -280,6 +385,7 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
             let old_service = format!("{:?}", view.rec.service);
             let (old_failures, old_steady) = (view.rec.start_failures, view.rec.steady);
             drop(view);
+            let mut rec = out.service;
             let mut txn = Txn::new();
             let mut touched = BTreeSet::new();
             for id in &out.counted {
@@ -294,7 +400,32 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
                     touched.insert(id.clone());
                 }
             }
+            let registered = |id: &str| -> Vec<Target> {
+                targets_of
+                    .get(id)
+                    .into_iter()
+                    .flatten()
+                    .filter(|t| matches!(state_of(t), Some(s) if s != TargetState::Draining))
+                    .cloned()
+                    .collect()
+            };
+            let (mut register, mut deregister) = (Vec::new(), Vec::new());
             for (id, reason) in &out.stops {
+                // A task behind load balancers leaves them first, and stops once drained.
+                let leaving = registered(id);
+                if let (Some(r), false) = (reg, leaving.is_empty()) {
+                    if let Some(t) = st.tasks.get_mut(id).filter(|t| t.draining.is_none()) {
+                        let delay = leaving
+                            .iter()
+                            .map(|g| r.deregistration_delay(&g.0))
+                            .fold(0.0, f64::max);
+                        t.draining = Some((now + delay, reason.clone()));
+                        touched.insert(id.clone());
+                        lb_events(&mut rec, "deregistered", &leaving, now);
+                        deregister.extend(leaving);
+                    }
+                    continue;
+                }
                 if request_stop(
                     st,
                     id,
@@ -307,12 +438,69 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
                     touched.insert(id.clone());
                 }
             }
+            // Each task as it stands: its draining, whether it serves, whether it stopped.
+            struct Standing {
+                id: String,
+                draining: Option<(f64, String)>,
+                serving: bool,
+                stopped: bool,
+            }
+            let tasks: Vec<Standing> = st
+                .service_tasks(&rec.cluster, &rec.name)
+                .map(|t| Standing {
+                    id: t.id.clone(),
+                    draining: t.draining.clone(),
+                    serving: t.state() == TaskState::Running && t.desired_status() != "STOPPED",
+                    stopped: t.is_stopped(),
+                })
+                .collect();
+            for Standing {
+                id,
+                draining,
+                serving,
+                stopped,
+            } in tasks
+            {
+                match draining {
+                    // Drained: now it stops.
+                    Some((until, reason))
+                        if now >= until
+                            && serving
+                            && request_stop(
+                                st,
+                                &id,
+                                TaskStopCode::ServiceSchedulerInitiated,
+                                reason.clone(),
+                                now,
+                            )
+                            .is_some() =>
+                    {
+                        touched.insert(id.clone());
+                    }
+                    Some(_) => {}
+                    None if serving => {
+                        let missing: Vec<Target> = targets_of
+                            .get(&id)
+                            .into_iter()
+                            .flatten()
+                            .filter(|t| state_of(t).is_none())
+                            .cloned()
+                            .collect();
+                        if !missing.is_empty() {
+                            lb_events(&mut rec, "registered", &missing, now);
+                            register.extend(missing);
+                        }
+                    }
+                    // A task that stopped on its own leaves its target groups.
+                    None if stopped => deregister.extend(registered(&id)),
+                    None => {}
+                }
+            }
             for id in &touched {
                 if let Some(t) = st.tasks.get(id) {
                     txn = records::TASKS.put(txn, id, t);
                 }
             }
-            let rec = out.service;
             if format!("{:?}", rec.service) != old_service
                 || rec.start_failures != old_failures
                 || rec.steady != old_steady
@@ -321,9 +509,21 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
                     records::SERVICES.put(txn, &records::service_id(&rec.cluster, &rec.name), &rec);
             }
             st.services.insert(key2.clone(), rec);
-            Ok((out.launches, txn))
+            Ok(((out.launches, register, deregister), txn))
         })
         .await?;
+    if let Some(r) = &server.config.targets {
+        for (group, ip, port) in &register {
+            if let Err(e) = r.register(group, ip, *port).await {
+                tracing::warn!(%group, %ip, port, error = %e.message, "registering a task's target failed; the next round tries again");
+            }
+        }
+        for (group, ip, port) in &deregister {
+            if let Err(e) = r.deregister(group, ip, *port).await {
+                tracing::warn!(%group, %ip, port, error = %e.message, "deregistering a task's target failed");
+            }
+        }
+    }
 
     // 5. Launch, outside the lock (placement plans on a snapshot, commits re-check).
     for l in launches {

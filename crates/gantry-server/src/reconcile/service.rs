@@ -24,6 +24,20 @@ pub struct TaskView<'a> {
     pub has_health_check: bool,
     /// Its instance is ACTIVE (not DRAINING, not gone).
     pub instance_active: bool,
+    /// Its targets' health, when its service has load balancers.
+    pub lb: Option<LbHealth<'a>>,
+    /// It has been deregistered from its load balancers and is draining before it stops.
+    pub draining: bool,
+}
+
+/// A task's targets in its service's target groups, as the load balancers see them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LbHealth<'a> {
+    /// Not every target is registered and healthy yet.
+    Pending,
+    Healthy,
+    /// A target failed its health checks in this group.
+    Unhealthy(&'a str),
 }
 
 /// Everything one round of one service looks at.
@@ -165,10 +179,15 @@ pub fn step(view: &ServiceView<'_>, now: f64, timing: &Timing) -> ServiceStep {
         let since = t.task.started_at.unwrap_or(now);
         let health = t.task.health_status;
         if t.healthy_at.is_none() {
-            let ok = if tv.has_health_check {
-                health == Some(HealthStatus::Healthy)
-            } else {
-                now - since >= timing.healthy_after
+            // Behind a load balancer, a task is healthy once its targets are (and its
+            // containers, when they have checks).
+            let ok = match tv.lb {
+                Some(LbHealth::Healthy) => {
+                    !tv.has_health_check || health == Some(HealthStatus::Healthy)
+                }
+                Some(_) => false,
+                None if tv.has_health_check => health == Some(HealthStatus::Healthy),
+                None => now - since >= timing.healthy_after,
             };
             if ok {
                 healthy.push(t.id.clone());
@@ -180,6 +199,13 @@ pub fn step(view: &ServiceView<'_>, now: f64, timing: &Timing) -> ServiceStep {
         }
         if tv.has_health_check && health == Some(HealthStatus::Unhealthy) && now - since >= grace {
             to_stop.push((t.id.clone(), "Task failed container health checks".into()));
+        } else if let Some(LbHealth::Unhealthy(group)) = tv.lb {
+            if now - since >= grace {
+                to_stop.push((
+                    t.id.clone(),
+                    format!("Task failed ELB health checks in (target-group {group})"),
+                ));
+            }
         }
     }
     let is_healthy = |t: &TaskRecord| t.healthy_at.is_some() || healthy.contains(&t.id);
@@ -256,6 +282,7 @@ pub fn step(view: &ServiceView<'_>, now: f64, timing: &Timing) -> ServiceStep {
             let t = tv.rec;
             t.state() != TaskState::Stopped
                 && t.desired_status() != "STOPPED"
+                && !tv.draining
                 && !to_stop.iter().any(|(s, _)| *s == t.id)
         })
         .collect();

@@ -2,7 +2,8 @@
 
 use super::liveness::{self, InstanceView};
 use super::service::{
-    self, breaker_threshold, deployment_bounds, throttle_delay, Launch, ServiceView, TaskView,
+    self, breaker_threshold, deployment_bounds, throttle_delay, Launch, LbHealth, ServiceView,
+    TaskView,
 };
 use super::{housekeeping, Timing};
 use crate::state::{ServiceRecord, TaskRecord, TaskState};
@@ -82,6 +83,7 @@ fn task(id: &str, dep: &str, status: TaskState, instance: &str) -> TaskRecord {
         service: Some(("web".into(), dep.into())),
         healthy_at: Some(T0 - 50.0),
         counted: false,
+        draining: None,
     }
 }
 
@@ -92,6 +94,8 @@ fn views(tasks: &[TaskRecord]) -> Vec<TaskView<'_>> {
             rec: t,
             has_health_check: false,
             instance_active: true,
+            lb: None,
+            draining: false,
         })
         .collect()
 }
@@ -195,6 +199,67 @@ fn new_tasks_count_once_healthy_then_old_ones_drain() {
         .as_deref()
         .unwrap()
         .contains("has stopped 2 running tasks"));
+}
+
+#[test]
+fn behind_a_load_balancer_tasks_count_healthy_with_their_targets_and_drain_before_they_go() {
+    let rec = service(2, vec![deployment("d1", "PRIMARY", "td:1")]);
+    let mut fresh = task("new", "d1", TaskState::Running, "i1");
+    fresh.healthy_at = None;
+    let old = task("old", "d1", TaskState::Running, "i1");
+    let tasks = [fresh, old];
+    let with = |lb: [Option<LbHealth<'static>>; 2], draining: [bool; 2]| {
+        let tv: Vec<TaskView<'_>> = tasks
+            .iter()
+            .zip(lb.into_iter().zip(draining))
+            .map(|(t, (lb, draining))| TaskView {
+                rec: t,
+                has_health_check: false,
+                instance_active: true,
+                lb,
+                draining,
+            })
+            .collect();
+        service::step(
+            &ServiceView {
+                rec: &rec,
+                tasks: tv,
+                daemon_eligible: Vec::new(),
+            },
+            T0,
+            &timing(),
+        )
+    };
+    // RUNNING for long past healthy_after, but its target is still initial: not healthy.
+    let s = with(
+        [Some(LbHealth::Pending), Some(LbHealth::Healthy)],
+        [false; 2],
+    );
+    assert!(s.healthy.is_empty());
+    let s = with(
+        [Some(LbHealth::Healthy), Some(LbHealth::Healthy)],
+        [false; 2],
+    );
+    assert_eq!(s.healthy, vec!["new".to_string()]);
+    // A failing target stops its task (past the grace period), with ECS's reason.
+    let s = with(
+        [Some(LbHealth::Unhealthy("tg/web")), Some(LbHealth::Healthy)],
+        [false; 2],
+    );
+    assert_eq!(
+        s.stops,
+        vec![(
+            "new".to_string(),
+            "Task failed ELB health checks in (target-group tg/web)".to_string()
+        )]
+    );
+    // A draining task no longer counts: a replacement starts.
+    let s = with(
+        [Some(LbHealth::Healthy), Some(LbHealth::Healthy)],
+        [false, true],
+    );
+    assert_eq!(launched(&s), 1);
+    assert!(s.stops.is_empty());
 }
 
 #[test]
@@ -383,6 +448,8 @@ fn replicas_on_a_draining_instance_are_replaced() {
             rec: &tasks[0],
             has_health_check: false,
             instance_active: false,
+            lb: None,
+            draining: false,
         }],
         daemon_eligible: Vec::new(),
     };
