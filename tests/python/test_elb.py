@@ -20,7 +20,7 @@ from test_walkthrough_tasks import IMAGE, busybox_image, docker  # noqa: F401
 
 # A page naming the container, and a CGI script echoing what the proxy added.
 SITE = (
-    "mkdir -p /www/cgi-bin && echo {name} > /www/index.html && "
+    "mkdir -p /www/cgi-bin /www/api && echo {name} > /www/index.html && echo api-{name} > /www/api/index.html && "
     "printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\n"
     "echo \"xff=$HTTP_X_FORWARDED_FOR proto=$HTTP_X_FORWARDED_PROTO port=$HTTP_X_FORWARDED_PORT\"\\n' "
     "> /www/cgi-bin/echo && chmod +x /www/cgi-bin/echo && exec httpd -f -p 80 -h /www"
@@ -69,9 +69,10 @@ def states(elb, tg: str) -> dict:
     return {d["Target"]["Port"]: d["TargetHealth"] for d in out}
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str, host: str | None = None) -> tuple[int, str]:
+    req = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(url, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=10) as r:
             return r.status, r.read().decode().strip()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode().strip()
@@ -209,3 +210,43 @@ def test_fixed_responses_and_a_network_load_balancer_forwarding_tcp(elb, unique,
         while chunk := s.recv(4096):
             answer += chunk
     assert answer.startswith(b"HTTP/1.") and answer.rstrip().endswith(live[0].encode()), answer
+
+
+def test_rules_send_paths_and_hosts_elsewhere(elb, unique, webs):
+    """Run after the test above: webs[1] and webs[2] are up (webs[0] was killed)."""
+    lb = elb.create_load_balancer(Name=unique("rules")[:32], Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    web_tg, api_tg = group(elb, unique), group(elb, unique)
+    elb.register_targets(TargetGroupArn=web_tg, Targets=[{"Id": "127.0.0.1", "Port": webs[1][2]}])
+    elb.register_targets(TargetGroupArn=api_tg, Targets=[{"Id": "127.0.0.1", "Port": webs[2][2]}])
+    port = _free_port()
+    listener = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                                   DefaultActions=[{"Type": "forward", "TargetGroupArn": web_tg}])["Listeners"][0]["ListenerArn"]
+    api = elb.create_rule(ListenerArn=listener, Priority=10,
+                          Conditions=[{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}}],
+                          Actions=[{"Type": "forward", "TargetGroupArn": api_tg}])["Rules"][0]
+    assert api["Priority"] == "10" and api["Conditions"][0]["Values"] == ["/api/*"]
+    with pytest.raises(ClientError) as e:
+        elb.create_rule(ListenerArn=listener, Priority=10, Conditions=[{"Field": "path-pattern", "Values": ["/x"]}],
+                        Actions=[{"Type": "forward", "TargetGroupArn": api_tg}])
+    assert code(e) == "PriorityInUse"
+    elb.create_rule(ListenerArn=listener, Priority=5,
+                    Conditions=[{"Field": "host-header", "HostHeaderConfig": {"Values": ["admin.*"]}}],
+                    Actions=[{"Type": "fixed-response", "FixedResponseConfig": {
+                        "StatusCode": "403", "ContentType": "text/plain", "MessageBody": "no admin here"}}])
+    rules = elb.describe_rules(ListenerArn=listener)["Rules"]
+    assert [(r["Priority"], r["IsDefault"]) for r in rules] == [("5", False), ("10", False), ("default", True)]
+    for tg in (web_tg, api_tg):
+        wait_for("the rule's targets healthy", lambda tg=tg: [s["State"] for s in states(elb, tg).values()] == ["healthy"])
+    url = f"http://127.0.0.1:{port}/"
+    assert get(url) == (200, webs[1][0])
+    assert get(f"{url}api/") == (200, f"api-{webs[2][0]}")
+    assert get(url, host="admin.example.com") == (403, "no admin here")
+    # Used by a rule, the API group is in use; without the rule, /api/ goes to the default.
+    with pytest.raises(ClientError) as e:
+        elb.delete_target_group(TargetGroupArn=api_tg)
+    assert code(e) == "ResourceInUse"
+    elb.delete_rule(RuleArn=api["RuleArn"])
+    assert get(f"{url}api/") == (200, f"api-{webs[1][0]}")
+    with pytest.raises(ClientError) as e:
+        elb.delete_rule(RuleArn=rules[-1]["RuleArn"])
+    assert code(e) == "OperationNotPermitted"

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod authz;
+mod lb;
 mod logs;
 mod placement;
 mod run_task;
@@ -40,6 +41,8 @@ enum Cli {
     Api(Args),
     /// DescribeTaskDefinition as the root and as a user with 10 policies x 10 statements
     Authz(authz::Args),
+    /// Requests/s and p99 through gantry's application load balancer, against HAProxy
+    Lb(lb::Args),
     /// Log ingest through awslogs to gantry's log store, against Docker's json-file alone
     Logs(logs::Args),
     /// RunTask→RUNNING latency, against raw docker create + start
@@ -207,6 +210,7 @@ async fn main() -> anyhow::Result<()> {
     match Cli::parse() {
         Cli::Api(args) => api(args).await,
         Cli::Authz(args) => authz::run(args).await,
+        Cli::Lb(args) => lb::run(args).await,
         Cli::Logs(args) => logs::run(args).await,
         Cli::RunTask(args) => run_task::run(args).await,
         Cli::Awsvpc(args) => run_task::awsvpc(args).await,

@@ -14,6 +14,7 @@ pub enum Resource {
     Balancer(Balancer),
     Group(TargetGroup),
     Listener(Listener),
+    Rule(Rule),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -222,16 +223,190 @@ impl Listener {
     }
 }
 
-/// The load balancers whose listeners forward to `group`.
+/// The load balancers whose listeners (or their rules) forward to `group`.
 pub fn balancers_of(all: &BTreeMap<String, Resource>, group: &str) -> Vec<String> {
     let mut v: Vec<String> = all
         .values()
         .filter_map(|r| match r {
             Resource::Listener(l) if l.groups().any(|g| g == group) => Some(l.balancer.clone()),
+            Resource::Rule(r) if forwards_to(&r.actions, group) => match all.get(&r.listener) {
+                Some(Resource::Listener(l)) => Some(l.balancer.clone()),
+                _ => None,
+            },
             _ => None,
         })
         .collect();
     v.sort();
     v.dedup();
     v
+}
+
+fn forwards_to(actions: &[Action], group: &str) -> bool {
+    actions
+        .iter()
+        .any(|a| matches!(a, Action::Forward { groups } if groups.iter().any(|g| g.0 == group)))
+}
+
+/// The target groups any listener or rule forwards to.
+pub fn groups_in_use(all: &BTreeMap<String, Resource>) -> std::collections::BTreeSet<&str> {
+    let mut out = std::collections::BTreeSet::new();
+    for r in all.values() {
+        let actions = match r {
+            Resource::Listener(l) => &l.actions,
+            Resource::Rule(r) => &r.actions,
+            _ => continue,
+        };
+        for a in actions {
+            if let Action::Forward { groups } = a {
+                out.extend(groups.iter().map(|g| g.0.as_str()));
+            }
+        }
+    }
+    out
+}
+
+/// A listener rule: conditions, all of which a request must meet, and what to do then.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rule {
+    pub arn: String,
+    pub listener: String,
+    pub priority: u32,
+    pub conditions: Vec<Condition>,
+    pub actions: Vec<Action>,
+}
+
+/// One condition of a rule; a list of values matches when any one does. Values may use `*`
+/// (any run of characters) and `?` (any one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Condition {
+    /// The path, case-sensitive.
+    Path(Vec<String>),
+    /// The Host header (without its port), case-insensitive.
+    Host(Vec<String>),
+    /// A header's value, case-insensitive.
+    Header(String, Vec<String>),
+    /// Key/value pairs of the query string (a pair without key matches any key's value),
+    /// case-insensitive.
+    Query(Vec<(Option<String>, String)>),
+}
+
+/// What rules look at in a request.
+#[derive(Clone, Copy)]
+pub struct RequestFacts<'a> {
+    pub path: &'a str,
+    pub host: &'a str,
+    pub query: &'a str,
+    pub header: &'a dyn Fn(&str) -> Option<&'a str>,
+}
+
+impl Condition {
+    pub fn matches(&self, r: &RequestFacts<'_>) -> bool {
+        match self {
+            Condition::Path(v) => v.iter().any(|p| wildcard(p, r.path, false)),
+            Condition::Host(v) => {
+                let host = r.host.rsplit_once(':').map_or(r.host, |(h, _)| h);
+                v.iter().any(|p| wildcard(p, host, true))
+            }
+            Condition::Header(name, v) => {
+                (r.header)(name).is_some_and(|h| v.iter().any(|p| wildcard(p, h, true)))
+            }
+            Condition::Query(pairs) => {
+                let given: Vec<(&str, &str)> = r
+                    .query
+                    .split('&')
+                    .filter(|kv| !kv.is_empty())
+                    .map(|kv| kv.split_once('=').unwrap_or((kv, "")))
+                    .collect();
+                pairs.iter().any(|(k, v)| {
+                    given.iter().any(|(gk, gv)| {
+                        k.as_deref().is_none_or(|k| wildcard(k, gk, true)) && wildcard(v, gv, true)
+                    })
+                })
+            }
+        }
+    }
+}
+
+/// ELB's wildcards: `*` any run of characters, `?` any one.
+pub fn wildcard(pattern: &str, text: &str, ignore_case: bool) -> bool {
+    let fold = |c: char| {
+        if ignore_case {
+            c.to_ascii_lowercase()
+        } else {
+            c
+        }
+    };
+    let p: Vec<char> = pattern.chars().map(fold).collect();
+    let t: Vec<char> = text.chars().map(fold).collect();
+    // Greedy matching with backtracking to the last star: linear in practice.
+    let (mut i, mut j) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while j < t.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == t[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some((i, j));
+            i += 1;
+        } else if let Some((si, sj)) = star {
+            i = si + 1;
+            j = sj + 1;
+            star = Some((si, sj + 1));
+        } else {
+            return false;
+        }
+    }
+    while i < p.len() && p[i] == '*' {
+        i += 1;
+    }
+    i == p.len()
+}
+
+/// A listener's rules, by priority.
+pub fn rules_of(all: &BTreeMap<String, Resource>, listener: &str) -> Vec<Rule> {
+    let mut v: Vec<Rule> = all
+        .values()
+        .filter_map(|r| match r {
+            Resource::Rule(r) if r.listener == listener => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    v.sort_by_key(|r| r.priority);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_as_elb_documents() {
+        assert!(wildcard("/api/*", "/api/items/1", false));
+        assert!(!wildcard("/api/*", "/web/api/x", false));
+        assert!(wildcard("*.example.com", "www.EXAMPLE.com", true));
+        assert!(!wildcard("/API/*", "/api/x", false));
+        assert!(wildcard("/img/??.png", "/img/ab.png", false));
+        assert!(!wildcard("/img/??.png", "/img/abc.png", false));
+        assert!(wildcard("*", "", false));
+    }
+
+    #[test]
+    fn conditions_read_paths_hosts_headers_and_queries() {
+        let header = |n: &str| (n.eq_ignore_ascii_case("user-agent")).then_some("Mobile Safari");
+        let r = RequestFacts {
+            path: "/api/v1",
+            host: "shop.example.com:8080",
+            query: "version=2&debug",
+            header: &header,
+        };
+        assert!(Condition::Path(vec!["/web/*".into(), "/api/*".into()]).matches(&r));
+        assert!(Condition::Host(vec!["shop.*".into()]).matches(&r));
+        assert!(Condition::Header("User-Agent".into(), vec!["*mobile*".into()]).matches(&r));
+        assert!(!Condition::Header("X-Other".into(), vec!["*".into()]).matches(&r));
+        assert!(Condition::Query(vec![(Some("version".into()), "2".into())]).matches(&r));
+        assert!(Condition::Query(vec![(None, "2".into())]).matches(&r));
+        assert!(!Condition::Query(vec![(Some("version".into()), "3".into())]).matches(&r));
+    }
 }

@@ -172,6 +172,53 @@ impl GantryProcess {
         }
     }
 
+    /// Sends a signed Query request (`Action`, `Version` and `params`, form-encoded) to the
+    /// service signed as `service`; returns the HTTP status and the XML body.
+    pub async fn call_query(
+        &self,
+        service: &str,
+        version: &str,
+        action: &str,
+        params: &[(&str, &str)],
+    ) -> (u16, String) {
+        let endpoint = self.endpoint();
+        let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let mut body = format!("Action={action}&Version={version}");
+        for (k, v) in params {
+            body.push('&');
+            body.push_str(&form_escape(k));
+            body.push('=');
+            body.push_str(&form_escape(v));
+        }
+        let mut headers = vec![
+            ("host".to_string(), host.to_string()),
+            (
+                "content-type".to_string(),
+                "application/x-www-form-urlencoded; charset=utf-8".to_string(),
+            ),
+        ];
+        let extra = sign_now(
+            &headers,
+            body.as_bytes(),
+            &self.access_key_id,
+            &self.secret_access_key,
+            &self.region,
+            service,
+        );
+        headers.extend(extra);
+        let mut req = reqwest::Client::new().post(format!("{endpoint}/"));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        match req.body(body).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
     /// Sends a signed ECS request; returns the HTTP status and the JSON body.
     pub async fn call(&self, operation: &str, body: &str) -> (u16, serde_json::Value) {
         signed_call(
@@ -240,6 +287,19 @@ pub fn json_headers(
     );
     headers.extend(extra);
     headers
+}
+
+/// `application/x-www-form-urlencoded`'s escaping of one key or value.
+fn form_escape(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The SigV4 headers (`x-amz-date`, `authorization`) for a `POST /` with `headers` and `body`,

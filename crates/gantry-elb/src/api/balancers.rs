@@ -154,6 +154,9 @@ pub async fn delete(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
                 .map(|(k, _)| k.clone())
                 .collect();
             for l in listeners {
+                for r in crate::model::rules_of(rows.all(), &l) {
+                    rows.delete(&r.arn);
+                }
                 rows.delete(&l);
             }
             if rows.get(&arn).is_some() {

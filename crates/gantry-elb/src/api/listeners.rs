@@ -121,8 +121,13 @@ fn action(
     }
 }
 
-fn actions(cx: &Ctx<'_>, kind: BalancerType) -> Result<Option<Vec<Action>>, ServiceError> {
-    let given = cx.p.structs("DefaultActions");
+/// The actions of list parameter `name` (`DefaultActions`, a rule's `Actions`).
+pub(super) fn read_actions(
+    cx: &Ctx<'_>,
+    name: &str,
+    kind: BalancerType,
+) -> Result<Option<Vec<Action>>, ServiceError> {
+    let given = cx.p.structs(name);
     if given.is_empty() {
         return Ok(None);
     }
@@ -182,16 +187,19 @@ pub(super) fn action_xml(x: &mut Xml, a: &Action, order: usize) {
     x.leaf("Order", &(order + 1).to_string());
 }
 
+/// `<name><member>action</member>...</name>`.
+pub(super) fn actions_xml(x: &mut Xml, name: &str, actions: &[Action]) {
+    x.list(name, actions.iter().enumerate(), |x, (i, a)| {
+        action_xml(x, a, i)
+    });
+}
+
 fn listener_xml(x: &mut Xml, l: &Listener) {
     x.leaf("ListenerArn", &l.arn);
     x.leaf("LoadBalancerArn", &l.balancer);
     x.leaf("Port", &l.port.to_string());
     x.leaf("Protocol", l.protocol.as_str());
-    x.list(
-        "DefaultActions",
-        l.actions.iter().enumerate(),
-        |x, (i, a)| action_xml(x, a, i),
-    );
+    actions_xml(x, "DefaultActions", &l.actions);
 }
 
 fn balancer(all: &BTreeMap<String, Resource>, arn: &str) -> Result<Balancer, ServiceError> {
@@ -275,8 +283,8 @@ pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         BalancerType::Network => Protocol::Tcp,
     });
     let port = port(cx)?.ok_or_else(|| validation("A listener needs a Port."))?;
-    let actions =
-        actions(cx, b.kind)?.ok_or_else(|| validation("A listener needs DefaultActions."))?;
+    let actions = read_actions(cx, "DefaultActions", b.kind)?
+        .ok_or_else(|| validation("A listener needs DefaultActions."))?;
     let tail = b
         .arn
         .split_once(":loadbalancer/")
@@ -347,7 +355,7 @@ pub async fn modify(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     let b = balancer(&all, &old.balancer)?;
     let protocol = listener_protocol(cx, b.kind)?.unwrap_or(old.protocol);
     let port = port(cx)?.unwrap_or(old.port);
-    let actions = actions(cx, b.kind)?.unwrap_or(old.actions);
+    let actions = read_actions(cx, "DefaultActions", b.kind)?.unwrap_or(old.actions);
     let l = cx
         .elb
         .update(|rows| {
@@ -378,6 +386,10 @@ pub async fn delete(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         .update(|rows| {
             if rows.get(&arn).is_none() {
                 return Err(listener_not_found(&arn));
+            }
+            // Its rules go with it.
+            for r in crate::model::rules_of(rows.all(), &arn) {
+                rows.delete(&r.arn);
             }
             rows.delete(&arn);
             Ok(())

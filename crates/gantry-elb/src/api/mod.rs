@@ -5,6 +5,7 @@
 mod balancers;
 mod groups;
 mod listeners;
+mod rules;
 mod targets;
 
 use crate::model::{Resource, Tag};
@@ -90,6 +91,11 @@ async fn route(cx: &Ctx<'_>, op: &str) -> Result<Xml, ServiceError> {
         "DescribeListeners" => listeners::describe(cx),
         "ModifyListener" => listeners::modify(cx).await,
         "DeleteListener" => listeners::delete(cx).await,
+        "CreateRule" => rules::create(cx).await,
+        "DescribeRules" => rules::describe(cx),
+        "ModifyRule" => rules::modify(cx).await,
+        "DeleteRule" => rules::delete(cx).await,
+        "SetRulePriorities" => rules::set_priorities(cx).await,
         "RegisterTargets" => targets::register(cx).await,
         "DeregisterTargets" => targets::deregister(cx).await,
         "DescribeTargetHealth" => targets::describe_health(cx),
@@ -143,7 +149,7 @@ fn tags_of_mut(r: &mut Resource) -> Option<&mut Vec<Tag>> {
     match r {
         Resource::Balancer(b) => Some(&mut b.tags),
         Resource::Group(g) => Some(&mut g.tags),
-        Resource::Listener(_) => None,
+        Resource::Listener(_) | Resource::Rule(_) => None,
     }
 }
 
@@ -152,6 +158,11 @@ fn missing(arn: &str) -> ServiceError {
         not_found(
             "TargetGroupNotFound",
             format!("Target groups '{arn}' not found"),
+        )
+    } else if arn.contains(":listener-rule/") {
+        not_found(
+            "RuleNotFound",
+            format!("One or more rules not found: {arn}"),
         )
     } else if arn.contains(":listener/") {
         not_found("ListenerNotFound", format!("Listener '{arn}' not found"))
@@ -222,7 +233,7 @@ fn tags_describe(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         let tags = match all.get(*arn) {
             Some(Resource::Balancer(b)) => b.tags.clone(),
             Some(Resource::Group(g)) => g.tags.clone(),
-            Some(Resource::Listener(_)) => Vec::new(),
+            Some(Resource::Listener(_)) | Some(Resource::Rule(_)) => Vec::new(),
             None => return Err(missing(arn)),
         };
         found.push((arn.to_string(), tags));

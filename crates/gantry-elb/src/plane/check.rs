@@ -57,14 +57,7 @@ pub(super) async fn run(elb: Arc<Elb>, client: Upstream) {
     loop {
         let all = elb.snapshot();
         let now = Instant::now();
-        let used: HashSet<&str> = all
-            .values()
-            .filter_map(|r| match r {
-                Resource::Listener(l) => Some(l.groups().collect::<Vec<_>>()),
-                _ => None,
-            })
-            .flatten()
-            .collect();
+        let used = crate::model::groups_in_use(&all);
         elb.health().retain_groups(|g| all.contains_key(g));
         for r in all.values() {
             let Resource::Group(g) = r else { continue };

@@ -3,6 +3,7 @@
 
 use super::{first_action, listener, weighted, Picker, Upstream};
 use crate::model::Action;
+use crate::model::{Listener, RequestFacts, Resource};
 use crate::Elb;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -91,7 +92,8 @@ async fn handle(
             "503 Service Temporarily Unavailable",
         );
     };
-    match first_action(&l) {
+    let action = chosen_action(elb, &l, &req);
+    match action.as_ref() {
         Some(Action::Forward { groups }) => {
             let Some(group) = weighted(groups) else {
                 return text(
@@ -169,6 +171,37 @@ async fn handle(
             "503 Service Temporarily Unavailable",
         ),
     }
+}
+
+/// The action for a request: the first rule (by priority) whose conditions it all meets, or
+/// the listener's default.
+fn chosen_action(elb: &Elb, l: &Listener, req: &Request<Incoming>) -> Option<Action> {
+    let all = elb.snapshot();
+    let mut rules: Vec<&crate::model::Rule> = all
+        .values()
+        .filter_map(|r| match r {
+            Resource::Rule(r) if r.listener == l.arn => Some(r),
+            _ => None,
+        })
+        .collect();
+    if !rules.is_empty() {
+        rules.sort_by_key(|r| r.priority);
+        let headers = req.headers();
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let facts = RequestFacts {
+            path: req.uri().path(),
+            host: header("host").unwrap_or_default(),
+            query: req.uri().query().unwrap_or_default(),
+            header: &header,
+        };
+        if let Some(r) = rules
+            .iter()
+            .find(|r| r.conditions.iter().all(|c| c.matches(&facts)))
+        {
+            return r.actions.first().cloned();
+        }
+    }
+    first_action(l).cloned()
 }
 
 async fn forward(
