@@ -43,6 +43,9 @@ enum Cli {
     Authz(authz::Args),
     /// Requests/s and p99 through gantry's application load balancer, against HAProxy
     Lb(lb::Args),
+    /// (A target `lb` runs: answers every HTTP request with a fixed body)
+    #[command(hide = true)]
+    LbTarget(lb::TargetArgs),
     /// Log ingest through awslogs to gantry's log store, against Docker's json-file alone
     Logs(logs::Args),
     /// RunTask→RUNNING latency, against raw docker create + start
@@ -211,6 +214,7 @@ async fn main() -> anyhow::Result<()> {
         Cli::Api(args) => api(args).await,
         Cli::Authz(args) => authz::run(args).await,
         Cli::Lb(args) => lb::run(args).await,
+        Cli::LbTarget(args) => lb::target(args).await,
         Cli::Logs(args) => logs::run(args).await,
         Cli::RunTask(args) => run_task::run(args).await,
         Cli::Awsvpc(args) => run_task::awsvpc(args).await,
