@@ -217,21 +217,28 @@ impl HealthTable {
     }
 
     /// The targets requests may go to: the healthy ones or, when none is, every target that
-    /// is not draining (ELB fails open).
+    /// is not draining (ELB fails open). Sorted, so that turns go round in a stable order.
     pub fn routable(&self, group: &str) -> Vec<Target> {
-        let all = self.of(group);
-        let healthy: Vec<Target> = all
-            .iter()
-            .filter(|(_, h)| h.state == State::Healthy)
-            .map(|(t, _)| t.clone())
-            .collect();
-        if !healthy.is_empty() {
-            return healthy;
-        }
-        all.into_iter()
-            .filter(|(_, h)| h.state != State::Draining)
-            .map(|(t, _)| t)
-            .collect()
+        let mut out = self.with(|g| {
+            let Some(entries) = g.get(group) else {
+                return Vec::new();
+            };
+            let healthy: Vec<Target> = entries
+                .iter()
+                .filter(|(_, h)| h.state == State::Healthy)
+                .map(|(t, _)| t.clone())
+                .collect();
+            if !healthy.is_empty() {
+                return healthy;
+            }
+            entries
+                .iter()
+                .filter(|(_, h)| h.state != State::Draining)
+                .map(|(t, _)| t.clone())
+                .collect()
+        });
+        out.sort();
+        out
     }
 }
 

@@ -59,13 +59,7 @@ impl TargetRegistry for Elb {
         ip: &'a str,
         port: u16,
     ) -> BoxFuture<'a, Result<(), ServiceError>> {
-        Box::pin(async move {
-            let t = Target {
-                id: ip.to_string(),
-                port,
-            };
-            self.change_targets(group_arn, &[t], true, false).await
-        })
+        self.change_one(group_arn, ip, port, true)
     }
 
     fn deregister<'a>(
@@ -74,12 +68,25 @@ impl TargetRegistry for Elb {
         ip: &'a str,
         port: u16,
     ) -> BoxFuture<'a, Result<(), ServiceError>> {
+        self.change_one(group_arn, ip, port, false)
+    }
+}
+
+impl Elb {
+    /// Adds or removes one target, quietly when it is already so.
+    fn change_one<'a>(
+        &'a self,
+        group_arn: &'a str,
+        ip: &'a str,
+        port: u16,
+        add: bool,
+    ) -> BoxFuture<'a, Result<(), ServiceError>> {
         Box::pin(async move {
             let t = Target {
                 id: ip.to_string(),
                 port,
             };
-            self.change_targets(group_arn, &[t], false, false).await
+            self.change_targets(group_arn, &[t], add, false).await
         })
     }
 }

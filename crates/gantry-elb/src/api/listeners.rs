@@ -292,19 +292,28 @@ pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         .unwrap_or_default();
     let arn = cx.elb.arn(&format!("listener/{tail}/{}", hex_id()));
     cx.allow("CreateListener", vec![lb.clone()])?;
+    let l = Listener {
+        arn,
+        balancer: lb,
+        port,
+        protocol,
+        actions,
+    };
+    put(cx, l, false).await
+}
+
+/// Stores a listener whose port no other holds (`existing`: it replaces one that must be
+/// there) and answers it.
+async fn put(cx: &Ctx<'_>, l: Listener, existing: bool) -> Result<Xml, ServiceError> {
     let l = cx
         .elb
         .update(|rows| {
-            let b = balancer(rows.all(), &lb)?;
-            check_port(rows.all(), &b, port, None)?;
-            let l = Listener {
-                arn: arn.clone(),
-                balancer: lb.clone(),
-                port,
-                protocol,
-                actions,
-            };
-            rows.put(&arn, Resource::Listener(l.clone()));
+            if existing && rows.get(&l.arn).is_none() {
+                return Err(listener_not_found(&l.arn));
+            }
+            let b = balancer(rows.all(), &l.balancer)?;
+            check_port(rows.all(), &b, l.port, existing.then_some(l.arn.as_str()))?;
+            rows.put(&l.arn, Resource::Listener(l.clone()));
             Ok(l)
         })
         .await?;
@@ -356,27 +365,14 @@ pub async fn modify(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     let protocol = listener_protocol(cx, b.kind)?.unwrap_or(old.protocol);
     let port = port(cx)?.unwrap_or(old.port);
     let actions = read_actions(cx, "DefaultActions", b.kind)?.unwrap_or(old.actions);
-    let l = cx
-        .elb
-        .update(|rows| {
-            if rows.get(&arn).is_none() {
-                return Err(listener_not_found(&arn));
-            }
-            check_port(rows.all(), &b, port, Some(&arn))?;
-            let l = Listener {
-                arn: arn.clone(),
-                balancer: b.arn.clone(),
-                port,
-                protocol,
-                actions,
-            };
-            rows.put(&arn, Resource::Listener(l.clone()));
-            Ok(l)
-        })
-        .await?;
-    let mut x = Xml::new();
-    x.list("Listeners", [&l], listener_xml);
-    Ok(x)
+    let l = Listener {
+        arn,
+        balancer: b.arn.clone(),
+        port,
+        protocol,
+        actions,
+    };
+    put(cx, l, true).await
 }
 
 pub async fn delete(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {

@@ -39,20 +39,20 @@ fn read_targets(cx: &Ctx<'_>, default_port: u16) -> Result<Vec<Target>, ServiceE
 }
 
 pub async fn register(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
-    let arn = cx.p.required("TargetGroupArn")?.to_string();
-    cx.allow("RegisterTargets", vec![arn.clone()])?;
-    let port = group(cx, &arn)?.port;
-    let targets = read_targets(cx, port)?;
-    cx.elb.change_targets(&arn, &targets, true, true).await?;
-    Ok(Xml::new())
+    change(cx, "RegisterTargets", true).await
 }
 
 pub async fn deregister(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    change(cx, "DeregisterTargets", false).await
+}
+
+/// Register/DeregisterTargets: the group's targets, with the group's port where none is given.
+async fn change(cx: &Ctx<'_>, op: &str, add: bool) -> Result<Xml, ServiceError> {
     let arn = cx.p.required("TargetGroupArn")?.to_string();
-    cx.allow("DeregisterTargets", vec![arn.clone()])?;
+    cx.allow(op, vec![arn.clone()])?;
     let port = group(cx, &arn)?.port;
     let targets = read_targets(cx, port)?;
-    cx.elb.change_targets(&arn, &targets, false, true).await?;
+    cx.elb.change_targets(&arn, &targets, add, true).await?;
     Ok(Xml::new())
 }
 

@@ -1,7 +1,7 @@
 //! The application load balancer's proxy: HTTP/1.1 from clients, keep-alive pools to targets,
 //! X-Forwarded-For/-Proto/-Port, the group's algorithm, fixed responses and redirects.
 
-use super::{first_action, listener, weighted, Picker, Upstream};
+use super::{first_action, weighted, Picker, Upstream};
 use crate::model::Action;
 use crate::model::{Listener, RequestFacts, Resource};
 use crate::Elb;
@@ -9,6 +9,7 @@ use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,6 +27,14 @@ fn text(status: StatusCode, body: &str) -> Response<Body> {
         hyper::header::HeaderValue::from_static("text/html"),
     );
     r
+}
+
+/// ELB's answer when there is nowhere to send a request.
+fn unavailable() -> Response<Body> {
+    text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "503 Service Temporarily Unavailable",
+    )
 }
 
 /// Headers that belong to one hop, not to the request.
@@ -86,22 +95,19 @@ async fn handle(
     client: &Upstream,
     picker: &Picker,
 ) -> Response<Body> {
-    let Some(l) = listener(elb, arn) else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "503 Service Temporarily Unavailable",
-        );
+    // One view of the records serves the whole request.
+    let all = elb.snapshot();
+    let Some(Resource::Listener(l)) = all.get(arn) else {
+        return unavailable();
     };
-    let action = chosen_action(elb, &l, &req);
+    let action = chosen_action(&all, l, &req);
     match action.as_ref() {
         Some(Action::Forward { groups }) => {
             let Some(group) = weighted(groups) else {
-                return text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "503 Service Temporarily Unavailable",
-                );
+                return unavailable();
             };
-            forward(elb, group, req, peer, port, client, picker).await
+            let least = matches!(all.get(group), Some(Resource::Group(g)) if g.least_outstanding());
+            forward(elb, group, least, req, peer, port, client, picker).await
         }
         Some(Action::FixedResponse {
             status,
@@ -166,17 +172,17 @@ async fn handle(
             }
             r
         }
-        None => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "503 Service Temporarily Unavailable",
-        ),
+        None => unavailable(),
     }
 }
 
 /// The action for a request: the first rule (by priority) whose conditions it all meets, or
 /// the listener's default.
-fn chosen_action(elb: &Elb, l: &Listener, req: &Request<Incoming>) -> Option<Action> {
-    let all = elb.snapshot();
+fn chosen_action(
+    all: &BTreeMap<String, Resource>,
+    l: &Listener,
+    req: &Request<Incoming>,
+) -> Option<Action> {
     let mut rules: Vec<&crate::model::Rule> = all
         .values()
         .filter_map(|r| match r {
@@ -204,24 +210,19 @@ fn chosen_action(elb: &Elb, l: &Listener, req: &Request<Incoming>) -> Option<Act
     first_action(l).cloned()
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn forward(
     elb: &Elb,
     group: &str,
+    least: bool,
     req: Request<Incoming>,
     peer: SocketAddr,
     port: u16,
     client: &Upstream,
     picker: &Picker,
 ) -> Response<Body> {
-    let least = match elb.snapshot().get(group) {
-        Some(crate::model::Resource::Group(g)) => g.least_outstanding(),
-        _ => false,
-    };
     let Some((target, _flight)) = picker.pick(elb, group, least) else {
-        return text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "503 Service Temporarily Unavailable",
-        );
+        return unavailable();
     };
     let (mut parts, body) = req.into_parts();
     let path = parts
