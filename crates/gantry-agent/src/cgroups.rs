@@ -241,23 +241,12 @@ fn set_slice_properties(slice: &str, cpu_units: Option<u64>, memory_mib: Option<
 impl TaskCgroup {
     /// How many times the kernel's OOM killer acted in the task's cgroup.
     pub fn oom_kills(&self) -> u64 {
-        for d in &self.dirs {
-            for (file, key) in [
-                ("memory.events", "oom_kill"),
-                ("memory.oom_control", "oom_kill"),
-            ] {
-                if let Ok(text) = std::fs::read_to_string(d.join(file)) {
-                    if let Some(n) = text
-                        .lines()
-                        .find_map(|l| l.strip_prefix(key).map(str::trim))
-                        .and_then(|n| n.parse().ok())
-                    {
-                        return n;
-                    }
-                }
-            }
-        }
-        0
+        self.dirs
+            .iter()
+            .flat_map(|d| ["memory.events", "memory.oom_control"].map(|f| d.join(f)))
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .find_map(|text| counter(&text, "oom_kill"))
+            .unwrap_or(0)
     }
     /// Removes the directories (after the task's containers are gone).
     pub fn remove(&self) {
@@ -267,9 +256,27 @@ impl TaskCgroup {
     }
 }
 
+/// The value of `key` in a cgroup's flat keyed file (`memory.events`, `memory.oom_control`):
+/// the whole first word must be the key, as `oom_kill_disable` precedes `oom_kill` in v1.
+fn counter(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counters_match_the_whole_key() {
+        let v1 = "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n";
+        assert_eq!(counter(v1, "oom_kill"), Some(2));
+        let v2 = "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\noom_group_kill 0\n";
+        assert_eq!(counter(v2, "oom_kill"), Some(1));
+        assert_eq!(counter("oom_kill_disable 0\n", "oom_kill"), None);
+    }
 
     #[test]
     fn the_layout_follows_the_driver_and_the_cgroup_version() {
