@@ -23,6 +23,10 @@ SITE = ("mkdir -p /www && echo \"$(hostname) {rev}\" > /www/index.html && httpd 
         "&& exec sleep 3600")
 
 
+# The steady load of the rolling deployment: about 200 requests/s, as the issue asks.
+RATE, RATE_THREADS = 200, 8
+
+
 def register(ecs, rev: str) -> str:
     return ecs.register_task_definition(family="lbweb", containerDefinitions=[{
         "name": "web", "image": IMAGE, "memory": 32, "essential": True,
@@ -133,11 +137,16 @@ def test_a_rolling_deployment_under_load_drops_no_request(gantry_up, web):
     stop = threading.Event()
 
     def load():
+        # Open loop: each of RATE_THREADS paces itself to RATE / RATE_THREADS requests a second,
+        # so the load stays about RATE for the whole update-service whatever the answers take.
+        period, due = RATE_THREADS / RATE, time.monotonic()
         while not stop.is_set():
             results.append(get(url))
-            time.sleep(0.005)
+            due += period
+            time.sleep(max(0.0, due - time.monotonic()))
 
-    threads = [threading.Thread(target=load) for _ in range(2)]
+    threads = [threading.Thread(target=load) for _ in range(RATE_THREADS)]
+    started = time.monotonic()
     for th in threads:
         th.start()
     try:
@@ -154,6 +163,8 @@ def test_a_rolling_deployment_under_load_drops_no_request(gantry_up, web):
         stop.set()
         for th in threads:
             th.join()
+    rate = len(results) / (time.monotonic() - started)
+    print(f"rolling deployment: {len(results)} requests at {rate:.0f} requests/s")
     failed = [r for r in results if r[0] != 200]
     assert not failed, f"{len(failed)} of {len(results)} requests failed: {failed[:5]}"
     revisions = {b.split()[-1] for _, b in results}
