@@ -250,3 +250,30 @@ def test_rules_send_paths_and_hosts_elsewhere(elb, unique, webs):
     with pytest.raises(ClientError) as e:
         elb.delete_rule(RuleArn=rules[-1]["RuleArn"])
     assert code(e) == "OperationNotPermitted"
+
+
+def test_sticky_groups_hold_a_client_to_its_target(elb, unique, webs):
+    """After the tests above: webs[1] and webs[2] are up. With lb_cookie stickiness on, a client
+    that sends back the AWSALB cookie stays on one target; one that does not goes round."""
+    lb = elb.create_load_balancer(Name=unique("sticky")[:32], Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    tg = group(elb, unique)
+    elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[
+        {"Key": "stickiness.enabled", "Value": "true"}, {"Key": "stickiness.lb_cookie.duration_seconds", "Value": "60"}])
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "127.0.0.1", "Port": w[2]} for w in webs[1:]])
+    port = _free_port()
+    elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=port,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tg}])
+    wait_for("both targets healthy", lambda: [s["State"] for s in states(elb, tg).values()] == ["healthy"] * 2)
+    url = f"http://127.0.0.1:{port}/"
+    with urllib.request.urlopen(url, timeout=10) as r:
+        first = r.read().decode().strip()
+        cookies = r.headers.get_all("Set-Cookie")
+    assert any(c.startswith("AWSALB=") and "Max-Age=60" in c for c in cookies), cookies
+    token = next(c for c in cookies if c.startswith("AWSALB=")).split(";")[0]
+    held = []
+    for _ in range(10):
+        req = urllib.request.Request(url, headers={"Cookie": f"other=1; {token}"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            held.append(r.read().decode().strip())
+    assert held == [first] * 10, held
+    assert {get(url)[1] for _ in range(10)} == {webs[1][0], webs[2][0]}

@@ -154,6 +154,17 @@ impl TargetGroup {
             .unwrap_or(300)
     }
 
+    /// How long an `lb_cookie` stickiness cookie lasts, when the group has it on.
+    pub fn sticky_cookie_seconds(&self) -> Option<u32> {
+        (self.attribute("stickiness.enabled") == Some("true")
+            && self.attribute("stickiness.type") == Some("lb_cookie"))
+        .then(|| {
+            self.attribute("stickiness.lb_cookie.duration_seconds")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(86_400)
+        })
+    }
+
     pub fn least_outstanding(&self) -> bool {
         self.attribute("load_balancing.algorithm.type") == Some("least_outstanding_requests")
     }

@@ -3,7 +3,7 @@
 
 use super::{first_action, weighted, Picker, Upstream};
 use crate::model::Action;
-use crate::model::{Listener, RequestFacts, Resource};
+use crate::model::{Listener, RequestFacts, Resource, Target};
 use crate::Elb;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -106,8 +106,16 @@ async fn handle(
             let Some(group) = weighted(groups) else {
                 return unavailable();
             };
-            let least = matches!(all.get(group), Some(Resource::Group(g)) if g.least_outstanding());
-            forward(elb, group, least, req, peer, port, client, picker).await
+            let (least, sticky) = match all.get(group) {
+                Some(Resource::Group(g)) => (g.least_outstanding(), g.sticky_cookie_seconds()),
+                _ => (false, None),
+            };
+            let route = Route {
+                group,
+                least,
+                sticky,
+            };
+            forward(elb, route, req, peer, port, client, picker).await
         }
         Some(Action::FixedResponse {
             status,
@@ -210,18 +218,55 @@ fn chosen_action(
     first_action(l).cloned()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a forwarded request chooses its target within a group.
+struct Route<'a> {
+    group: &'a str,
+    least: bool,
+    /// The lifetime of the stickiness cookie, when the group is sticky.
+    sticky: Option<u32>,
+}
+
+/// The stickiness cookies, as ALB names them (the second for cross-origin requests).
+const STICKY_COOKIES: [&str; 2] = ["AWSALB", "AWSALBCORS"];
+
+/// The opaque value of a stickiness cookie for a target of a group: a digest, so that the
+/// cookie neither shows the target's address nor names a target of another group.
+fn sticky_token(group: &str, t: &Target) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (group, &t.id, t.port).hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+/// The stickiness cookie a request carries, if any.
+fn sticky_cookie(headers: &hyper::HeaderMap) -> Option<String> {
+    headers
+        .get_all(hyper::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| STICKY_COOKIES.contains(k))
+        .map(|(_, v)| v.to_string())
+}
+
 async fn forward(
     elb: &Elb,
-    group: &str,
-    least: bool,
+    route: Route<'_>,
     req: Request<Incoming>,
     peer: SocketAddr,
     port: u16,
     client: &Upstream,
     picker: &Picker,
 ) -> Response<Body> {
-    let Some((target, _flight)) = picker.pick(elb, group, least) else {
+    let Route {
+        group,
+        least,
+        sticky,
+    } = route;
+    let held = sticky.and_then(|_| sticky_cookie(req.headers()));
+    let holds = |t: &Target| held.as_deref() == Some(sticky_token(group, t).as_str());
+    let Some((target, _flight)) = picker.pick(elb, group, least, holds) else {
         return unavailable();
     };
     let (mut parts, body) = req.into_parts();
@@ -256,7 +301,19 @@ async fn forward(
     }
     let upstream = Request::from_parts(parts, body.boxed());
     match client.request(upstream).await {
-        Ok(r) => r.map(BodyExt::boxed),
+        Ok(r) => {
+            let mut r = r.map(BodyExt::boxed);
+            if let Some(secs) = sticky {
+                let token = sticky_token(group, &target);
+                for (name, extra) in STICKY_COOKIES.iter().zip(["", "; SameSite=None; Secure"]) {
+                    let cookie = format!("{name}={token}; Max-Age={secs}; Path=/{extra}");
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&cookie) {
+                        r.headers_mut().append(hyper::header::SET_COOKIE, v);
+                    }
+                }
+            }
+            r
+        }
         Err(e) => {
             tracing::debug!(target = %target.id, port = target.port, error = %e, "a target failed a request");
             text(StatusCode::BAD_GATEWAY, "502 Bad Gateway")

@@ -54,12 +54,14 @@ impl Drop for Flight<'_> {
 }
 
 impl Picker {
-    /// A target of `group` for the next request: among those it may route to.
+    /// A target of `group` for the next request: among those it may route to, the first that
+    /// `sticky` holds to if there is one.
     pub fn pick(
         &self,
         elb: &Elb,
         group: &str,
         least_outstanding: bool,
+        sticky: impl Fn(&Target) -> bool,
     ) -> Option<(Target, Flight<'_>)> {
         let targets = elb.health().routable(group);
         if targets.is_empty() {
@@ -75,7 +77,9 @@ impl Picker {
         };
         let turn = turns.entry(group.to_string()).or_default();
         *turn = turn.wrapping_add(1);
-        let chosen = if least_outstanding {
+        let chosen = if let Some(t) = targets.iter().find(|t| sticky(t)) {
+            t.clone()
+        } else if least_outstanding {
             // Fewest in flight; ties go round robin.
             let n = targets.len();
             (0..n)

@@ -33,7 +33,7 @@ pub(super) async fn serve(
             let Some(group) = weighted(groups) else {
                 return;
             };
-            let Some((target, _flight)) = picker.pick(&elb, group, false) else {
+            let Some((target, _flight)) = picker.pick(&elb, group, false, |_| false) else {
                 return;
             };
             let connect = tokio::net::TcpStream::connect((target.id.as_str(), target.port));
