@@ -76,6 +76,9 @@ def get(url: str, host: str | None = None) -> tuple[int, str]:
             return r.status, r.read().decode().strip()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode().strip()
+    except OSError as e:
+        # Refused, say, before a new listener's socket is open (listeners open asynchronously).
+        return 0, str(e)
 
 
 def group(elb, unique, protocol="HTTP", **kw) -> str:
