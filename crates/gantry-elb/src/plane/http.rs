@@ -231,15 +231,16 @@ const STICKY_COOKIES: [&str; 2] = ["AWSALB", "AWSALBCORS"];
 
 /// The opaque value of a stickiness cookie for a target of a group: a digest, so that the
 /// cookie neither shows the target's address nor names a target of another group.
-fn sticky_token(group: &str, t: &Target) -> String {
+/// Written as 16 hex digits.
+fn sticky_token(group: &str, t: &Target) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (group, &t.id, t.port).hash(&mut h);
-    format!("{:016x}", h.finish())
+    h.finish()
 }
 
-/// The stickiness cookie a request carries, if any.
-fn sticky_cookie(headers: &hyper::HeaderMap) -> Option<String> {
+/// The stickiness token a request carries, if any.
+fn sticky_cookie(headers: &hyper::HeaderMap) -> Option<u64> {
     headers
         .get_all(hyper::header::COOKIE)
         .iter()
@@ -247,7 +248,7 @@ fn sticky_cookie(headers: &hyper::HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| STICKY_COOKIES.contains(k))
-        .map(|(_, v)| v.to_string())
+        .and_then(|(_, v)| u64::from_str_radix(v, 16).ok())
 }
 
 async fn forward(
@@ -265,7 +266,8 @@ async fn forward(
         sticky,
     } = route;
     let held = sticky.and_then(|_| sticky_cookie(req.headers()));
-    let holds = |t: &Target| held.as_deref() == Some(sticky_token(group, t).as_str());
+    // Without a cookie, no digest is computed.
+    let holds = |t: &Target| held.is_some_and(|h| h == sticky_token(group, t));
     let Some((target, _flight)) = picker.pick(elb, group, least, holds) else {
         return unavailable();
     };
@@ -306,7 +308,7 @@ async fn forward(
             if let Some(secs) = sticky {
                 let token = sticky_token(group, &target);
                 for (name, extra) in STICKY_COOKIES.iter().zip(["", "; SameSite=None; Secure"]) {
-                    let cookie = format!("{name}={token}; Max-Age={secs}; Path=/{extra}");
+                    let cookie = format!("{name}={token:016x}; Max-Age={secs}; Path=/{extra}");
                     if let Ok(v) = hyper::header::HeaderValue::from_str(&cookie) {
                         r.headers_mut().append(hyper::header::SET_COOKIE, v);
                     }
