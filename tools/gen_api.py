@@ -19,7 +19,8 @@ module differs from what the installed botocore generates. `--out DIR` writes el
 A module holds one Rust type per structure and enum shape of the model (exceptions only where a
 member refers to one), an `Operation` enum with `name()`/`from_name()`, and the constants of the
 model's metadata: API_VERSION, SIGNING_NAME, PROTOCOLS, and TARGET_PREFIX, JSON_VERSION and
-XML_NAMESPACE where the protocol has them. Serde names are the model's member names exactly.
+XML_NAMESPACE where the protocol has them (and TIMESTAMP_MEMBERS for services that speak RPC v2
+CBOR). Serde names are the model's member names exactly.
 Only shape names, member names, types, required lists and enum values are used; the model's
 documentation text is not copied.
 """
@@ -90,8 +91,10 @@ def variant(value):
 
 
 def type_name(shape):
-    """The Rust type of a shape name; IAM has some in lowerCamel case."""
-    return shape[:1].upper() + shape[1:]
+    """The Rust type of a shape name; IAM has some in lowerCamel case, and a shape named as one
+    of the TAKEN names (Cloud Map's `Operation`) takes a `Shape` suffix."""
+    t = shape[:1].upper() + shape[1:]
+    return t + "Shape" if t in TAKEN else t
 
 
 def generate(service, model, api_version):
@@ -320,6 +323,24 @@ def generate(service, model, api_version):
     if "jsonVersion" in meta:
         w("/// The JSON version of `Content-Type: application/x-amz-json-<version>`.")
         w('pub const JSON_VERSION: &str = "%s";' % meta["jsonVersion"])
+    if "smithy-rpc-v2-cbor" in protocols:
+        # RPC v2 CBOR writes timestamps as tag 1, which JSON cannot say: the front door's
+        # bridge tags the members named here (in any structure) when it turns JSON into CBOR.
+        stamps = set()
+        for n, sh in shapes.items():
+            for m, ms in (sh.get("members") or {}).items() if sh["type"] == "structure" else []:
+                target = shapes[ms["shape"]]
+                if target["type"] == "timestamp":
+                    stamps.add(m)
+        clash = sorted(
+            m for n, sh in shapes.items() if sh["type"] == "structure"
+            for m, ms in (sh.get("members") or {}).items()
+            if m in stamps and shapes[ms["shape"]]["type"] != "timestamp"
+        )
+        if clash:
+            fail("members %s are timestamps in one structure and not in another" % clash)
+        w("/// The members that are timestamps, wherever they appear (RPC v2 CBOR tags them).")
+        w("pub const TIMESTAMP_MEMBERS: &[&str] = &[%s];" % ", ".join('"%s"' % m for m in sorted(stamps)))
     if query_like:
         ns = meta.get("xmlNamespace") or "https://%s.amazonaws.com/doc/%s/" % (meta["endpointPrefix"], meta["apiVersion"])
         w("/// The XML namespace of the responses (`metadata.xmlNamespace`).")

@@ -117,6 +117,9 @@ class Gantry:
                 retries={"max_attempts": 1, "mode": "standard"},
                 connect_timeout=5,
                 read_timeout=30,
+                # As the export line's AWS_DISABLE_HOST_PREFIX_INJECTION: botocore would send
+                # some operations (Cloud Map's DiscoverInstances) to `data-<host>`.
+                inject_host_prefix=False,
             ),
         )
         kwargs.update(overrides)
@@ -191,6 +194,10 @@ def _server_env() -> dict:
     env["GANTRY_LOG_EXPIRY_INTERVAL"] = "1s"
     # A load balancer's second (health check intervals, deregistration delays) lasts 100 ms.
     env["GANTRY_ELB_SECOND"] = "100ms"
+    # gantry's DNS server never forwards in tests (the host's resolver is a private address),
+    # and servers listen for DNS only where a test asks (`gantry up` passes its own address).
+    env["GANTRY_DNS_FORWARD"] = "none"
+    env["GANTRY_DNS_LISTEN"] = "off"
     env["NO_COLOR"] = "1"
     return env
 

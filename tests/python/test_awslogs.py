@@ -17,7 +17,7 @@ import pytest
 from botocore.config import Config
 
 from conftest import _healthy, _server_env
-from test_walkthrough_tasks import IMAGE, _wait_for, busybox_image, docker, gantry_up  # noqa: F401
+from test_walkthrough_tasks import UP_DNS, IMAGE, _wait_for, busybox_image, docker, gantry_up  # noqa: F401
 
 AWS_V2 = "/usr/bin/aws"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": [
@@ -120,7 +120,8 @@ def restart(up):
     with open(up.stdout_path, "ab") as out, open(up.stderr_path, "ab") as err:
         up.proc = subprocess.Popen(
             [str(up.binary), "up", "--data-dir", str(up.data_dir), "--listen", up.listen,
-             "--stop-timeout", "2s", "--tick", "200ms", "--healthy-after", "3s"],
+             "--stop-timeout", "2s", "--tick", "200ms", "--healthy-after", "3s",
+             "--dns-listen", UP_DNS],
             stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_server_env())
     _wait_for("gantry up did not come back", lambda: _healthy(up.port), 30, up)
 

@@ -261,6 +261,10 @@ def _stop_everything(up: Up) -> list[str]:
     return problems
 
 
+# Where `gantry up`'s DNS server listens in tests: its default, which its containers use.
+UP_DNS = "169.254.170.2:53"
+
+
 @pytest.fixture(scope="module")
 def gantry_up(busybox_image, tmp_path_factory, _clean_aws_environment):
     """`gantry up` on a fresh data directory and a free loopback port, its agent registered."""
@@ -274,7 +278,8 @@ def gantry_up(busybox_image, tmp_path_factory, _clean_aws_environment):
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
             proc = subprocess.Popen(
                 [str(binary), "up", "--data-dir", str(data_dir), "--listen", f"127.0.0.1:{port}",
-                 "--stop-timeout", "2s", "--tick", "200ms", "--healthy-after", "3s"],
+                 "--stop-timeout", "2s", "--tick", "200ms", "--healthy-after", "3s",
+                 "--dns-listen", UP_DNS],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=_server_env(),
             )
         candidate = Up(binary, data_dir, port, proc, stdout_path, stderr_path)

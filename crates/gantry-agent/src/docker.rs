@@ -220,6 +220,22 @@ impl DockerRuntime {
         }
         removed
     }
+
+    /// The gateway of Docker's default `bridge` network: the host's address that its
+    /// containers (and every other bridge's, through their gateways) reach host ports at.
+    pub async fn bridge_gateway(&self) -> Option<std::net::Ipv4Addr> {
+        self.docker
+            .inspect_network(
+                "bridge",
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .ok()?
+            .ipam?
+            .config?
+            .iter()
+            .find_map(|c| c.gateway.as_deref()?.parse().ok())
+    }
 }
 
 /// The time of a line's first part, and its bytes so far.

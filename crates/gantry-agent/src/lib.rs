@@ -73,6 +73,9 @@ pub struct AgentConfig {
     /// Where the agent serves its tasks' endpoint (`169.254.170.2`): credentials, metadata,
     /// the API. `None`: no endpoint, and containers are not told of one.
     pub task_endpoint: Option<TaskEndpoint>,
+    /// The DNS servers containers resolve through when their definition names none
+    /// (gantry's, which answers for Cloud Map's private DNS namespaces); empty: Docker's.
+    pub dns_servers: Vec<std::net::Ipv4Addr>,
 }
 
 /// The task endpoint's address and behaviour (see [`endpoint`]).
@@ -137,6 +140,7 @@ impl AgentConfig {
             retry: Duration::from_millis(100),
             retry_cap: Duration::from_secs(10),
             task_endpoint: None,
+            dns_servers: Vec::new(),
         }
     }
 }
@@ -546,6 +550,7 @@ impl<R: ContainerRuntime> Agent<R> {
                 cleanup_wait: self.cfg.cleanup_wait,
                 fargate_runtime: self.cfg.fargate_runtime.clone(),
                 endpoint: names.clone(),
+                dns_servers: self.cfg.dns_servers.iter().map(|a| a.to_string()).collect(),
             });
             let wait = poll_wait(self.cfg.poll_wait, renew_by, unix_now());
             let req = PollRequest {

@@ -115,6 +115,16 @@ pub fn pause(a: &AssignedTask, owner: &Owner, eni: &Eni, image: &str) -> Contain
     }
 }
 
+/// Gives a container that names no DNS servers the agent's, unless it shares another's
+/// network namespace (awsvpc containers resolve through their pause container) or the
+/// host's (host mode keeps the host's resolver, as on ECS).
+pub fn default_dns(spec: &mut ContainerSpec, servers: &[String]) {
+    let own_namespace = spec.network_mode != "host" && !spec.network_mode.starts_with("container:");
+    if spec.dns.is_empty() && own_namespace {
+        spec.dns = servers.to_vec();
+    }
+}
+
 /// A volume to create before the task's containers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VolumeSpec {
@@ -531,6 +541,32 @@ mod tests {
             secrets: Default::default(),
             secrets_error: None,
             credentials: None,
+        }
+    }
+
+    #[test]
+    fn containers_without_dns_servers_get_the_agents_in_their_own_namespace_only() {
+        let servers = vec!["169.254.170.2".to_string()];
+        let mut bridge = ContainerSpec {
+            network_mode: "bridge".into(),
+            ..ContainerSpec::default()
+        };
+        default_dns(&mut bridge, &servers);
+        assert_eq!(bridge.dns, servers);
+        let mut named = ContainerSpec {
+            network_mode: "bridge".into(),
+            dns: vec!["10.0.0.2".into()],
+            ..ContainerSpec::default()
+        };
+        default_dns(&mut named, &servers);
+        assert_eq!(named.dns, ["10.0.0.2"]);
+        for mode in ["host", "container:pause"] {
+            let mut s = ContainerSpec {
+                network_mode: mode.into(),
+                ..ContainerSpec::default()
+            };
+            default_dns(&mut s, &servers);
+            assert!(s.dns.is_empty(), "{mode}");
         }
     }
 

@@ -63,6 +63,8 @@ pub struct WorkerSettings {
     pub fargate_runtime: Option<String>,
     /// The task endpoint's names, when the agent serves it: containers are told where it is.
     pub endpoint: Option<crate::endpoint::names::Names>,
+    /// DNS servers for containers whose definition names none.
+    pub dns_servers: Vec<String>,
 }
 
 /// Images this agent pulled (for the `once` policy).
@@ -465,6 +467,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
             Some(o) => o.id,
             None => {
                 let mut spec = spec::pause(a, &self.settings.owner, eni, &image);
+                spec::default_dns(&mut spec, &self.settings.dns_servers);
                 spec.cgroup_parent = self.cgroup.as_ref().map(|c| c.parent.clone());
                 self.rt.create(&spec).await.map_err(|e| e.0)?
             }
@@ -590,6 +593,7 @@ impl<R: ContainerRuntime> TaskWorker<R> {
                 Ok(true) => {}
             }
             let mut spec = spec::container(a, &self.containers[i].def, &self.settings.owner);
+            spec::default_dns(&mut spec, &self.settings.dns_servers);
             if let Some(names) = &self.settings.endpoint {
                 spec::set_endpoint_env(&mut spec.env, names.env(a, i));
             }
@@ -990,6 +994,7 @@ mod tests {
             cleanup_wait: Duration::from_millis(10),
             fargate_runtime: None,
             endpoint: None,
+            dns_servers: Vec::new(),
         });
         let (desired, rx) = watch::channel(a);
         let (reports, _seen) = mpsc::unbounded_channel();

@@ -1,5 +1,5 @@
 //! gantry-api: the AWS APIs on the wire. Types generated from botocore's API models, one module
-//! per service ([`ecs`], also reachable as [`model`]; [`sts`]; [`logs`]), lenient integer
+//! per service ([`ecs`], also reachable as [`model`]; [`sts`]; [`logs`]; [`servicediscovery`], ...), lenient integer
 //! decoding ([`wire`]), errors in the AWS shape ([`error`]), ARNs ([`arn`]) and the
 //! task-definition rules ([`taskdef`]). Pure: no I/O.
 
@@ -12,6 +12,8 @@ pub mod ecs;
 pub mod logs;
 #[rustfmt::skip]
 pub mod secretsmanager;
+#[rustfmt::skip]
+pub mod servicediscovery;
 #[rustfmt::skip]
 pub mod ssm;
 #[rustfmt::skip]

@@ -15,10 +15,13 @@
 //! - [`log_sink`]: where ECS sends task output for `awslogs`.
 //! - [`task_roles`]: how ECS gets (and ends) the sessions of the roles its tasks run as.
 //! - [`targets`]: where ECS services register their tasks with load balancers.
+//! - [`registries`]: where ECS services register their tasks for discovery by name.
+//! - [`cbor`]: RPC v2 CBOR calls to services written against AWS JSON.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
 
 pub mod authz;
+pub mod cbor;
 pub mod clock;
 pub mod error;
 pub mod frontdoor;
@@ -29,6 +32,7 @@ pub mod protocol;
 pub mod query;
 pub mod record;
 pub mod records;
+pub mod registries;
 pub mod secret_source;
 pub mod table;
 pub mod targets;
@@ -42,6 +46,7 @@ pub use log_sink::LogSink;
 pub use protocol::Protocol;
 pub use record::{Kind, RecordError, Scoped};
 pub use records::{Records, Rows};
+pub use registries::{RegistryNeeds, ServiceRegistry};
 pub use secret_source::SecretSource;
 pub use table::{Call, Dispatch, Input, Recognise, Regions, ServiceEntry, ServiceTable};
 pub use targets::{TargetRegistry, TargetState};

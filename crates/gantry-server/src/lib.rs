@@ -60,6 +60,11 @@ pub struct ServerConfig {
     pub task_access: Option<TaskAccess>,
     /// The load balancers' target groups, for services with `loadBalancers`.
     pub targets: Option<Arc<dyn gantry_core::TargetRegistry>>,
+    /// Cloud Map's services, for services with `serviceRegistries`.
+    pub registries: Option<Arc<dyn gantry_core::ServiceRegistry>>,
+    /// The address bridge and host tasks are registered at for discovery (the host's, where
+    /// their host ports are bound); `None`: such tasks are not registered.
+    pub registry_host_address: Option<String>,
 }
 
 /// What the server needs to act as a task's execution role.
@@ -99,6 +104,8 @@ impl ServerConfig {
             awsvpc_pool: ops::network::DEFAULT_POOL.to_string(),
             task_access: None,
             targets: None,
+            registries: None,
+            registry_host_address: None,
         }
     }
 }

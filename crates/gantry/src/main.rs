@@ -3,6 +3,7 @@
 
 mod client;
 mod config;
+mod dns;
 mod events_cmd;
 mod logs_cmd;
 mod serve;
@@ -273,6 +274,15 @@ struct ServerTiming {
     /// target group's deregistration delay, lasts (tests make it short)
     #[arg(long, env = "GANTRY_ELB_SECOND", default_value = "1s", value_parser = parse_duration)]
     elb_second: Duration,
+    /// Where gantry's DNS server listens (UDP and TCP), answering for Cloud Map's private DNS
+    /// namespaces; under `gantry up` the local agent's containers resolve through it. A
+    /// link-local address goes on `lo` (needs root). `off` serves none
+    #[arg(long, env = "GANTRY_DNS_LISTEN", default_value = "169.254.170.2:53")]
+    dns_listen: String,
+    /// Where the DNS server sends names outside the namespaces: `auto` (the nameservers of the
+    /// host's /etc/resolv.conf), `none` (answered REFUSED), or `ip[:port],...`
+    #[arg(long, env = "GANTRY_DNS_FORWARD", default_value = "auto")]
+    dns_forward: String,
 }
 
 /// Agent behaviour (ECS agent defaults, except where `gantry up` says otherwise).
@@ -316,6 +326,11 @@ struct AgentTuning {
     /// address goes on `lo` and iptables sends port 80 to the agent's port 51679
     #[arg(long, env = "GANTRY_TASK_ENDPOINT", default_value = "169.254.170.2", value_parser = parse_task_endpoint)]
     task_endpoint: TaskEndpointArg,
+    /// DNS servers (IPv4, comma-separated) for containers whose definition names none: a
+    /// gantry server's `--dns-listen` address, so tasks find Cloud Map names [default: Docker's;
+    /// under `gantry up`, its own DNS server]
+    #[arg(long, env = "GANTRY_DNS", value_delimiter = ',')]
+    dns: Vec<std::net::Ipv4Addr>,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -538,6 +553,7 @@ fn agent_config(
         address,
         ..Default::default()
     });
+    cfg.dns_servers = t.dns.clone();
     cfg
 }
 

@@ -1,6 +1,6 @@
 //! `gantry up` and `gantry server`: the control plane on the embedded store with every service
-//! on its port (ECS, IAM, STS, Secrets Manager, SSM, CloudWatch Logs, ELB), and under `gantry up`
-//! an agent on the local Docker.
+//! on its port (ECS, IAM, STS, Secrets Manager, SSM, CloudWatch Logs, ELB, Cloud Map), the DNS
+//! server for Cloud Map's names, and under `gantry up` an agent on the local Docker.
 
 use crate::config::{self, Settings};
 use crate::{agent_config, set_fargate_runtime, shutdown_signal, tls, AgentTuning, ServerTiming};
@@ -84,7 +84,24 @@ pub async fn serve(
     .await
     .context("loading the load balancers")?;
     tokio::spawn(gantry_elb::plane::run(elb.clone()));
+    let discovery = gantry_discovery::Discovery::open(
+        store.clone(),
+        settings.region.clone(),
+        settings.account_id.clone(),
+    )
+    .await
+    .context("loading the service discovery namespaces")?;
+    let dns_server = crate::dns::start(&discovery, &timing.dns_listen, &timing.dns_forward).await?;
+    let docker = match &up {
+        Some(_) => Some(DockerRuntime::connect().await),
+        None => None,
+    };
     let mut cfg = ServerConfig::new(settings.region.clone(), settings.account_id.clone(), keys);
+    // Bridge and host tasks are found at the host's address on Docker's bridge, where their
+    // host ports are bound.
+    if let Some(Ok(d)) = &docker {
+        cfg.registry_host_address = d.bridge_gateway().await.map(|g| g.to_string());
+    }
     // One view of the identities decides who signs, what they may do, and what a task's
     // execution role may read.
     let access = Arc::new(gantry_iam::access::Access(iam.clone()));
@@ -95,6 +112,7 @@ pub async fn serve(
         logs: Some(logs.clone()),
     });
     cfg.targets = Some(elb.clone());
+    cfg.registries = Some(discovery.clone());
     cfg.join_token = Some(token.clone());
     cfg.agent_timeout = timing.agent_timeout;
     cfg.task_retention = timing.task_retention;
@@ -123,8 +141,9 @@ pub async fn serve(
             .ensure_cluster("default")
             .await
             .context("creating the default cluster")?;
-        match DockerRuntime::connect().await {
-            Ok(docker) => {
+        match docker {
+            None => {}
+            Some(Ok(docker)) => {
                 // The local agent reaches the server on loopback, over HTTPS when it serves
                 // HTTPS (trusting the generated CA, or the given chain under `localhost`).
                 let (endpoint, ca_pem) = match &settings.tls {
@@ -149,6 +168,9 @@ pub async fn serve(
                 tracing::info!(docker = %docker.version, api = %docker.api_version, "running an agent on the local Docker");
                 let mut cfg = cfg;
                 cfg.ca_pem = ca_pem;
+                if cfg.dns_servers.is_empty() {
+                    cfg.dns_servers.extend(dns_server);
+                }
                 set_fargate_runtime(&mut cfg, &docker);
                 let version = docker.version.clone();
                 let agent = Agent::new(cfg, Arc::new(docker), version);
@@ -164,7 +186,7 @@ pub async fn serve(
                     }
                 }));
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 eprintln!("gantry: Docker is not reachable ({e}). The ECS API is served, but no tasks can run on this host until Docker is available and gantry is restarted.");
             }
         }
@@ -188,6 +210,7 @@ pub async fn serve(
             gantry_secrets::ssm::entry(&secrets),
             gantry_logs::entry(&logs),
             gantry_elb::api::entry(&elb),
+            gantry_discovery::api::entry(&discovery),
         ],
     )?;
     gantry_server::run_tls(listener, server, door, tls, async move {

@@ -18,6 +18,14 @@ use std::process::Command;
 
 /// Puts `addr` on `lo` (when it is not there yet) and sends TCP to `addr:80` to `listen`.
 pub fn install(addr: Ipv4Addr, listen: SocketAddrV4) -> Result<(), String> {
+    ensure_on_lo(addr)?;
+    nat_to(addr, listen)
+}
+
+/// Puts `addr` on the host's loopback interface when it is not there yet: a link-local address
+/// of the host that every bridge's containers reach through their gateway (the task endpoint,
+/// gantry's DNS server).
+pub fn ensure_on_lo(addr: Ipv4Addr) -> Result<(), String> {
     let shown = Command::new("ip")
         .args(["-4", "-o", "addr", "show", "dev", "lo"])
         .output()
@@ -35,6 +43,11 @@ pub fn install(addr: Ipv4Addr, listen: SocketAddrV4) -> Result<(), String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// DNATs TCP to `addr:80` to `listen`, first in PREROUTING and OUTPUT.
+fn nat_to(addr: Ipv4Addr, listen: SocketAddrV4) -> Result<(), String> {
     let dest = addr.to_string();
     let to = listen.to_string();
     for chain in ["PREROUTING", "OUTPUT"] {

@@ -25,7 +25,6 @@ pub fn event(rec: &mut ServiceRecord, message: String) {
     event_at(rec, message, now_secs())
 }
 
-/// Adds an event made at `now`, newest first (the newest [`MAX_EVENTS`] are kept).
 /// A service's `loadBalancers`: target groups (classic load balancers are not served) that
 /// a load balancer forwards to, each once per container and port.
 fn check_load_balancers(server: &Server, lbs: &[LoadBalancer]) -> Result<(), ApiError> {
@@ -57,6 +56,70 @@ fn check_load_balancers(server: &Server, lbs: &[LoadBalancer]) -> Result<(), Api
                 "loadBalancers: containerName and containerPort are required.",
             ));
         }
+    }
+    Ok(())
+}
+
+/// A service's `serviceRegistries`: one Cloud Map service of the region, with the port its
+/// SRV record needs (`port`, or `containerName` and `containerPort`), as ECS checks them.
+fn check_service_registries(
+    server: &Server,
+    regs: &[ServiceRegistry],
+    td: &TaskDefinition,
+) -> Result<(), ApiError> {
+    let Some(first) = regs.first() else {
+        return Ok(());
+    };
+    let Some(registries) = &server.config.registries else {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedFeatureException,
+            "Service discovery is served by `gantry up` and `gantry server`; this server has none.",
+        ));
+    };
+    if regs.len() > 1 {
+        return Err(ApiError::invalid(
+            "serviceRegistries: a service can have only one service registry.",
+        ));
+    }
+    let Some(arn) = first.registry_arn.as_deref() else {
+        return Err(ApiError::invalid(
+            "serviceRegistries: registryArn is required.",
+        ));
+    };
+    let needs = registries.needs(arn).map_err(ApiError::invalid)?;
+    let awsvpc = td.network_mode == Some(NetworkMode::Awsvpc);
+    let named = first.container_name.is_some() || first.container_port.is_some();
+    if named && (first.container_name.is_none() || first.container_port.is_none()) {
+        return Err(ApiError::invalid(
+            "serviceRegistries: containerName and containerPort go together.",
+        ));
+    }
+    if named && first.port.is_some() {
+        return Err(ApiError::invalid(
+            "serviceRegistries: give either port or containerName and containerPort, not both.",
+        ));
+    }
+    if needs.port && !named && !(awsvpc && first.port.is_some()) {
+        return Err(ApiError::invalid(format!(
+            "The service registry {arn} has an SRV record: serviceRegistries needs containerName and containerPort{}.",
+            if awsvpc { " (or port)" } else { "" }
+        )));
+    }
+    if !awsvpc && !needs.port {
+        return Err(ApiError::invalid(format!(
+            "The task definition's network mode is {}: its tasks have no address of their own, so the service registry {arn} needs an SRV record (A records need awsvpc).",
+            td.network_mode.map_or("bridge", |m| m.as_str())
+        )));
+    }
+    if let (Some(name), Some(port)) = (&first.container_name, first.container_port) {
+        check_load_balancer_containers(
+            &[LoadBalancer {
+                container_name: Some(name.clone()),
+                container_port: Some(port),
+                ..Default::default()
+            }],
+            td,
+        )?;
     }
     Ok(())
 }
@@ -93,6 +156,7 @@ pub(crate) fn check_load_balancer_containers(
     Ok(())
 }
 
+/// Adds an event made at `now`, newest first (the newest [`MAX_EVENTS`] are kept).
 pub fn event_at(rec: &mut ServiceRecord, message: String, now: f64) {
     let events = rec.service.events.get_or_insert_with(Vec::new);
     events.insert(
@@ -313,6 +377,7 @@ pub async fn create(
     };
     let load_balancers = req.load_balancers.clone().unwrap_or_default();
     check_load_balancers(server, &load_balancers)?;
+    let registries = req.service_registries.clone().unwrap_or_default();
     if let Some(c) = &req.deployment_controller {
         if c.r#type != DeploymentControllerType::Ecs {
             return Err(ApiError::new(
@@ -390,6 +455,7 @@ pub async fn create(
                 .unwrap_or_default();
             placement::constraints(req.placement_constraints.as_deref(), &td)?;
             check_load_balancer_containers(&load_balancers, &td)?;
+            check_service_registries(server, &registries, &td)?;
             if let Some(s) = &strategy {
                 super::capacity_providers::check_strategy_in(st, &cluster, s)?;
             }
@@ -415,7 +481,7 @@ pub async fn create(
                 service_name: Some(req.service_name.clone()),
                 cluster_arn: Some(server.arns.cluster(&cluster)),
                 load_balancers: Some(load_balancers.clone()),
-                service_registries: Some(Vec::new()),
+                service_registries: Some(registries.clone()),
                 status: Some("ACTIVE".into()),
                 desired_count: Some(desired),
                 running_count: Some(0),

@@ -6,6 +6,7 @@
 pub mod credentials;
 pub mod housekeeping;
 pub mod liveness;
+pub mod registries;
 pub mod service;
 
 use crate::ops::services::event;
@@ -512,6 +513,7 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
             Ok(((out.launches, register, deregister), txn))
         })
         .await?;
+    registries::round(server, key).await;
     if let Some(r) = &server.config.targets {
         for (group, ip, port) in &register {
             if let Err(e) = r.register(group, ip, *port).await {
