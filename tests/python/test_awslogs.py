@@ -29,7 +29,7 @@ def client(up, service: str):
     return boto3.session.Session().client(
         service, region_name=v["AWS_DEFAULT_REGION"], endpoint_url=v["AWS_ENDPOINT_URL"],
         aws_access_key_id=v["AWS_ACCESS_KEY_ID"], aws_secret_access_key=v["AWS_SECRET_ACCESS_KEY"],
-        config=Config(retries={"max_attempts": 1}))
+        config=Config(retries={"max_attempts": 1}, inject_host_prefix=False))
 
 
 @pytest.fixture(scope="module")

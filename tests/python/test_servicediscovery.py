@@ -226,11 +226,11 @@ def parse(msg: bytes) -> dict:
             "answers": sections[0], "authority": sections[1], "additional": sections[2]}
 
 
-def ask_udp(port: int, name: str, qtype: str) -> dict:
+def ask_udp(port: int, name: str, qtype: str, host: str = "127.0.0.1") -> dict:
     qid, q = query(name, qtype)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
-        s.sendto(q, ("127.0.0.1", port))
+        s.sendto(q, (host, port))
         r = parse(s.recv(4096))
     assert r["id"] == qid
     return r

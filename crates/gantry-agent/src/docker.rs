@@ -179,8 +179,9 @@ fn tar(entries: &[(&str, u32, &[u8])]) -> Vec<u8> {
 
 impl DockerRuntime {
     /// Removes gantry subnet networks that use `subnet` but serve no container (left by an
-    /// earlier installation or run); returns how many went.
-    async fn remove_stale_networks(&self, subnet: &str) -> usize {
+    /// earlier installation or run), never the network `wanted` itself (another task's worker
+    /// may have just made it, and not attached its pause container yet); returns how many went.
+    async fn remove_stale_networks(&self, subnet: &str, wanted: &str) -> usize {
         let Ok(nets) = self
             .docker
             .list_networks(None::<bollard::query_parameters::ListNetworksOptions>)
@@ -200,7 +201,7 @@ impl DockerRuntime {
                 .and_then(|i| i.config.as_ref())
                 .is_some_and(|c| c.iter().any(|c| c.subnet.as_deref() == Some(subnet)));
             let Some(name) = n.name.clone() else { continue };
-            if !(ours && same) {
+            if !(ours && same) || name == wanted {
                 continue;
             }
             let busy = self
@@ -223,8 +224,11 @@ impl DockerRuntime {
 
     /// The gateway of Docker's default `bridge` network: the host's address that its
     /// containers (and every other bridge's, through their gateways) reach host ports at.
+    /// Docker leaves it out of the network's IPAM when it chose it: then it is the subnet's
+    /// first address, as Docker chooses it.
     pub async fn bridge_gateway(&self) -> Option<std::net::Ipv4Addr> {
-        self.docker
+        let configs = self
+            .docker
             .inspect_network(
                 "bridge",
                 None::<bollard::query_parameters::InspectNetworkOptions>,
@@ -232,9 +236,15 @@ impl DockerRuntime {
             .await
             .ok()?
             .ipam?
-            .config?
-            .iter()
-            .find_map(|c| c.gateway.as_deref()?.parse().ok())
+            .config?;
+        configs.iter().find_map(|c| {
+            if let Some(g) = c.gateway.as_deref().and_then(|g| g.parse().ok()) {
+                return Some(g);
+            }
+            let (net, _) = c.subnet.as_deref()?.split_once('/')?;
+            let net: std::net::Ipv4Addr = net.parse().ok()?;
+            Some(std::net::Ipv4Addr::from(u32::from(net).checked_add(1)?))
+        })
     }
 }
 
@@ -496,17 +506,37 @@ impl ContainerRuntime for DockerRuntime {
             ])),
             ..Default::default()
         };
-        let first = self.docker.create_network(body.clone()).await;
-        let first = match first {
-            Err(_) if self.remove_stale_networks(subnet).await > 0 => {
+        let exists = || async {
+            self.docker
+                .inspect_network(
+                    name,
+                    None::<bollard::query_parameters::InspectNetworkOptions>,
+                )
+                .await
+                .is_ok()
+        };
+        let first = match self.docker.create_network(body.clone()).await {
+            Ok(_) => return Ok(()),
+            // Another worker (or agent) made it meanwhile.
+            Err(_) if exists().await => return Ok(()),
+            Err(_) if self.remove_stale_networks(subnet, name).await > 0 => {
                 self.docker.create_network(body).await
             }
             other => other,
         };
+        if first.is_ok() {
+            return Ok(());
+        }
+        // Another worker's creation of the same network may hold the range before its name
+        // shows: give it a moment to appear.
+        for _ in 0..10 {
+            if exists().await {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         match first {
             Ok(_) => Ok(()),
-            // Another agent made it meanwhile.
-            Err(_) if self.docker.inspect_network(name, None::<bollard::query_parameters::InspectNetworkOptions>).await.is_ok() => Ok(()),
             Err(e) => Err(RuntimeError(format!(
                 "Docker refused to create the network {name} for {subnet} (does another network, perhaps another gantry installation's, use that range?): {e}"
             ))),
