@@ -3,7 +3,9 @@
 
 use super::service_not_found;
 use super::services::find as find_service;
-use super::{instance_not_found, invalid, namespace_not_found, page, page_size, record_operation};
+use super::{
+    instance_not_found, invalid, namespace_not_found, page, page_size, record_operation, with_token,
+};
 use crate::model::{instance_key, record, Instance, RecordType, Resource, Service, View};
 use crate::model::{CNAME, INIT_HEALTH, IPV4, IPV6, PORT};
 use crate::Discovery;
@@ -263,26 +265,37 @@ impl Discovery {
             r.next_token.as_deref(),
             size,
         )?;
-        let mut out = json!({ "Instances": items, "ResourceOwner": self.account() });
-        if let Some(t) = next {
-            out["NextToken"] = json!(t);
-        }
-        Ok(out)
+        Ok(with_token(
+            json!({ "Instances": items, "ResourceOwner": self.account() }),
+            next,
+        ))
     }
 
-    /// The service `namespace`/`service` names, as DiscoverInstances finds it.
+    /// The service `namespace`/`service` names, as DiscoverInstances finds it, once the
+    /// caller may `servicediscovery:<action>` on it (on every service when it is not found,
+    /// so a refusal does not tell what exists).
     fn named<'a>(
         &self,
         view: &View<'a>,
         namespace: &str,
         service: &str,
+        action: &str,
+        gate: &Gate<'_>,
     ) -> Result<&'a Service, ServiceError> {
-        let ns = view
+        let found = view
             .namespace_named(namespace)
-            .ok_or_else(|| namespace_not_found(namespace))?;
-        view.services_in(&ns.id)
-            .find(|s| s.name.eq_ignore_ascii_case(service))
-            .ok_or_else(|| service_not_found(service))
+            .ok_or_else(|| namespace_not_found(namespace))
+            .and_then(|ns| {
+                view.services_in(&ns.id)
+                    .find(|s| s.name.eq_ignore_ascii_case(service))
+                    .ok_or_else(|| service_not_found(service))
+            });
+        let arn = match &found {
+            Ok(s) => s.arn.clone(),
+            Err(_) => self.service_arn("*"),
+        };
+        gate.authorize(&format!("servicediscovery:{action}"), &[arn])?;
+        found
     }
 
     pub(crate) fn discover_instances(
@@ -292,13 +305,13 @@ impl Discovery {
     ) -> Result<Value, ServiceError> {
         let snap = self.snapshot();
         let view = View(&snap);
-        let found = self.named(&view, &r.namespace_name, &r.service_name);
-        let arn = match &found {
-            Ok(s) => s.arn.clone(),
-            Err(_) => self.service_arn("*"),
-        };
-        gate.authorize("servicediscovery:DiscoverInstances", &[arn])?;
-        let s = found?;
+        let s = self.named(
+            &view,
+            &r.namespace_name,
+            &r.service_name,
+            "DiscoverInstances",
+            gate,
+        )?;
         let max = match r.max_results {
             None => 100,
             Some(n) if (1..=1000).contains(&n) => n as usize,
@@ -359,13 +372,14 @@ impl Discovery {
     ) -> Result<Value, ServiceError> {
         let snap = self.snapshot();
         let view = View(&snap);
-        let found = self.named(&view, &r.namespace_name, &r.service_name);
-        let arn = match &found {
-            Ok(s) => s.arn.clone(),
-            Err(_) => self.service_arn("*"),
-        };
-        gate.authorize("servicediscovery:DiscoverInstancesRevision", &[arn])?;
-        Ok(json!({ "InstancesRevision": found?.revision }))
+        let s = self.named(
+            &view,
+            &r.namespace_name,
+            &r.service_name,
+            "DiscoverInstancesRevision",
+            gate,
+        )?;
+        Ok(json!({ "InstancesRevision": s.revision }))
     }
 
     pub(crate) fn health_status(
@@ -396,11 +410,7 @@ impl Discovery {
             size,
         )?;
         let status: BTreeMap<String, String> = items.into_iter().collect();
-        let mut out = json!({ "Status": status });
-        if let Some(t) = next {
-            out["NextToken"] = json!(t);
-        }
-        Ok(out)
+        Ok(with_token(json!({ "Status": status }), next))
     }
 
     pub(crate) async fn update_custom_health(

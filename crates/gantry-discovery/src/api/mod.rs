@@ -96,6 +96,14 @@ pub(crate) fn page<'i, T: 'i>(
     Ok((out, next))
 }
 
+/// A list's answer with its `NextToken`, when there is a next page.
+pub(crate) fn with_token(mut answer: serde_json::Value, next: Option<String>) -> serde_json::Value {
+    if let Some(t) = next {
+        answer["NextToken"] = serde_json::json!(t);
+    }
+    answer
+}
+
 struct Service(Arc<Discovery>);
 
 impl Dispatch for Service {

@@ -2,7 +2,7 @@
 //! name, through gantry's DNS server). Public DNS namespaces need a registrar's zone, which
 //! gantry does not have: CreatePublicDnsNamespace is refused as not served.
 
-use super::{invalid, namespace_not_found, page, page_size, record_operation};
+use super::{invalid, namespace_not_found, page, page_size, record_operation, with_token};
 use crate::model::{namespace_json, Namespace, NamespaceType, Resource, View};
 use crate::{now, random_id, Discovery};
 use gantry_api::servicediscovery::{
@@ -258,11 +258,7 @@ impl Discovery {
             r.next_token.as_deref(),
             size,
         )?;
-        let mut out = json!({ "Namespaces": items });
-        if let Some(t) = next {
-            out["NextToken"] = json!(t);
-        }
-        Ok(out)
+        Ok(with_token(json!({ "Namespaces": items }), next))
     }
 
     pub(crate) async fn delete_namespace(

@@ -1,8 +1,8 @@
 //! Operations (what GetOperation reports about a change) and the tags of namespaces and
 //! services.
 
-use super::invalid;
 use super::namespaces::check_tags;
+use super::{invalid, with_token};
 use crate::model::{operation_json, operation_key, Operation, Resource, Tag, View};
 use crate::{now, random_id, Discovery};
 use gantry_api::servicediscovery::{
@@ -131,11 +131,7 @@ impl Discovery {
             r.next_token.as_deref(),
             size,
         )?;
-        let mut out = json!({ "Operations": items });
-        if let Some(t) = next {
-            out["NextToken"] = json!(t);
-        }
-        Ok(out)
+        Ok(with_token(json!({ "Operations": items }), next))
     }
 
     /// The record key a namespace's or service's ARN names in this region.

@@ -2,7 +2,7 @@
 //! namespaces), and how their health is known.
 
 use super::namespaces::{check_tags, dns_name_ok, find as find_namespace};
-use super::{invalid, page, page_size, service_not_found};
+use super::{invalid, page, page_size, service_not_found, with_token};
 use crate::model::{service_json, NamespaceType, Resource, Service, View};
 use crate::{now, random_id, Discovery};
 use gantry_api::servicediscovery::{
@@ -194,11 +194,7 @@ impl Discovery {
             r.next_token.as_deref(),
             size,
         )?;
-        let mut out = json!({ "Services": items });
-        if let Some(t) = next {
-            out["NextToken"] = json!(t);
-        }
-        Ok(out)
+        Ok(with_token(json!({ "Services": items }), next))
     }
 
     pub(crate) async fn delete_service(

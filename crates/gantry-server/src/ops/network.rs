@@ -209,6 +209,14 @@ pub fn allocate(
 }
 
 /// A named detail of an attachment.
+/// An awsvpc task's own address (its ENI's `privateIPv4Address`).
+pub fn task_ip(t: &gantry_api::model::Task) -> Option<String> {
+    t.attachments
+        .iter()
+        .flatten()
+        .find_map(|a| detail(a, "privateIPv4Address"))
+}
+
 pub fn detail(a: &Attachment, name: &str) -> Option<String> {
     a.details
         .iter()

@@ -255,12 +255,7 @@ type Target = (String, String, u16);
 /// The load balancers run on the server's host, which reaches a bridge task's port on
 /// loopback.
 fn task_targets(lbs: &[LoadBalancer], t: &TaskRecord) -> Vec<Target> {
-    let eni_ip = t
-        .task
-        .attachments
-        .iter()
-        .flatten()
-        .find_map(|a| crate::ops::network::detail(a, "privateIPv4Address"));
+    let eni_ip = crate::ops::network::task_ip(&t.task);
     let mut out = Vec::new();
     for lb in lbs {
         let (Some(group), Some(name), Some(port)) = (

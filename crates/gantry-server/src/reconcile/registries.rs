@@ -39,12 +39,7 @@ pub fn attributes(
     region: &str,
     host_address: Option<&str>,
 ) -> Option<BTreeMap<String, String>> {
-    let eni_ip = t
-        .task
-        .attachments
-        .iter()
-        .flatten()
-        .find_map(|a| crate::ops::network::detail(a, "privateIPv4Address"));
+    let eni_ip = crate::ops::network::task_ip(&t.task);
     let port = match (&reg.container_name, reg.container_port, &eni_ip) {
         (Some(name), Some(port), None) => Some(
             t.task

@@ -579,3 +579,129 @@ fn task_states_are_ordered_as_ecs_defines() {
     assert_eq!(TaskState::parse("RUNNING"), Some(TaskState::Running));
     assert_eq!(TaskState::parse("running"), None);
 }
+
+mod registries {
+    use super::*;
+    use crate::reconcile::registries::{plan, ECS_CLUSTER, ECS_SERVICE};
+    use std::collections::BTreeMap;
+
+    fn awsvpc(id: &str, ip: &str, status: TaskState) -> TaskRecord {
+        let mut t = task(id, "d1", status, "i1");
+        t.task.attachments = Some(vec![Attachment {
+            details: Some(vec![KeyValuePair {
+                name: Some("privateIPv4Address".into()),
+                value: Some(ip.into()),
+            }]),
+            ..Default::default()
+        }]);
+        t.task.task_definition_arn = Some("arn:aws:ecs:us-east-1:0:task-definition/web:3".into());
+        t
+    }
+
+    fn registry(port: Option<i32>) -> ServiceRegistry {
+        ServiceRegistry {
+            registry_arn: Some("arn:srv".into()),
+            port,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn serving_tasks_are_registered_and_the_rest_deregistered() {
+        let rec = service(2, Vec::new());
+        let mut draining = awsvpc("t3", "10.0.0.3", TaskState::Running);
+        draining.draining = Some((T0, "scale-in".into()));
+        let tasks = [
+            awsvpc("t1", "10.0.0.1", TaskState::Running),
+            awsvpc("t2", "10.0.0.2", TaskState::Pending),
+            draining,
+        ];
+        let p = plan(
+            &rec,
+            &registry(Some(8080)),
+            tasks.iter(),
+            &[],
+            "us-east-1",
+            None,
+        );
+        assert_eq!(p.register.len(), 1);
+        let (id, a) = &p.register[0];
+        assert_eq!(id, "t1");
+        assert_eq!(a["AWS_INSTANCE_IPV4"], "10.0.0.1");
+        assert_eq!(a["AWS_INSTANCE_PORT"], "8080");
+        assert_eq!(a["ECS_TASK_DEFINITION_FAMILY"], "web");
+        assert_eq!(
+            (a[ECS_CLUSTER].as_str(), a[ECS_SERVICE].as_str()),
+            ("c", "web")
+        );
+
+        // Registered already, as wanted: nothing to do. t3 (draining) and a forgotten task of
+        // the service go; another service's instance, or one registered by hand, stays.
+        let ours = |id: &str| {
+            let mut a = p.register[0].1.clone();
+            if id != "t1" {
+                a.insert("AWS_INSTANCE_IPV4".into(), "10.0.0.9".into());
+            }
+            (id.to_string(), a)
+        };
+        let mut other = BTreeMap::new();
+        other.insert(ECS_SERVICE.to_string(), "api".to_string());
+        other.insert(ECS_CLUSTER.to_string(), "c".to_string());
+        let held = vec![
+            ours("t1"),
+            ours("t3"),
+            ours("gone"),
+            ("api-1".to_string(), other),
+            ("manual".to_string(), BTreeMap::new()),
+        ];
+        let p = plan(
+            &rec,
+            &registry(Some(8080)),
+            tasks.iter(),
+            &held,
+            "us-east-1",
+            None,
+        );
+        assert!(p.register.is_empty());
+        assert_eq!(p.deregister, ["t3", "gone"]);
+    }
+
+    #[test]
+    fn bridge_tasks_use_the_host_address_and_their_bound_port() {
+        let rec = service(1, Vec::new());
+        let mut t = task("b1", "d1", TaskState::Running, "i1");
+        t.task.containers = Some(vec![Container {
+            name: Some("web".into()),
+            network_bindings: Some(vec![NetworkBinding {
+                container_port: Some(80),
+                host_port: Some(32768),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }]);
+        let reg = ServiceRegistry {
+            registry_arn: Some("arn:srv".into()),
+            container_name: Some("web".into()),
+            container_port: Some(80),
+            ..Default::default()
+        };
+        let none = plan(&rec, &reg, std::iter::once(&t), &[], "r", None);
+        assert!(none.register.is_empty(), "no host address: not registered");
+        let p = plan(
+            &rec,
+            &reg,
+            std::iter::once(&t),
+            &[],
+            "r",
+            Some("172.17.0.1"),
+        );
+        let a = &p.register[0].1;
+        assert_eq!(
+            (
+                a["AWS_INSTANCE_IPV4"].as_str(),
+                a["AWS_INSTANCE_PORT"].as_str()
+            ),
+            ("172.17.0.1", "32768")
+        );
+    }
+}
