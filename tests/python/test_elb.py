@@ -280,3 +280,59 @@ def test_sticky_groups_hold_a_client_to_its_target(elb, unique, webs):
             held.append(r.read().decode().strip())
     assert held == [first] * 10, held
     assert {get(url)[1] for _ in range(10)} == {webs[1][0], webs[2][0]}
+
+
+def nlb_get(port: int, source: str) -> str:
+    """The page a TCP connection from `source` (a loopback address) gets through an NLB."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := s.recv(4096):
+            answer += chunk
+    return answer.decode().rstrip().rsplit("\n", 1)[-1].strip()
+
+
+def test_source_ip_stickiness_and_slow_start(elb, unique, webs):
+    """After the tests above: webs[1] and webs[2] are up. A network load balancer's group with
+    `source_ip` stickiness sends each client address to one target; the attributes follow ELB's
+    rules (no cookie stickiness or slow start on TCP groups, no source_ip on HTTP ones); an HTTP
+    group with slow start still serves from every target."""
+    tcp, http = group(elb, unique, protocol="TCP"), group(elb, unique)
+    for tg, key, value in [(tcp, "stickiness.type", "lb_cookie"), (tcp, "slow_start.duration_seconds", "30"),
+                           (http, "stickiness.type", "source_ip")]:
+        with pytest.raises(ClientError) as e:
+            elb.modify_target_group_attributes(TargetGroupArn=tg, Attributes=[{"Key": key, "Value": value}])
+        assert code(e) == "ValidationError", (key, value)
+    attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(TargetGroupArn=tcp)["Attributes"]}
+    assert attrs["stickiness.type"] == "source_ip"
+    elb.modify_target_group_attributes(TargetGroupArn=tcp, Attributes=[{"Key": "stickiness.enabled", "Value": "true"}])
+    elb.register_targets(TargetGroupArn=tcp, Targets=[{"Id": "127.0.0.1", "Port": w[2]} for w in webs[1:]])
+    nlb = elb.create_load_balancer(Name=unique("src")[:32], Type="network", Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    port = _free_port()
+    elb.create_listener(LoadBalancerArn=nlb["LoadBalancerArn"], Protocol="TCP", Port=port,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": tcp}])
+    wait_for("both TCP targets healthy", lambda: [s["State"] for s in states(elb, tcp).values()] == ["healthy"] * 2)
+    wait_for("the NLB listening", lambda: get(f"http://127.0.0.1:{port}/")[0] == 200 or None)
+    seen = {}
+    for i in range(2, 22):
+        source = f"127.0.0.{i}"
+        pages = {nlb_get(port, source) for _ in range(4)}
+        assert len(pages) == 1, (source, pages)
+        seen[source] = pages.pop()
+    # Twenty addresses spread over both targets, each held to one.
+    assert set(seen.values()) == {webs[1][0], webs[2][0]}, seen
+
+    elb.modify_target_group_attributes(TargetGroupArn=http, Attributes=[
+        {"Key": "slow_start.duration_seconds", "Value": "30"}])
+    elb.register_targets(TargetGroupArn=http, Targets=[{"Id": "127.0.0.1", "Port": w[2]} for w in webs[1:]])
+    alb = elb.create_load_balancer(Name=unique("slow")[:32], Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    aport = _free_port()
+    elb.create_listener(LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=aport,
+                        DefaultActions=[{"Type": "forward", "TargetGroupArn": http}])
+    wait_for("both HTTP targets healthy", lambda: [s["State"] for s in states(elb, http).values()] == ["healthy"] * 2)
+    # 30 ELB seconds are 3 s here: after them, both targets serve.
+    wait_for("both targets serving after the slow start",
+             lambda: {get(f"http://127.0.0.1:{aport}/")[1] for _ in range(20)} == {webs[1][0], webs[2][0]}, 30)

@@ -50,6 +50,8 @@ pub struct Health {
     pub until: Option<Instant>,
     /// When it was last checked.
     pub checked: Option<Instant>,
+    /// When it last became healthy (slow start counts from here).
+    pub healthy_since: Option<Instant>,
 }
 
 impl Default for Health {
@@ -61,6 +63,7 @@ impl Default for Health {
             last: None,
             until: None,
             checked: None,
+            healthy_since: None,
         }
     }
 }
@@ -75,8 +78,9 @@ impl Health {
         if outcome == Outcome::Passed {
             self.passed += 1;
             self.failed = 0;
-            if self.passed >= healthy.max(1) {
+            if self.passed >= healthy.max(1) && self.state != State::Healthy {
                 self.state = State::Healthy;
+                self.healthy_since = Some(at);
             }
         } else {
             self.failed += 1;
@@ -219,14 +223,22 @@ impl HealthTable {
     /// The targets requests may go to: the healthy ones or, when none is, every target that
     /// is not draining (ELB fails open). Sorted, so that turns go round in a stable order.
     pub fn routable(&self, group: &str) -> Vec<Target> {
+        self.routable_since(group)
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    /// As [`Self::routable`], with when each target became healthy (`None` when it is not).
+    pub fn routable_since(&self, group: &str) -> Vec<(Target, Option<Instant>)> {
         let mut out = self.with(|g| {
             let Some(entries) = g.get(group) else {
                 return Vec::new();
             };
-            let healthy: Vec<Target> = entries
+            let healthy: Vec<(Target, Option<Instant>)> = entries
                 .iter()
                 .filter(|(_, h)| h.state == State::Healthy)
-                .map(|(t, _)| t.clone())
+                .map(|(t, h)| (t.clone(), h.healthy_since))
                 .collect();
             if !healthy.is_empty() {
                 return healthy;
@@ -234,10 +246,10 @@ impl HealthTable {
             entries
                 .iter()
                 .filter(|(_, h)| h.state != State::Draining)
-                .map(|(t, _)| t.clone())
+                .map(|(t, _)| (t.clone(), None))
                 .collect()
         });
-        out.sort();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 }

@@ -165,6 +165,21 @@ impl TargetGroup {
         })
     }
 
+    /// Whether a network load balancer's group holds a client to one target by its address
+    /// (`stickiness.type` `source_ip`).
+    pub fn sticky_source_ip(&self) -> bool {
+        self.attribute("stickiness.enabled") == Some("true")
+            && self.attribute("stickiness.type") == Some("source_ip")
+    }
+
+    /// `slow_start.duration_seconds`, when on: how long a newly healthy target takes to get
+    /// its full share of requests.
+    pub fn slow_start_seconds(&self) -> Option<u32> {
+        self.attribute("slow_start.duration_seconds")
+            .and_then(|v| v.parse().ok())
+            .filter(|s| *s > 0)
+    }
+
     pub fn least_outstanding(&self) -> bool {
         self.attribute("load_balancing.algorithm.type") == Some("least_outstanding_requests")
     }
@@ -179,6 +194,9 @@ pub fn default_attributes(protocol: Protocol) -> BTreeMap<String, String> {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
+    if protocol == Protocol::Tcp {
+        a.insert("stickiness.type".into(), "source_ip".into());
+    }
     if protocol == Protocol::Http {
         for (k, v) in [
             ("stickiness.type", "lb_cookie"),

@@ -304,9 +304,16 @@ fn check_attribute(proto: Protocol, key: &str, value: &str) -> Result<(), Servic
     let ok = match key {
         "deregistration_delay.timeout_seconds" => int_in(0, 3600),
         "stickiness.enabled" => matches!(value, "true" | "false"),
-        "stickiness.type" => matches!(value, "lb_cookie" | "source_ip"),
-        "stickiness.lb_cookie.duration_seconds" => int_in(1, 604_800),
-        "slow_start.duration_seconds" => value == "0" || int_in(30, 900),
+        // ELB's rule: application load balancers' groups stick by cookie, network ones by
+        // the client's address.
+        "stickiness.type" => match proto {
+            Protocol::Http => value == "lb_cookie",
+            Protocol::Tcp => value == "source_ip",
+        },
+        "stickiness.lb_cookie.duration_seconds" => proto == Protocol::Http && int_in(1, 604_800),
+        "slow_start.duration_seconds" => {
+            proto == Protocol::Http && (value == "0" || int_in(30, 900))
+        }
         "load_balancing.algorithm.type" => {
             proto == Protocol::Http && matches!(value, "round_robin" | "least_outstanding_requests")
         }

@@ -1,7 +1,7 @@
 //! The application load balancer's proxy: HTTP/1.1 from clients, keep-alive pools to targets,
 //! X-Forwarded-For/-Proto/-Port, the group's algorithm, fixed responses and redirects.
 
-use super::{first_action, weighted, Picker, Upstream};
+use super::{first_action, weighted, How, Picker, Upstream};
 use crate::model::Action;
 use crate::model::{Listener, RequestFacts, Resource, Target};
 use crate::Elb;
@@ -106,14 +106,19 @@ async fn handle(
             let Some(group) = weighted(groups) else {
                 return unavailable();
             };
-            let (least, sticky) = match all.get(group) {
-                Some(Resource::Group(g)) => (g.least_outstanding(), g.sticky_cookie_seconds()),
-                _ => (false, None),
+            let (least, sticky, slow_start) = match all.get(group) {
+                Some(Resource::Group(g)) => (
+                    g.least_outstanding(),
+                    g.sticky_cookie_seconds(),
+                    g.slow_start_seconds(),
+                ),
+                _ => (false, None, None),
             };
             let route = Route {
                 group,
                 least,
                 sticky,
+                slow_start: slow_start.map(|s| elb.settings().second * s),
             };
             forward(elb, route, req, peer, port, client, picker).await
         }
@@ -224,6 +229,8 @@ struct Route<'a> {
     least: bool,
     /// The lifetime of the stickiness cookie, when the group is sticky.
     sticky: Option<u32>,
+    /// The group's slow-start window.
+    slow_start: Option<std::time::Duration>,
 }
 
 /// The stickiness cookies, as ALB names them (the second for cross-origin requests).
@@ -264,11 +271,18 @@ async fn forward(
         group,
         least,
         sticky,
+        slow_start,
     } = route;
     let held = sticky.and_then(|_| sticky_cookie(req.headers()));
     // Without a cookie, no digest is computed.
     let holds = |t: &Target| held.is_some_and(|h| h == sticky_token(group, t));
-    let Some((target, _flight)) = picker.pick(elb, group, least, holds) else {
+    let how = How {
+        least_outstanding: least,
+        sticky: &holds,
+        source: None,
+        slow_start,
+    };
+    let Some((target, _flight)) = picker.pick(elb, group, how) else {
         return unavailable();
     };
     let (mut parts, body) = req.into_parts();

@@ -1,6 +1,6 @@
 //! The network load balancer's forwarder: each connection to a target the group may route to.
 
-use super::{first_action, listener, weighted, Picker};
+use super::{first_action, listener, weighted, How, Picker};
 use crate::model::Action;
 use crate::Elb;
 use std::sync::Arc;
@@ -13,8 +13,8 @@ pub(super) async fn serve(
     picker: Arc<Picker>,
 ) {
     loop {
-        let mut inbound = match socket.accept().await {
-            Ok((c, _)) => c,
+        let (mut inbound, peer) = match socket.accept().await {
+            Ok(c) => c,
             Err(e) => {
                 // Out of descriptors, say: wait rather than spin.
                 tracing::warn!(listener = %arn, error = %e, "accepting a connection failed");
@@ -33,7 +33,19 @@ pub(super) async fn serve(
             let Some(group) = weighted(groups) else {
                 return;
             };
-            let Some((target, _flight)) = picker.pick(&elb, group, false, |_| false) else {
+            let source = match elb.snapshot().get(group) {
+                Some(crate::model::Resource::Group(g)) if g.sticky_source_ip() => {
+                    Some(super::digest(&peer.ip()))
+                }
+                _ => None,
+            };
+            let how = How {
+                least_outstanding: false,
+                sticky: &|_| false,
+                source,
+                slow_start: None,
+            };
+            let Some((target, _flight)) = picker.pick(&elb, group, how) else {
                 return;
             };
             let connect = tokio::net::TcpStream::connect((target.id.as_str(), target.port));
