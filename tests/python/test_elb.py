@@ -8,6 +8,8 @@ responses, and a network load balancer forwarding TCP. The server's ELB second l
 from __future__ import annotations
 
 import socket
+import ssl
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -336,3 +338,77 @@ def test_source_ip_stickiness_and_slow_start(elb, unique, webs):
     # 30 ELB seconds are 3 s here: after them, both targets serve.
     wait_for("both targets serving after the slow start",
              lambda: {get(f"http://127.0.0.1:{aport}/")[1] for _ in range(20)} == {webs[1][0], webs[2][0]}, 30)
+
+
+def make_certificate(tmp_path, cn: str = "web.example.test"):
+    """A self-signed RSA certificate and its key (openssl), as PEM files."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+                    "-out", str(cert), "-days", "2", "-subj", f"/CN={cn}",
+                    "-addext", f"subjectAltName=DNS:{cn},DNS:www.{cn}"], check=True, capture_output=True)
+    return cert, key
+
+
+def curl(url: str, *flags: str) -> tuple[str, str]:
+    """(HTTP version, body) of a GET through curl, certificate unchecked."""
+    p = subprocess.run(["curl", "-sk", "--max-time", "10", "-w", "\\n%{http_version}", *flags, url],
+                       capture_output=True, text=True, timeout=30)
+    body, _, version = p.stdout.rpartition("\n")
+    return version, body.strip()
+
+
+def test_https_listeners_serve_an_imported_certificate_over_http2_and_http1(gantry, elb, unique, webs, aws_cli, tmp_path):
+    """After the tests above: webs[1] is up. A certificate imported into ACM (boto3 and the
+    CLI) serves an HTTPS listener: HTTP/2 for clients that ask for it in ALPN, HTTP/1.1 for
+    others, X-Forwarded-Proto https; ELB's and ACM's errors for what is missing or wrong."""
+    acm = gantry.client("acm")
+    cert, key = make_certificate(tmp_path)
+    arn = acm.import_certificate(Certificate=cert.read_bytes(), PrivateKey=key.read_bytes(),
+                                 Tags=[{"Key": "app", "Value": "web"}])["CertificateArn"]
+    assert arn.startswith(f"arn:aws:acm:{gantry.region}:{gantry.account_id}:certificate/")
+    d = acm.describe_certificate(CertificateArn=arn)["Certificate"]
+    assert (d["DomainName"], d["Status"], d["Type"], d["KeyAlgorithm"]) == (
+        "web.example.test", "ISSUED", "IMPORTED", "RSA_2048"), d
+    assert d["SubjectAlternativeNames"] == ["web.example.test", "www.web.example.test"]
+    assert d["NotAfter"] > d["NotBefore"]
+    assert acm.get_certificate(CertificateArn=arn)["Certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert arn in [c["CertificateArn"] for c in acm.list_certificates()["CertificateSummaryList"]]
+    assert acm.list_tags_for_certificate(CertificateArn=arn)["Tags"] == [{"Key": "app", "Value": "web"}]
+    _, other_key = make_certificate(tmp_path / "..", cn="other.example.test")
+    with pytest.raises(ClientError) as e:
+        acm.import_certificate(Certificate=cert.read_bytes(), PrivateKey=other_key.read_bytes())
+    assert code(e) == "ValidationException" and "does not match" in str(e.value)
+    cli = aws_cli("acm", "import-certificate", "--certificate", f"fileb://{cert}", "--private-key", f"fileb://{key}")
+    assert aws_cli("acm", "describe-certificate", "--certificate-arn", cli["CertificateArn"])[
+        "Certificate"]["DomainName"] == "web.example.test"
+
+    tg = group(elb, unique)
+    elb.register_targets(TargetGroupArn=tg, Targets=[{"Id": "127.0.0.1", "Port": webs[1][2]}])
+    lb = elb.create_load_balancer(Name=unique("tls")[:32], Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    forward = [{"Type": "forward", "TargetGroupArn": tg}]
+    with pytest.raises(ClientError) as e:
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=_free_port(),
+                            DefaultActions=forward)
+    assert code(e) == "ValidationError"
+    with pytest.raises(ClientError) as e:
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=_free_port(),
+                            Certificates=[{"CertificateArn": arn + "x"}], DefaultActions=forward)
+    assert code(e) == "CertificateNotFound"
+    port = _free_port()
+    (l,) = elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTPS", Port=port,
+                               Certificates=[{"CertificateArn": arn}], DefaultActions=forward)["Listeners"]
+    assert (l["Protocol"], l["SslPolicy"], l["Certificates"]) == ("HTTPS", "ELBSecurityPolicy-2016-08",
+                                                                  [{"CertificateArn": arn}])
+    wait_for("the target healthy", lambda: states(elb, tg)[webs[1][2]]["State"] == "healthy")
+    url = f"https://127.0.0.1:{port}/"
+    assert wait_for("HTTP/2 through the HTTPS listener",
+                    lambda: curl(url, "--http2") == ("2", webs[1][0]) or None, 30)
+    assert curl(url, "--http1.1") == ("1.1", webs[1][0])
+    version, echoed = curl(url + "cgi-bin/echo", "--http2")
+    assert version == "2" and f"proto=https port={port}" in echoed, echoed
+    # The listener serves the imported certificate: a client trusting only it, asking for its
+    # name, completes the handshake.
+    ctx = ssl.create_default_context(cafile=str(cert))
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw_sock:
+        with ctx.wrap_socket(raw_sock, server_hostname="web.example.test") as s:
+            assert s.getpeercert()["subject"] == ((("commonName", "web.example.test"),),)

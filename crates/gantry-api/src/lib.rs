@@ -3,6 +3,8 @@
 //! decoding ([`wire`]), errors in the AWS shape ([`error`]), ARNs ([`arn`]) and the
 //! task-definition rules ([`taskdef`]). Pure: no I/O.
 
+#[rustfmt::skip]
+pub mod acm;
 pub mod agent;
 pub mod arn;
 pub mod error;

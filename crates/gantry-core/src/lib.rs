@@ -17,11 +17,13 @@
 //! - [`targets`]: where ECS services register their tasks with load balancers.
 //! - [`registries`]: where ECS services register their tasks for discovery by name.
 //! - [`cbor`]: RPC v2 CBOR calls to services written against AWS JSON.
+//! - [`certificates`]: where load balancers get their HTTPS listeners' certificates.
 //! - [`clock`]: injected time, so reconcilers are tested on a fake clock.
 //! - [`metrics`]: request counters in the Prometheus text format.
 
 pub mod authz;
 pub mod cbor;
+pub mod certificates;
 pub mod clock;
 pub mod error;
 pub mod frontdoor;
@@ -39,6 +41,7 @@ pub mod targets;
 pub mod task_roles;
 
 pub use authz::{AdminOnly, Ask, Authorizer, Caller, Gate, NoTags, Principal, TagSource};
+pub use certificates::{CertificateStore, KeyPair};
 pub use clock::{Clock, FakeClock, SystemClock};
 pub use error::ServiceError;
 pub use frontdoor::FrontDoor;

@@ -28,6 +28,8 @@ pub struct ElbSettings {
     /// How long one second of a health check's interval and timeout, and of a deregistration
     /// delay, lasts (1 s; tests make it shorter).
     pub second: Duration,
+    /// Where HTTPS listeners' certificates come from (ACM's); `None`: HTTPS is refused.
+    pub certificates: Option<std::sync::Arc<dyn gantry_core::CertificateStore>>,
 }
 
 impl Default for ElbSettings {
@@ -35,6 +37,7 @@ impl Default for ElbSettings {
         ElbSettings {
             address: "127.0.0.1".into(),
             second: Duration::from_secs(1),
+            certificates: None,
         }
     }
 }

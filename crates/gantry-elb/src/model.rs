@@ -238,8 +238,21 @@ pub struct Listener {
     pub arn: String,
     pub balancer: String,
     pub port: u16,
+    /// HTTP for application load balancers (HTTPS when `tls` is set), TCP for network ones.
     pub protocol: Protocol,
     pub actions: Vec<Action>,
+    /// An HTTPS listener's certificates and policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ListenerTls>,
+}
+
+/// What an HTTPS listener terminates TLS with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenerTls {
+    /// ACM certificate ARNs; the first is the default certificate.
+    pub certificates: Vec<String>,
+    pub ssl_policy: String,
 }
 
 impl Listener {

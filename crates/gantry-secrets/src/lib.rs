@@ -7,7 +7,10 @@
 //! - [`secretsmanager`]: secrets with versions and staging labels, deletion with a recovery
 //!   window, tags.
 //! - [`ssm`]: parameters (String, StringList, SecureString) with versions, labels and paths.
+//! - [`acm`]: Certificate Manager's imported certificates, their keys sealed: what HTTPS
+//!   listeners of load balancers serve.
 
+pub mod acm;
 pub mod seal;
 pub mod secretsmanager;
 pub mod ssm;
@@ -25,6 +28,7 @@ pub struct Secrets {
     sealer: Sealer,
     secrets: Records<secretsmanager::SecretRecord>,
     parameters: Records<ssm::ParameterRecord>,
+    certificates: Records<acm::CertificateRecord>,
 }
 
 impl Secrets {
@@ -39,10 +43,12 @@ impl Secrets {
         let region = region.into();
         let sm: Arc<dyn Store> =
             Arc::new(Scoped::regional(store.clone(), "secretsmanager", &region));
-        let ps: Arc<dyn Store> = Arc::new(Scoped::regional(store, "ssm", &region));
+        let ps: Arc<dyn Store> = Arc::new(Scoped::regional(store.clone(), "ssm", &region));
+        let cs: Arc<dyn Store> = Arc::new(Scoped::regional(store, "acm", &region));
         Ok(Arc::new(Secrets {
             secrets: Records::load(secretsmanager::SECRETS, sm, secretsmanager::internal).await?,
             parameters: Records::load(ssm::PARAMETERS, ps, ssm::internal).await?,
+            certificates: Records::load(acm::CERTIFICATES, cs, acm::internal).await?,
             region,
             account: account.into(),
             sealer,
@@ -55,6 +61,12 @@ impl Secrets {
 
     pub fn account(&self) -> &str {
         &self.account
+    }
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({})", self.region)
     }
 }
 

@@ -1,5 +1,5 @@
 //! `gantry up` and `gantry server`: the control plane on the embedded store with every service
-//! on its port (ECS, IAM, STS, Secrets Manager, SSM, CloudWatch Logs, ELB, Cloud Map), the DNS
+//! on its port (ECS, IAM, STS, Secrets Manager, SSM, ACM, CloudWatch Logs, ELB, Cloud Map), the DNS
 //! server for Cloud Map's names, and under `gantry up` an agent on the local Docker.
 
 use crate::config::{self, Settings};
@@ -79,6 +79,7 @@ pub async fn serve(
         gantry_elb::ElbSettings {
             address: timing.elb_address.clone(),
             second: timing.elb_second,
+            certificates: Some(secrets.clone()),
         },
     )
     .await
@@ -208,6 +209,7 @@ pub async fn serve(
             gantry_iam::sts::entry(&iam),
             gantry_secrets::secretsmanager::entry(&secrets),
             gantry_secrets::ssm::entry(&secrets),
+            gantry_secrets::acm::entry(&secrets),
             gantry_logs::entry(&logs),
             gantry_elb::api::entry(&elb),
             gantry_discovery::api::entry(&discovery),

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::hex_id;
-use crate::model::{Action, Balancer, BalancerType, Listener, Protocol};
+use crate::model::{Action, Balancer, BalancerType, Listener, ListenerTls, Protocol};
 use gantry_core::query::Fields;
 use std::collections::BTreeMap;
 
@@ -198,8 +198,65 @@ fn listener_xml(x: &mut Xml, l: &Listener) {
     x.leaf("ListenerArn", &l.arn);
     x.leaf("LoadBalancerArn", &l.balancer);
     x.leaf("Port", &l.port.to_string());
-    x.leaf("Protocol", l.protocol.as_str());
+    match &l.tls {
+        Some(t) => {
+            x.leaf("Protocol", "HTTPS");
+            x.list("Certificates", &t.certificates, |x, arn| {
+                x.leaf("CertificateArn", arn);
+            });
+            x.leaf("SslPolicy", &t.ssl_policy);
+        }
+        None => {
+            x.leaf("Protocol", l.protocol.as_str());
+        }
+    }
     actions_xml(x, "DefaultActions", &l.actions);
+}
+
+/// ELB's default security policy for HTTPS listeners.
+const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-2016-08";
+
+/// An HTTPS listener's `Certificates` and `SslPolicy`, or `old`'s when the request gives none.
+fn listener_tls(cx: &Ctx<'_>, old: Option<&ListenerTls>) -> Result<ListenerTls, ServiceError> {
+    let given: Vec<String> =
+        cx.p.structs("Certificates")
+            .iter()
+            .filter_map(|f| f.get("CertificateArn").map(|a| a.to_string()))
+            .collect();
+    let certificates = match (given.is_empty(), old) {
+        (false, _) => given,
+        (true, Some(o)) => o.certificates.clone(),
+        (true, None) => {
+            return Err(validation(
+                "A certificate must be specified for HTTPS listeners",
+            ))
+        }
+    };
+    let Some(store) = &cx.elb.settings().certificates else {
+        return Err(invalid_config(
+            "This server keeps no certificates: HTTPS listeners need gantry's ACM.",
+        ));
+    };
+    if let Some(missing) = certificates.iter().find(|c| !store.exists(c)) {
+        return Err(not_found(
+            "CertificateNotFound",
+            format!("Certificate '{missing}' not found"),
+        ));
+    }
+    let ssl_policy = match cx.p.get("SslPolicy") {
+        Some(p) if p.starts_with("ELBSecurityPolicy-") => p.to_string(),
+        Some(p) => {
+            return Err(not_found(
+                "SSLPolicyNotFound",
+                format!("SSL policy '{p}' not found"),
+            ))
+        }
+        None => old.map_or(DEFAULT_SSL_POLICY.to_string(), |o| o.ssl_policy.clone()),
+    };
+    Ok(ListenerTls {
+        certificates,
+        ssl_policy,
+    })
 }
 
 fn balancer(all: &BTreeMap<String, Resource>, arn: &str) -> Result<Balancer, ServiceError> {
@@ -242,13 +299,20 @@ fn check_port(
     Ok(())
 }
 
-fn listener_protocol(cx: &Ctx<'_>, kind: BalancerType) -> Result<Option<Protocol>, ServiceError> {
+/// The listener's protocol, and whether it is HTTPS (HTTP behind TLS).
+fn listener_protocol(
+    cx: &Ctx<'_>,
+    kind: BalancerType,
+) -> Result<Option<(Protocol, bool)>, ServiceError> {
     let Some(s) = cx.p.get("Protocol") else {
         return Ok(None);
     };
+    if s == "HTTPS" && kind == BalancerType::Application {
+        return Ok(Some((Protocol::Http, true)));
+    }
     let p = Protocol::parse(s).ok_or_else(|| {
         validation(format!(
-            "Listener protocol '{s}' is not served; use HTTP (application) or TCP (network)."
+            "Listener protocol '{s}' is not served; use HTTP or HTTPS (application) or TCP (network)."
         ))
     })?;
     let fits = matches!(
@@ -261,7 +325,7 @@ fn listener_protocol(cx: &Ctx<'_>, kind: BalancerType) -> Result<Option<Protocol
             kind.as_str()
         )));
     }
-    Ok(Some(p))
+    Ok(Some((p, false)))
 }
 
 fn port(cx: &Ctx<'_>) -> Result<Option<u16>, ServiceError> {
@@ -278,10 +342,11 @@ fn port(cx: &Ctx<'_>) -> Result<Option<u16>, ServiceError> {
 pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
     let lb = cx.p.required("LoadBalancerArn")?.to_string();
     let b = balancer(&cx.elb.snapshot(), &lb)?;
-    let protocol = listener_protocol(cx, b.kind)?.unwrap_or(match b.kind {
-        BalancerType::Application => Protocol::Http,
-        BalancerType::Network => Protocol::Tcp,
+    let (protocol, https) = listener_protocol(cx, b.kind)?.unwrap_or(match b.kind {
+        BalancerType::Application => (Protocol::Http, false),
+        BalancerType::Network => (Protocol::Tcp, false),
     });
+    let tls = https.then(|| listener_tls(cx, None)).transpose()?;
     let port = port(cx)?.ok_or_else(|| validation("A listener needs a Port."))?;
     let actions = read_actions(cx, "DefaultActions", b.kind)?
         .ok_or_else(|| validation("A listener needs DefaultActions."))?;
@@ -298,6 +363,7 @@ pub async fn create(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         port,
         protocol,
         actions,
+        tls,
     };
     put(cx, l, false).await
 }
@@ -362,7 +428,11 @@ pub async fn modify(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         return Err(listener_not_found(&arn));
     };
     let b = balancer(&all, &old.balancer)?;
-    let protocol = listener_protocol(cx, b.kind)?.unwrap_or(old.protocol);
+    let (protocol, https) =
+        listener_protocol(cx, b.kind)?.unwrap_or((old.protocol, old.tls.is_some()));
+    let tls = https
+        .then(|| listener_tls(cx, old.tls.as_ref()))
+        .transpose()?;
     let port = port(cx)?.unwrap_or(old.port);
     let actions = read_actions(cx, "DefaultActions", b.kind)?.unwrap_or(old.actions);
     let l = Listener {
@@ -371,6 +441,7 @@ pub async fn modify(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
         port,
         protocol,
         actions,
+        tls,
     };
     put(cx, l, true).await
 }

@@ -1,4 +1,5 @@
-//! The application load balancer's proxy: HTTP/1.1 from clients, keep-alive pools to targets,
+//! The application load balancer's proxy: HTTP/1.1 from clients (and HTTP/2 on HTTPS
+//! listeners, by ALPN), keep-alive pools to targets,
 //! X-Forwarded-For/-Proto/-Port, the group's algorithm, fixed responses and redirects.
 
 use super::{first_action, weighted, How, Picker, Upstream};
@@ -8,7 +9,7 @@ use crate::Elb;
 use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,8 +55,10 @@ pub(super) async fn serve(
     socket: tokio::net::TcpListener,
     client: Upstream,
     picker: Arc<Picker>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let local_port = socket.local_addr().map(|a| a.port()).unwrap_or_default();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     loop {
         let (stream, peer) = match socket.accept().await {
             Ok(c) => c,
@@ -68,30 +71,60 @@ pub(super) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let (elb, arn, client, picker) = (elb.clone(), arn.clone(), client.clone(), picker.clone());
+        let tls = tls.clone();
+        let front = Front {
+            peer,
+            port: local_port,
+            scheme,
+        };
         tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let (elb, arn, client, picker) =
                     (elb.clone(), arn.clone(), client.clone(), picker.clone());
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        handle(&elb, &arn, req, peer, local_port, &client, &picker).await,
+                        handle(&elb, &arn, req, front, &client, &picker).await,
                     )
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let Some(tls) = tls else {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                return;
+            };
+            let Ok(stream) = tls.accept(stream).await else {
+                return;
+            };
+            // HTTP/2 when the client asked for it in ALPN, HTTP/1.1 otherwise.
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            } else {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
         });
     }
+}
+
+/// Where a request came in: the client, and the listener's port and scheme.
+#[derive(Debug, Clone, Copy)]
+struct Front {
+    peer: SocketAddr,
+    port: u16,
+    scheme: &'static str,
 }
 
 async fn handle(
     elb: &Elb,
     arn: &str,
     req: Request<Incoming>,
-    peer: SocketAddr,
-    port: u16,
+    front: Front,
     client: &Upstream,
     picker: &Picker,
 ) -> Response<Body> {
@@ -120,7 +153,7 @@ async fn handle(
                 sticky,
                 slow_start: slow_start.map(|s| elb.settings().second * s),
             };
-            forward(elb, route, req, peer, port, client, picker).await
+            forward(elb, route, req, front, client, picker).await
         }
         Some(Action::FixedResponse {
             status,
@@ -151,13 +184,14 @@ async fn handle(
                 .headers()
                 .get(hyper::header::HOST)
                 .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri().host())
                 .map(|h| h.split(':').next().unwrap_or(h).to_string())
                 .unwrap_or_default();
             let uri = req.uri();
             let fill = |s: &str| {
-                s.replace("#{protocol}", "http")
+                s.replace("#{protocol}", front.scheme)
                     .replace("#{host}", &own_host)
-                    .replace("#{port}", &port.to_string())
+                    .replace("#{port}", &front.port.to_string())
                     .replace("#{path}", uri.path().trim_start_matches('/'))
                     .replace("#{query}", uri.query().unwrap_or_default())
             };
@@ -209,7 +243,10 @@ fn chosen_action(
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let facts = RequestFacts {
             path: req.uri().path(),
-            host: header("host").unwrap_or_default(),
+            // HTTP/2 carries the host as the `:authority`, HTTP/1.1 in `Host`.
+            host: header("host")
+                .or_else(|| req.uri().authority().map(|a| a.as_str()))
+                .unwrap_or_default(),
             query: req.uri().query().unwrap_or_default(),
             header: &header,
         };
@@ -262,8 +299,7 @@ async fn forward(
     elb: &Elb,
     route: Route<'_>,
     req: Request<Incoming>,
-    peer: SocketAddr,
-    port: u16,
+    front: Front,
     client: &Upstream,
     picker: &Picker,
 ) -> Response<Body> {
@@ -294,6 +330,18 @@ async fn forward(
     let Ok(uri) = format!("http://{}:{}{path}", target.id, target.port).parse() else {
         return text(StatusCode::BAD_REQUEST, "400 Bad Request");
     };
+    // Targets are spoken to in HTTP/1.1, whatever the client spoke; an HTTP/2 request's
+    // host becomes the `Host` header.
+    if parts.version != hyper::Version::HTTP_11 && parts.version != hyper::Version::HTTP_10 {
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| hyper::header::HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.entry(hyper::header::HOST).or_insert(v);
+        }
+        parts.version = hyper::Version::HTTP_11;
+    }
     parts.uri = uri;
     for h in HOP {
         parts.headers.remove(h);
@@ -303,13 +351,13 @@ async fn forward(
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
     {
-        Some(before) => format!("{before}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+        Some(before) => format!("{before}, {}", front.peer.ip()),
+        None => front.peer.ip().to_string(),
     };
     for (k, v) in [
         ("x-forwarded-for", forwarded_for),
-        ("x-forwarded-proto", "http".into()),
-        ("x-forwarded-port", port.to_string()),
+        ("x-forwarded-proto", front.scheme.into()),
+        ("x-forwarded-port", front.port.to_string()),
     ] {
         if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
             parts.headers.insert(k, v);

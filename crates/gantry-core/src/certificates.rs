@@ -1,0 +1,26 @@
+//! Where load balancers get the certificates of their HTTPS listeners: ACM's imported
+//! certificates, which the ELB data plane sees only through [`CertificateStore`], so that the
+//! ELB crate does not depend on the crate that keeps them.
+
+/// A certificate with its chain and private key, as PEM.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPair {
+    /// The certificate, then its chain.
+    pub chain_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never reaches logs.
+        f.write_str("KeyPair(..)")
+    }
+}
+
+/// The region's certificates.
+pub trait CertificateStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether `arn` names a certificate (CreateListener refuses others).
+    fn exists(&self, arn: &str) -> bool;
+    /// The certificate, chain and key `arn` names, opened.
+    fn key_pair(&self, arn: &str) -> Option<KeyPair>;
+}
