@@ -91,6 +91,10 @@ impl GantryProcess {
             ])
             .arg(&self.data_dir)
             .args(&self.args)
+            // No DNS server for tests and benchmarks unless they ask (`--dns-listen`), and
+            // never forwarding: the host's resolver is not theirs to use.
+            .env("GANTRY_DNS_LISTEN", "off")
+            .env("GANTRY_DNS_FORWARD", "none")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -701,6 +705,8 @@ impl Background {
     pub fn spawn(bin: &Path, args: &[&str]) -> Background {
         let child = Command::new(bin)
             .args(args)
+            .env("GANTRY_DNS_LISTEN", "off")
+            .env("GANTRY_DNS_FORWARD", "none")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
