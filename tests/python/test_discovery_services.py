@@ -168,3 +168,23 @@ def test_bridge_tasks_are_srv_records_at_the_hosts_address(gantry_up, corp):
     ecs.delete_service(cluster="default", service="sdwebb", force=True)
     _wait_for("the bridge task stayed in the answers",
               lambda: not ask("webb.corp.local", "SRV")["answers"], 60, up)
+
+
+def test_update_service_moves_the_service_to_another_registry(gantry_up, corp):
+    up = gantry_up
+    ecs, sd = client(up, "ecs"), client(up, "servicediscovery")
+    ns, _, _ = corp
+    first, second = (sd.create_service(Name=n, NamespaceId=ns, DnsConfig={
+        "DnsRecords": [{"Type": "A", "TTL": 5}]})["Service"]["Arn"] for n in ("one", "two"))
+    td = ecs.register_task_definition(family="sdmove", networkMode="awsvpc", containerDefinitions=[{
+        "name": "web", "image": IMAGE, "memory": 32, "command": ["sleep", "300"]}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="default", serviceName="sdmove", taskDefinition=td, desiredCount=1,
+                       networkConfiguration={"awsvpcConfiguration": {"subnets": ["subnet-sd"]}},
+                       serviceRegistries=[{"registryArn": first}])
+    _wait_for("registered in the first", lambda: len(ask("one.corp.local")["answers"]) == 1, 90, up)
+    ecs.update_service(cluster="default", service="sdmove", serviceRegistries=[{"registryArn": second}])
+    _wait_for("the new task in the second registry, none left in the first",
+              lambda: len(ask("two.corp.local")["answers"]) == 1 and not ask("one.corp.local")["answers"], 120, up)
+    (t,) = running_tasks(ecs, "sdmove")
+    assert [r[3] for r in ask("two.corp.local")["answers"]] == [eni_ip(t)]
+    ecs.delete_service(cluster="default", service="sdmove", force=True)

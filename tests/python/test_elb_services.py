@@ -170,3 +170,44 @@ def test_a_rolling_deployment_under_load_drops_no_request(gantry_up, web):
     revisions = {b.split()[-1] for _, b in results}
     assert revisions == {"r1", "r2"}, revisions
     assert len(results) > 100, len(results)
+
+
+def test_update_service_moves_the_service_to_another_target_group(gantry_up):
+    """UpdateService with new loadBalancers, as on ECS: a new deployment whose tasks register in
+    the new group; the old tasks leave the old group (draining) as they are replaced."""
+    up = gantry_up
+    elb, ecs = client(up, "elbv2"), client(up, "ecs")
+    groups = []
+    for name in ("move-a", "move-b"):
+        groups.append(elb.create_target_group(
+            Name=name, Protocol="HTTP", Port=80, TargetType="ip", VpcId="vpc-gantry",
+            HealthCheckIntervalSeconds=5, HealthCheckTimeoutSeconds=2, HealthyThresholdCount=2,
+            UnhealthyThresholdCount=2)["TargetGroups"][0]["TargetGroupArn"])
+        elb.modify_target_group_attributes(TargetGroupArn=groups[-1], Attributes=[
+            {"Key": "deregistration_delay.timeout_seconds", "Value": "5"}])
+    a, b = groups
+    lb = elb.create_load_balancer(Name="move", Subnets=["subnet-gantry"])["LoadBalancers"][0]
+    for g in (a, b):
+        elb.create_listener(LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=_free_port(),
+                            DefaultActions=[{"Type": "forward", "TargetGroupArn": g}])
+    td = register(ecs, "move")
+    lbs = lambda g: [{"targetGroupArn": g, "containerName": "web", "containerPort": 80}]  # noqa: E731
+    ecs.create_service(cluster="default", serviceName="mover", taskDefinition=td, desiredCount=1,
+                       loadBalancers=lbs(a))
+    _wait_for("the task healthy in the first group", lambda: len(healthy_ports(elb, a)) == 1, 90, up)
+    with pytest.raises(Exception) as e:
+        ecs.update_service(cluster="default", service="mover", loadBalancers=[
+            {"targetGroupArn": b, "containerName": "nothere", "containerPort": 80}])
+    assert "InvalidParameterException" in str(e.value)
+    s = ecs.update_service(cluster="default", service="mover", loadBalancers=lbs(b))["service"]
+    assert s["loadBalancers"] == lbs(b)
+    assert len(s["deployments"]) == 2, s["deployments"]
+    _wait_for("the new task healthy in the second group, the first group empty",
+              lambda: len(healthy_ports(elb, b)) == 1
+              and not elb.describe_target_health(TargetGroupArn=a)["TargetHealthDescriptions"], 120, up)
+    running = lambda: ecs.list_tasks(cluster="default", serviceName="mover", desiredStatus="RUNNING")["taskArns"]  # noqa: E731
+    arns = _wait_for("the old task stopped", lambda: len(a := running()) == 1 and a, 60, up)
+    (left,) = ecs.describe_tasks(cluster="default", tasks=arns)["tasks"]
+    (target,) = elb.describe_target_health(TargetGroupArn=b)["TargetHealthDescriptions"]
+    assert target["Target"]["Port"] == left["containers"][0]["networkBindings"][0]["hostPort"]
+    ecs.delete_service(cluster="default", service="mover", force=True)

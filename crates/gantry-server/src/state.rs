@@ -6,8 +6,8 @@
 
 pub use gantry_api::agent::TaskState;
 use gantry_api::model::{
-    Cluster, ContainerInstance, Service, SettingName, Tag, Task, TaskDefinition,
-    TaskDefinitionStatus,
+    Cluster, ContainerInstance, LoadBalancer, Service, ServiceRegistry, SettingName, Tag, Task,
+    TaskDefinition, TaskDefinitionStatus,
 };
 use gantry_scheduler::Proto;
 use gantry_store::{Store, Txn};
@@ -214,6 +214,12 @@ pub struct ServiceRecord {
     /// Whether "has reached a steady state" was reported for the current state.
     #[serde(default)]
     pub steady: bool,
+    /// Load balancers and registries UpdateService took off the service: its older tasks
+    /// leave them as they stop, and nothing new joins them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_load_balancers: Vec<LoadBalancer>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_registries: Vec<ServiceRegistry>,
 }
 
 impl ServiceRecord {

@@ -11,6 +11,7 @@ pub(crate) mod network;
 pub(crate) mod placement;
 pub(crate) mod reports;
 pub(crate) mod security_groups;
+mod service_links;
 pub(crate) mod services;
 mod tags;
 mod task_definitions;

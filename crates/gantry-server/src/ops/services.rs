@@ -1,6 +1,10 @@
 //! CreateService, UpdateService, DeleteService, DescribeServices, ListServices. The service
 //! scheduler (crate::services) does the work; these operations change what it aims for.
 
+use super::service_links::{
+    check_load_balancer_containers, check_load_balancers, check_service_registries,
+    replace_with_former, task_definition,
+};
 use super::{clusters, placement, task_definitions};
 use crate::paginate::{max_results, page, Order};
 use crate::state::{records, ServiceRecord, State};
@@ -23,137 +27,6 @@ pub fn deployment_id() -> String {
 /// Adds an event, newest first.
 pub fn event(rec: &mut ServiceRecord, message: String) {
     event_at(rec, message, now_secs())
-}
-
-/// A service's `loadBalancers`: target groups (classic load balancers are not served) that
-/// a load balancer forwards to, each once per container and port.
-fn check_load_balancers(server: &Server, lbs: &[LoadBalancer]) -> Result<(), ApiError> {
-    if lbs.is_empty() {
-        return Ok(());
-    }
-    let Some(targets) = &server.config.targets else {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "Load balancers are served by `gantry up` and `gantry server`; this server has none.",
-        ));
-    };
-    for lb in lbs {
-        if lb.load_balancer_name.is_some() {
-            return Err(ApiError::invalid(
-                "Classic Load Balancers are not served; name a targetGroupArn of an application or network load balancer.",
-            ));
-        }
-        let Some(tg) = lb.target_group_arn.as_deref() else {
-            return Err(ApiError::invalid(
-                "loadBalancers: targetGroupArn is required.",
-            ));
-        };
-        if let Some(why) = targets.refuse(tg) {
-            return Err(ApiError::invalid(why));
-        }
-        if lb.container_name.is_none() || lb.container_port.is_none() {
-            return Err(ApiError::invalid(
-                "loadBalancers: containerName and containerPort are required.",
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A service's `serviceRegistries`: one Cloud Map service of the region, with the port its
-/// SRV record needs (`port`, or `containerName` and `containerPort`), as ECS checks them.
-fn check_service_registries(
-    server: &Server,
-    regs: &[ServiceRegistry],
-    td: &TaskDefinition,
-) -> Result<(), ApiError> {
-    let Some(first) = regs.first() else {
-        return Ok(());
-    };
-    let Some(registries) = &server.config.registries else {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedFeatureException,
-            "Service discovery is served by `gantry up` and `gantry server`; this server has none.",
-        ));
-    };
-    if regs.len() > 1 {
-        return Err(ApiError::invalid(
-            "serviceRegistries: a service can have only one service registry.",
-        ));
-    }
-    let Some(arn) = first.registry_arn.as_deref() else {
-        return Err(ApiError::invalid(
-            "serviceRegistries: registryArn is required.",
-        ));
-    };
-    let needs = registries.needs(arn).map_err(ApiError::invalid)?;
-    let awsvpc = td.network_mode == Some(NetworkMode::Awsvpc);
-    let named = first.container_name.is_some() || first.container_port.is_some();
-    if named && (first.container_name.is_none() || first.container_port.is_none()) {
-        return Err(ApiError::invalid(
-            "serviceRegistries: containerName and containerPort go together.",
-        ));
-    }
-    if named && first.port.is_some() {
-        return Err(ApiError::invalid(
-            "serviceRegistries: give either port or containerName and containerPort, not both.",
-        ));
-    }
-    if needs.port && !named && !(awsvpc && first.port.is_some()) {
-        return Err(ApiError::invalid(format!(
-            "The service registry {arn} has an SRV record: serviceRegistries needs containerName and containerPort{}.",
-            if awsvpc { " (or port)" } else { "" }
-        )));
-    }
-    if !awsvpc && !needs.port {
-        return Err(ApiError::invalid(format!(
-            "The task definition's network mode is {}: its tasks have no address of their own, so the service registry {arn} needs an SRV record (A records need awsvpc).",
-            td.network_mode.map_or("bridge", |m| m.as_str())
-        )));
-    }
-    if let (Some(name), Some(port)) = (&first.container_name, first.container_port) {
-        check_load_balancer_containers(
-            &[LoadBalancer {
-                container_name: Some(name.clone()),
-                container_port: Some(port),
-                ..Default::default()
-            }],
-            td,
-        )?;
-    }
-    Ok(())
-}
-
-/// Each load balancer's container is in the task definition, with a mapping of its port.
-pub(crate) fn check_load_balancer_containers(
-    lbs: &[LoadBalancer],
-    td: &TaskDefinition,
-) -> Result<(), ApiError> {
-    for lb in lbs {
-        let name = lb.container_name.as_deref().unwrap_or_default();
-        let port = lb.container_port.unwrap_or_default();
-        let Some(c) = td
-            .container_definitions
-            .iter()
-            .flatten()
-            .find(|c| c.name.as_deref() == Some(name))
-        else {
-            return Err(ApiError::invalid(format!(
-                "The container {name} does not exist in the task definition."
-            )));
-        };
-        let mapped = c
-            .port_mappings
-            .iter()
-            .flatten()
-            .any(|m| m.container_port == Some(port));
-        if !mapped {
-            return Err(ApiError::invalid(format!(
-                "The container {name} did not have a container port {port} defined."
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// Adds an event made at `now`, newest first (the newest [`MAX_EVENTS`] are kept).
@@ -446,13 +319,7 @@ pub async fn create(
                 st,
                 req.task_definition.as_deref().unwrap_or_default(),
             )?;
-            let td = st
-                .families
-                .values()
-                .flat_map(|f| f.revisions.values())
-                .find(|r| r.task_definition.task_definition_arn.as_deref() == Some(td_arn.as_str()))
-                .map(|r| r.task_definition.clone())
-                .unwrap_or_default();
+            let td = task_definition(st, &td_arn);
             placement::constraints(req.placement_constraints.as_deref(), &td)?;
             check_load_balancer_containers(&load_balancers, &td)?;
             check_service_registries(server, &registries, &td)?;
@@ -524,6 +391,8 @@ pub async fn create(
                 start_failures: 0,
                 next_launch_at: 0.0,
                 steady: false,
+                former_load_balancers: Vec::new(),
+                former_registries: Vec::new(),
             };
             deploy(&mut rec, &td_arn, now);
             let txn = records::SERVICES.put(
@@ -557,6 +426,9 @@ pub async fn update(
     if let Some(s) = &req.placement_strategy {
         placement::strategies(Some(s))?;
     }
+    if let Some(lbs) = &req.load_balancers {
+        check_load_balancers(server, lbs)?;
+    }
     let now = now_secs();
     let s = server
         .write(move |st| {
@@ -571,6 +443,24 @@ pub async fn update(
             };
             if let Some(s) = &strategy {
                 super::capacity_providers::check_strategy_in(st, &cluster, s)?;
+            }
+            if req.load_balancers.is_some() || req.service_registries.is_some() {
+                // Checked against the task definition the service is to run.
+                let arn = match &new_td {
+                    Some(t) => t.clone(),
+                    None => st
+                        .services
+                        .get(&key)
+                        .and_then(|r| r.service.task_definition.clone())
+                        .unwrap_or_default(),
+                };
+                let td = task_definition(st, &arn);
+                if let Some(lbs) = &req.load_balancers {
+                    check_load_balancer_containers(lbs, &td)?;
+                }
+                if let Some(regs) = &req.service_registries {
+                    check_service_registries(server, regs, &td)?;
+                }
             }
             let rec = st.services.get_mut(&key).ok_or_else(not_found)?;
             let daemon = rec.service.scheduling_strategy == Some(SchedulingStrategy::Daemon);
@@ -619,6 +509,22 @@ pub async fn update(
                     req.health_check_grace_period_seconds;
             }
             let mut redeploy = req.force_new_deployment == Some(true);
+            // New load balancers or registries, as ECS: a new deployment whose tasks join them;
+            // the older tasks leave the old ones as they stop.
+            if let Some(lbs) = &req.load_balancers {
+                redeploy |= replace_with_former(
+                    &mut rec.service.load_balancers,
+                    &mut rec.former_load_balancers,
+                    lbs,
+                );
+            }
+            if let Some(regs) = &req.service_registries {
+                redeploy |= replace_with_former(
+                    &mut rec.service.service_registries,
+                    &mut rec.former_registries,
+                    regs,
+                );
+            }
             if let Some(s) = &strategy {
                 let had = rec.service.capacity_provider_strategy.as_ref();
                 if had.is_none() && !redeploy {

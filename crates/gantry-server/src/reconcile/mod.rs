@@ -331,6 +331,16 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
                     .map(|t| (t.id.clone(), task_targets(&lbs, t)))
                     .collect()
             };
+            // Groups UpdateService took off the service: tasks still in them leave as they
+            // stop, and nothing new joins them.
+            let former_of: std::collections::BTreeMap<String, Vec<Target>> =
+                if reg.is_none() || rec.former_load_balancers.is_empty() {
+                    Default::default()
+                } else {
+                    st.service_tasks(&rec.cluster, &rec.name)
+                        .map(|t| (t.id.clone(), task_targets(&rec.former_load_balancers, t)))
+                        .collect()
+                };
             let state_of = |t: &Target| reg.and_then(|r| r.state(&t.0, &t.1, t.2));
             let lb_view = |t: &TaskRecord| -> Option<LbHealth<'_>> {
                 if lbs.is_empty() {
@@ -400,6 +410,7 @@ async fn service_round(server: &Server, key: &(String, String)) -> Result<(), Ap
                 targets_of
                     .get(id)
                     .into_iter()
+                    .chain(former_of.get(id))
                     .flatten()
                     .filter(|t| matches!(state_of(t), Some(s) if s != TargetState::Draining))
                     .cloned()

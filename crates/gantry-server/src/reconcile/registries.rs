@@ -127,14 +127,21 @@ pub async fn round(server: &Server, key: &(String, String)) {
         let Some(rec) = st.services.get(key) else {
             return Vec::new();
         };
-        rec.service
+        // The service's registries, and those UpdateService took off it: its tasks in those
+        // leave as they stop, and none joins them.
+        let current = rec
+            .service
             .service_registries
             .iter()
             .flatten()
-            .filter_map(|reg| {
+            .map(|r| (r, true));
+        let former = rec.former_registries.iter().map(|r| (r, false));
+        current
+            .chain(former)
+            .filter_map(|(reg, joins)| {
                 let arn = reg.registry_arn.clone()?;
                 let held = registry.instances(&arn);
-                let p = plan(
+                let mut p = plan(
                     rec,
                     reg,
                     st.service_tasks(&rec.cluster, &rec.name),
@@ -142,6 +149,9 @@ pub async fn round(server: &Server, key: &(String, String)) {
                     &region,
                     host.as_deref(),
                 );
+                if !joins {
+                    p.register.clear();
+                }
                 Some((arn, p))
             })
             .collect::<Vec<_>>()

@@ -50,6 +50,8 @@ fn service(desired: i32, deployments: Vec<Deployment>) -> ServiceRecord {
         start_failures: 0,
         next_launch_at: 0.0,
         steady: false,
+        former_load_balancers: Vec::new(),
+        former_registries: Vec::new(),
     }
 }
 
