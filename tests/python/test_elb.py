@@ -342,6 +342,7 @@ def test_source_ip_stickiness_and_slow_start(elb, unique, webs):
 
 def make_certificate(tmp_path, cn: str = "web.example.test"):
     """A self-signed RSA certificate and its key (openssl), as PEM files."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
                     "-out", str(cert), "-days", "2", "-subj", f"/CN={cn}",
@@ -374,7 +375,7 @@ def test_https_listeners_serve_an_imported_certificate_over_http2_and_http1(gant
     assert acm.get_certificate(CertificateArn=arn)["Certificate"].startswith("-----BEGIN CERTIFICATE-----")
     assert arn in [c["CertificateArn"] for c in acm.list_certificates()["CertificateSummaryList"]]
     assert acm.list_tags_for_certificate(CertificateArn=arn)["Tags"] == [{"Key": "app", "Value": "web"}]
-    _, other_key = make_certificate(tmp_path / "..", cn="other.example.test")
+    _, other_key = make_certificate(tmp_path / "other", cn="other.example.test")
     with pytest.raises(ClientError) as e:
         acm.import_certificate(Certificate=cert.read_bytes(), PrivateKey=other_key.read_bytes())
     assert code(e) == "ValidationException" and "does not match" in str(e.value)
@@ -412,3 +413,28 @@ def test_https_listeners_serve_an_imported_certificate_over_http2_and_http1(gant
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw_sock:
         with ctx.wrap_socket(raw_sock, server_hostname="web.example.test") as s:
             assert s.getpeercert()["subject"] == ((("commonName", "web.example.test"),),)
+    # More certificates, chosen by SNI (AddListenerCertificates), and a re-imported default
+    # reaching the running listener.
+    api_cert, api_key = make_certificate(tmp_path / "api", cn="api.example.test")
+    api = acm.import_certificate(Certificate=api_cert.read_bytes(), PrivateKey=api_key.read_bytes())["CertificateArn"]
+    elb.add_listener_certificates(ListenerArn=l["ListenerArn"], Certificates=[{"CertificateArn": api}])
+    listed = elb.describe_listener_certificates(ListenerArn=l["ListenerArn"])["Certificates"]
+    assert sorted((c["CertificateArn"], c["IsDefault"]) for c in listed) == sorted([(arn, True), (api, False)])
+
+    def served(name: str, trust) -> str:
+        ctx = ssl.create_default_context(cafile=str(trust))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw_sock:
+            with ctx.wrap_socket(raw_sock, server_hostname=name) as s:
+                return dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+
+    assert served("api.example.test", api_cert) == "api.example.test"
+    assert served("web.example.test", cert) == "web.example.test"
+    with pytest.raises(ClientError) as e:
+        elb.remove_listener_certificates(ListenerArn=l["ListenerArn"], Certificates=[{"CertificateArn": arn}])
+    assert code(e) == "ValidationError"
+    new_cert, new_key = make_certificate(tmp_path / "renewed")
+    acm.import_certificate(CertificateArn=arn, Certificate=new_cert.read_bytes(), PrivateKey=new_key.read_bytes())
+    assert served("web.example.test", new_cert) == "web.example.test"
+    elb.remove_listener_certificates(ListenerArn=l["ListenerArn"], Certificates=[{"CertificateArn": api}])
+    assert [c["CertificateArn"] for c in elb.describe_listener_certificates(
+        ListenerArn=l["ListenerArn"])["Certificates"]] == [arn]

@@ -8,6 +8,10 @@ pub struct KeyPair {
     /// The certificate, then its chain.
     pub chain_pem: Vec<u8>,
     pub key_pem: Vec<u8>,
+    /// The DNS names the certificate is for (its common name first), for SNI.
+    pub names: Vec<String>,
+    /// Changes when the certificate is re-imported.
+    pub revision: u64,
 }
 
 impl std::fmt::Debug for KeyPair {
@@ -23,4 +27,6 @@ pub trait CertificateStore: Send + Sync + std::fmt::Debug + 'static {
     fn exists(&self, arn: &str) -> bool;
     /// The certificate, chain and key `arn` names, opened.
     fn key_pair(&self, arn: &str) -> Option<KeyPair>;
+    /// The certificate's revision, cheaply (listeners reload a re-imported one by it).
+    fn revision(&self, arn: &str) -> Option<u64>;
 }

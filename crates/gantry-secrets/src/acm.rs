@@ -507,6 +507,7 @@ impl gantry_core::CertificateStore for Secrets {
                 return None;
             }
         };
+        let rev = revision(&c);
         let mut chain = c.certificate_pem.into_bytes();
         if !chain.ends_with(b"\n") {
             chain.push(b'\n');
@@ -515,8 +516,19 @@ impl gantry_core::CertificateStore for Secrets {
         Some(KeyPair {
             chain_pem: chain,
             key_pem: key,
+            names: c.facts.names.clone(),
+            revision: rev,
         })
     }
+
+    fn revision(&self, arn: &str) -> Option<u64> {
+        self.certificates.snapshot().get(arn).map(revision)
+    }
+}
+
+/// A certificate's revision: when it was last imported, in microseconds.
+fn revision(c: &CertificateRecord) -> u64 {
+    (c.imported_at * 1e6) as u64
 }
 
 struct Acm(Arc<Secrets>);

@@ -201,7 +201,8 @@ fn listener_xml(x: &mut Xml, l: &Listener) {
     match &l.tls {
         Some(t) => {
             x.leaf("Protocol", "HTTPS");
-            x.list("Certificates", &t.certificates, |x, arn| {
+            // The default certificate; the others are DescribeListenerCertificates'.
+            x.list("Certificates", t.certificates.iter().take(1), |x, arn| {
                 x.leaf("CertificateArn", arn);
             });
             x.leaf("SslPolicy", &t.ssl_policy);
@@ -211,6 +212,126 @@ fn listener_xml(x: &mut Xml, l: &Listener) {
         }
     }
     actions_xml(x, "DefaultActions", &l.actions);
+}
+
+/// Each certificate is in the store.
+fn check_certificates(cx: &Ctx<'_>, arns: &[String]) -> Result<(), ServiceError> {
+    let Some(store) = &cx.elb.settings().certificates else {
+        return Err(invalid_config(
+            "This server keeps no certificates: HTTPS listeners need gantry's ACM.",
+        ));
+    };
+    match arns.iter().find(|c| !store.exists(c)) {
+        Some(missing) => Err(not_found(
+            "CertificateNotFound",
+            format!("Certificate '{missing}' not found"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The `Certificates` of a listener-certificates call.
+fn certificates_given(cx: &Ctx<'_>) -> Result<Vec<String>, ServiceError> {
+    let arns: Vec<String> =
+        cx.p.structs("Certificates")
+            .iter()
+            .filter_map(|f| f.get("CertificateArn").map(|a| a.to_string()))
+            .collect();
+    if arns.is_empty() {
+        return Err(validation(
+            "Certificates must name at least one certificate",
+        ));
+    }
+    Ok(arns)
+}
+
+fn certificates_xml(arns: &[String], default: Option<&str>) -> Xml {
+    let mut x = Xml::new();
+    x.list("Certificates", arns, |x, arn| {
+        x.leaf("CertificateArn", arn);
+        x.leaf(
+            "IsDefault",
+            if Some(arn.as_str()) == default {
+                "true"
+            } else {
+                "false"
+            },
+        );
+    });
+    x
+}
+
+/// Changes an HTTPS listener's certificates with `f`; the listener's certificates after.
+async fn change_certificates(
+    cx: &Ctx<'_>,
+    arn: &str,
+    f: impl FnOnce(&mut ListenerTls) -> Result<(), ServiceError>,
+) -> Result<ListenerTls, ServiceError> {
+    cx.elb
+        .update(|rows| {
+            let Some(Resource::Listener(mut l)) = rows.get(arn).cloned() else {
+                return Err(listener_not_found(arn));
+            };
+            let Some(tls) = l.tls.as_mut() else {
+                return Err(invalid_config(
+                    "Certificates can be added only to HTTPS listeners",
+                ));
+            };
+            f(tls)?;
+            let out = tls.clone();
+            rows.put(arn, Resource::Listener(l));
+            Ok(out)
+        })
+        .await
+}
+
+/// AddListenerCertificates: certificates an HTTPS listener serves by SNI, besides its default.
+pub async fn add_certificates(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    let arn = cx.p.required("ListenerArn")?.to_string();
+    cx.allow("AddListenerCertificates", vec![arn.clone()])?;
+    let added = certificates_given(cx)?;
+    check_certificates(cx, &added)?;
+    let after = change_certificates(cx, &arn, |t| {
+        for a in &added {
+            if !t.certificates.contains(a) {
+                t.certificates.push(a.clone());
+            }
+        }
+        Ok(())
+    })
+    .await?;
+    let shown: Vec<String> = added
+        .into_iter()
+        .filter(|a| after.certificates.contains(a))
+        .collect();
+    Ok(certificates_xml(&shown, None))
+}
+
+pub async fn remove_certificates(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    let arn = cx.p.required("ListenerArn")?.to_string();
+    cx.allow("RemoveListenerCertificates", vec![arn.clone()])?;
+    let removed = certificates_given(cx)?;
+    change_certificates(cx, &arn, |t| {
+        if t.certificates.first().is_some_and(|d| removed.contains(d)) {
+            return Err(validation(
+                "The default certificate of a listener cannot be removed; ModifyListener sets another",
+            ));
+        }
+        t.certificates.retain(|c| !removed.contains(c));
+        Ok(())
+    })
+    .await?;
+    Ok(Xml::new())
+}
+
+pub fn describe_certificates(cx: &Ctx<'_>) -> Result<Xml, ServiceError> {
+    let arn = cx.p.required("ListenerArn")?.to_string();
+    cx.allow("DescribeListenerCertificates", vec![arn.clone()])?;
+    let Some(Resource::Listener(l)) = cx.elb.snapshot().get(&arn).cloned() else {
+        return Err(listener_not_found(&arn));
+    };
+    let arns = l.tls.map(|t| t.certificates).unwrap_or_default();
+    Ok(certificates_xml(&arns, arns.first().map(String::as_str)))
 }
 
 /// ELB's default security policy for HTTPS listeners.
@@ -223,26 +344,25 @@ fn listener_tls(cx: &Ctx<'_>, old: Option<&ListenerTls>) -> Result<ListenerTls, 
             .iter()
             .filter_map(|f| f.get("CertificateArn").map(|a| a.to_string()))
             .collect();
-    let certificates = match (given.is_empty(), old) {
-        (false, _) => given,
-        (true, Some(o)) => o.certificates.clone(),
-        (true, None) => {
+    if given.len() > 1 {
+        return Err(validation(
+            "A listener takes exactly one certificate, its default; add others with AddListenerCertificates",
+        ));
+    }
+    let certificates = match (given.first(), old) {
+        // A new default; the SNI certificates stay.
+        (Some(d), Some(o)) => std::iter::once(d.clone())
+            .chain(o.certificates.iter().skip(1).filter(|c| *c != d).cloned())
+            .collect(),
+        (Some(d), None) => vec![d.clone()],
+        (None, Some(o)) => o.certificates.clone(),
+        (None, None) => {
             return Err(validation(
                 "A certificate must be specified for HTTPS listeners",
             ))
         }
     };
-    let Some(store) = &cx.elb.settings().certificates else {
-        return Err(invalid_config(
-            "This server keeps no certificates: HTTPS listeners need gantry's ACM.",
-        ));
-    };
-    if let Some(missing) = certificates.iter().find(|c| !store.exists(c)) {
-        return Err(not_found(
-            "CertificateNotFound",
-            format!("Certificate '{missing}' not found"),
-        ));
-    }
+    check_certificates(cx, &certificates)?;
     let ssl_policy = match cx.p.get("SslPolicy") {
         Some(p) if p.starts_with("ELBSecurityPolicy-") => p.to_string(),
         Some(p) => {

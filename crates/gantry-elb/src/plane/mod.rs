@@ -5,8 +5,9 @@
 mod check;
 mod http;
 mod tcp;
+mod tls;
 
-use crate::model::{Action, Listener, ListenerTls, Protocol, Resource, Target};
+use crate::model::{Action, Listener, Protocol, Resource, Target};
 use crate::Elb;
 use http_body_util::combinators::BoxBody;
 use hyper::body::Bytes;
@@ -194,42 +195,9 @@ pub(crate) fn first_action(l: &Listener) -> Option<&Action> {
     l.actions.first()
 }
 
-/// Where a listener listens: address, port, protocol, and TLS for HTTPS.
-type Socket = (String, u16, Protocol, Option<ListenerTls>);
-
-/// The TLS side of an HTTPS listener: its default certificate from the store, ALPN offering
-/// HTTP/2 then HTTP/1.1.
-fn acceptor(elb: &Elb, tls: &ListenerTls) -> Result<tokio_rustls::TlsAcceptor, String> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let store = elb
-        .settings()
-        .certificates
-        .as_ref()
-        .ok_or("this server keeps no certificates")?;
-    let arn = tls
-        .certificates
-        .first()
-        .ok_or("the listener has no certificate")?;
-    let pair = store
-        .key_pair(arn)
-        .ok_or_else(|| format!("the certificate {arn} is gone"))?;
-    let chain = CertificateDer::pem_slice_iter(&pair.chain_pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the certificate {arn} is not PEM: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(&pair.key_pem)
-        .map_err(|e| format!("the key of {arn} is not PEM: {e}"))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .map_err(|e| format!("the certificate {arn} cannot serve: {e}"))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
-}
+/// Where a listener listens: address, port, protocol, and whether it is HTTPS (its
+/// certificates are read at each handshake).
+type Socket = (String, u16, Protocol, bool);
 
 /// Runs the data plane for as long as the process lives.
 pub async fn run(elb: Arc<Elb>) {
@@ -246,7 +214,7 @@ pub async fn run(elb: Arc<Elb>) {
             if let Some(Resource::Balancer(b)) = all.get(&l.balancer) {
                 wanted.insert(
                     l.arn.clone(),
-                    (b.address.clone(), l.port, l.protocol, l.tls.clone()),
+                    (b.address.clone(), l.port, l.protocol, l.tls.is_some()),
                 );
             }
         }
@@ -262,9 +230,9 @@ pub async fn run(elb: Arc<Elb>) {
             if running.contains_key(&arn) {
                 continue;
             }
-            let tls = match &at.3 {
-                None => None,
-                Some(t) => match acceptor(&elb, t) {
+            let tls = match at.3 {
+                false => None,
+                true => match tls::acceptor(elb.clone(), &arn) {
                     Ok(a) => Some(a),
                     Err(e) => {
                         tracing::warn!(listener = %arn, error = %e, "an HTTPS listener cannot serve; trying again");
@@ -281,11 +249,7 @@ pub async fn run(elb: Arc<Elb>) {
                     continue;
                 }
             };
-            let shown = if at.3.is_some() {
-                "HTTPS"
-            } else {
-                at.2.as_str()
-            };
+            let shown = if at.3 { "HTTPS" } else { at.2.as_str() };
             tracing::info!(listener = %arn, address = %at.0, port = at.1, protocol = shown, "listening");
             let task = match at.2 {
                 Protocol::Http => tokio::spawn(http::serve(
