@@ -28,6 +28,26 @@ impl ServiceError {
         }
     }
 
+    /// An operation the service's model does not have: AWS's `UnknownOperationException`,
+    /// naming `<target prefix>.<operation>`.
+    pub fn unknown_operation(target_prefix: &str, operation: &str) -> Self {
+        ServiceError::new(
+            "UnknownOperationException",
+            400,
+            format!("Unknown operation {target_prefix}.{operation}"),
+        )
+    }
+
+    /// An operation of the service's model that gantry does not serve, under the service's own
+    /// name for a request it cannot take (`code`).
+    pub fn not_served(code: &'static str, service: &str, operation: &str) -> Self {
+        ServiceError::new(
+            code,
+            400,
+            format!("gantry does not serve the {service} action {operation}; see the README for the ones it does."),
+        )
+    }
+
     /// Whether the server, not the caller, is at fault.
     pub fn is_server_fault(&self) -> bool {
         self.status >= 500

@@ -165,23 +165,21 @@ impl Dispatch for Service {
                 "DeleteLogStream" => encode(&l.delete_stream(decode(b, INVALID)?, g).await?),
                 "DescribeLogStreams" => encode(&l.describe_streams(decode(b, INVALID)?, g).await?),
                 "PutRetentionPolicy" => encode(&l.put_retention(decode(b, INVALID)?, g).await?),
-                "DeleteRetentionPolicy" => encode(&l.delete_retention(decode(b, INVALID)?, g).await?),
+                "DeleteRetentionPolicy" => {
+                    encode(&l.delete_retention(decode(b, INVALID)?, g).await?)
+                }
                 "TagResource" => encode(&l.tag(decode(b, INVALID)?, g).await?),
                 "UntagResource" => encode(&l.untag(decode(b, INVALID)?, g).await?),
                 "ListTagsForResource" => encode(&l.list_tags(decode(b, INVALID)?, g).await?),
                 "PutLogEvents" => encode(&l.put_events(decode(b, INVALID)?, g).await?),
                 "GetLogEvents" => encode(&l.get_events(decode(b, INVALID)?, g).await?),
                 "FilterLogEvents" => encode(&l.filter_events(decode(b, INVALID)?, g).await?),
-                op if Operation::from_name(op).is_some() => Err(ServiceError::new(
+                op if Operation::from_name(op).is_some() => Err(ServiceError::not_served(
                     "InvalidOperationException",
-                    400,
-                    format!("gantry does not serve the CloudWatch Logs action {op}; see the README for the ones it does."),
+                    "CloudWatch Logs",
+                    op,
                 )),
-                op => Err(ServiceError::new(
-                    "UnknownOperationException",
-                    400,
-                    format!("Unknown operation {TARGET_PREFIX}.{op}"),
-                )),
+                op => Err(ServiceError::unknown_operation(TARGET_PREFIX, op)),
             }
         })
     }

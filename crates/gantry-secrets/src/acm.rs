@@ -549,19 +549,13 @@ impl Dispatch for Acm {
                 "RemoveTagsFromCertificate" => s.remove_tags(decode(b, INVALID)?, g).await?,
                 "ListTagsForCertificate" => s.list_tags(decode(b, INVALID)?, g)?,
                 op if gantry_api::acm::Operation::from_name(op).is_some() => {
-                    return Err(ServiceError::new(
+                    return Err(ServiceError::not_served(
                         "InvalidRequestException",
-                        400,
-                        format!("gantry's ACM imports certificates; it does not serve {op} (see the README)."),
+                        "Certificate Manager",
+                        op,
                     ))
                 }
-                op => {
-                    return Err(ServiceError::new(
-                        "UnknownOperationException",
-                        400,
-                        format!("Unknown operation {TARGET_PREFIX}.{op}"),
-                    ))
-                }
+                op => return Err(ServiceError::unknown_operation(TARGET_PREFIX, op)),
             };
             encode(&v)
         })

@@ -141,19 +141,13 @@ impl Dispatch for Service {
                 "UntagResource" => d.untag(decode(b, INVALID)?, g).await?,
                 "ListTagsForResource" => d.list_tags(decode(b, INVALID)?, g)?,
                 op if Operation::from_name(op).is_some() => {
-                    return Err(ServiceError::new(
+                    return Err(ServiceError::not_served(
                         "UnsupportedOperation",
-                        400,
-                        format!("gantry does not serve the Cloud Map action {op}; see the README for the ones it does."),
+                        "Cloud Map",
+                        op,
                     ))
                 }
-                op => {
-                    return Err(ServiceError::new(
-                        "UnknownOperationException",
-                        400,
-                        format!("Unknown operation {TARGET_PREFIX}.{op}"),
-                    ))
-                }
+                op => return Err(ServiceError::unknown_operation(TARGET_PREFIX, op)),
             };
             encode(&v)
         })

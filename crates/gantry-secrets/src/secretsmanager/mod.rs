@@ -108,26 +108,40 @@ impl Dispatch for Service {
             let s = &self.0;
             let g = &call.gate;
             match call.operation {
-                "CreateSecret" => encode(&s.create(decode(b, "InvalidParameterException")?, g).await?),
-                "DescribeSecret" => encode(&s.describe(decode(b, "InvalidParameterException")?, g)?),
+                "CreateSecret" => {
+                    encode(&s.create(decode(b, "InvalidParameterException")?, g).await?)
+                }
+                "DescribeSecret" => {
+                    encode(&s.describe(decode(b, "InvalidParameterException")?, g)?)
+                }
                 "ListSecrets" => encode(&s.list(decode(b, "InvalidParameterException")?, g)?),
-                "GetSecretValue" => encode(&s.get_value(decode(b, "InvalidParameterException")?, g)?),
-                "PutSecretValue" => encode(&s.put_value(decode(b, "InvalidParameterException")?, g).await?),
-                "UpdateSecret" => encode(&s.update(decode(b, "InvalidParameterException")?, g).await?),
-                "DeleteSecret" => encode(&s.delete(decode(b, "InvalidParameterException")?, g).await?),
-                "RestoreSecret" => encode(&s.restore(decode(b, "InvalidParameterException")?, g).await?),
+                "GetSecretValue" => {
+                    encode(&s.get_value(decode(b, "InvalidParameterException")?, g)?)
+                }
+                "PutSecretValue" => encode(
+                    &s.put_value(decode(b, "InvalidParameterException")?, g)
+                        .await?,
+                ),
+                "UpdateSecret" => {
+                    encode(&s.update(decode(b, "InvalidParameterException")?, g).await?)
+                }
+                "DeleteSecret" => {
+                    encode(&s.delete(decode(b, "InvalidParameterException")?, g).await?)
+                }
+                "RestoreSecret" => encode(
+                    &s.restore(decode(b, "InvalidParameterException")?, g)
+                        .await?,
+                ),
                 "TagResource" => encode(&s.tag(decode(b, "InvalidParameterException")?, g).await?),
-                "UntagResource" => encode(&s.untag(decode(b, "InvalidParameterException")?, g).await?),
-                op if Operation::from_name(op).is_some() => Err(ServiceError::new(
+                "UntagResource" => {
+                    encode(&s.untag(decode(b, "InvalidParameterException")?, g).await?)
+                }
+                op if Operation::from_name(op).is_some() => Err(ServiceError::not_served(
                     "InvalidRequestException",
-                    400,
-                    format!("gantry does not serve the Secrets Manager action {op}; see the README for the ones it does."),
+                    "Secrets Manager",
+                    op,
                 )),
-                op => Err(ServiceError::new(
-                    "UnknownOperationException",
-                    400,
-                    format!("Unknown operation {TARGET_PREFIX}.{op}"),
-                )),
+                op => Err(ServiceError::unknown_operation(TARGET_PREFIX, op)),
             }
         })
     }

@@ -46,14 +46,7 @@ pub(super) async fn route(
                 400,
                 format!("gantry serves SSM's Parameter Store only; {other} is not served."),
             ),
-            None => ServiceError::new(
-                "UnknownOperationException",
-                400,
-                format!(
-                    "Unknown operation {}.{other}",
-                    gantry_api::ssm::TARGET_PREFIX
-                ),
-            ),
+            None => ServiceError::unknown_operation(gantry_api::ssm::TARGET_PREFIX, other),
         }),
     }
 }
