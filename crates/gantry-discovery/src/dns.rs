@@ -295,7 +295,6 @@ mod tests {
                         },
                     ],
                 }),
-                health_check: None,
                 health_custom: Some(serde_json::json!({})),
                 kind: "DNS_HTTP".into(),
                 created: 0.0,

@@ -72,9 +72,6 @@ pub struct Service {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns: Option<DnsConfig>,
-    /// `HealthCheckConfig` as given (Route 53 health checks are not run: see the README).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health_check: Option<Value>,
     /// `HealthCheckCustomConfig` as given: instances' health is what
     /// UpdateInstanceCustomHealthStatus says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -285,9 +282,6 @@ pub fn service_json(s: &Service, account: &str, instances: usize, summary: bool)
     }
     if let Some(d) = &s.dns {
         v["DnsConfig"] = json!(d);
-    }
-    if let Some(h) = &s.health_check {
-        v["HealthCheckConfig"] = h.clone();
     }
     if let Some(h) = &s.health_custom {
         v["HealthCheckCustomConfig"] = h.clone();

@@ -8,11 +8,15 @@ use gantry_store::BoxFuture;
 use std::collections::BTreeMap;
 
 impl Discovery {
+    /// The id of the service a registry ARN names, if it is one of this region's.
+    fn service_id<'a>(&self, arn: &'a str) -> Option<&'a str> {
+        arn.strip_prefix(&self.arn("service/"))
+    }
+
     /// The service a registry ARN names, from a snapshot.
     fn service_by_arn(&self, arn: &str) -> Option<Service> {
         let snap = self.snapshot();
-        let id = arn.strip_prefix(&self.arn("service/"))?;
-        View(&snap).service(id).cloned()
+        View(&snap).service(self.service_id(arn)?).cloned()
     }
 }
 
@@ -30,12 +34,12 @@ impl ServiceRegistry for Discovery {
     }
 
     fn instances(&self, registry_arn: &str) -> Vec<(String, BTreeMap<String, String>)> {
-        let Some(s) = self.service_by_arn(registry_arn) else {
+        let Some(id) = self.service_id(registry_arn) else {
             return Vec::new();
         };
         let snap = self.snapshot();
         View(&snap)
-            .instances(&s.id)
+            .instances(id)
             .map(|i| (i.id.clone(), i.attributes.clone()))
             .collect()
     }

@@ -473,7 +473,6 @@ mod tests {
                     })
                     .collect(),
             }),
-            health_check: None,
             health_custom: custom.then(|| json!({})),
             kind: "DNS_HTTP".into(),
             created: 0.0,

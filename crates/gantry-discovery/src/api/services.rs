@@ -131,7 +131,6 @@ impl Discovery {
                     namespace_id: ns.id.clone(),
                     description: r.description.clone(),
                     dns: dns.clone(),
-                    health_check: None,
                     health_custom: r.health_check_custom_config.as_ref().map(|h| json!(h)),
                     kind: kind.to_string(),
                     created: now(),

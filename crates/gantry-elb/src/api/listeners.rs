@@ -230,13 +230,17 @@ fn check_certificates(cx: &Ctx<'_>, arns: &[String]) -> Result<(), ServiceError>
     }
 }
 
+/// The ARNs of `Certificates.member.N.CertificateArn`.
+fn certificate_arns(cx: &Ctx<'_>) -> Vec<String> {
+    cx.p.structs("Certificates")
+        .iter()
+        .filter_map(|f| f.get("CertificateArn").map(|a| a.to_string()))
+        .collect()
+}
+
 /// The `Certificates` of a listener-certificates call.
 fn certificates_given(cx: &Ctx<'_>) -> Result<Vec<String>, ServiceError> {
-    let arns: Vec<String> =
-        cx.p.structs("Certificates")
-            .iter()
-            .filter_map(|f| f.get("CertificateArn").map(|a| a.to_string()))
-            .collect();
+    let arns = certificate_arns(cx);
     if arns.is_empty() {
         return Err(validation(
             "Certificates must name at least one certificate",
@@ -339,11 +343,7 @@ const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-2016-08";
 
 /// An HTTPS listener's `Certificates` and `SslPolicy`, or `old`'s when the request gives none.
 fn listener_tls(cx: &Ctx<'_>, old: Option<&ListenerTls>) -> Result<ListenerTls, ServiceError> {
-    let given: Vec<String> =
-        cx.p.structs("Certificates")
-            .iter()
-            .filter_map(|f| f.get("CertificateArn").map(|a| a.to_string()))
-            .collect();
+    let given = certificate_arns(cx);
     if given.len() > 1 {
         return Err(validation(
             "A listener takes exactly one certificate, its default; add others with AddListenerCertificates",

@@ -95,15 +95,16 @@ impl Certificates {
         })
     }
 
-    /// Each certificate as it stands now: loaded again when its revision moved.
-    fn current(&self) -> Vec<(Vec<String>, Arc<CertifiedKey>)> {
+    /// The key for a handshake asking for `host`: the first certificate whose names cover it,
+    /// else the default; each loaded again when its revision moved.
+    fn key_for(&self, host: Option<&str>) -> Option<Arc<CertifiedKey>> {
         let arns = arns_of(&self.elb, &self.listener);
         let mut loaded = match self.loaded.lock() {
             Ok(l) => l,
             Err(p) => p.into_inner(),
         };
         loaded.retain(|arn, _| arns.contains(arn));
-        let mut out = Vec::new();
+        let mut default = None;
         for arn in &arns {
             let Some(rev) = self.store.revision(arn) else {
                 continue;
@@ -118,22 +119,19 @@ impl Certificates {
                     }
                 }
             }
-            if let Some(l) = loaded.get(arn) {
-                out.push((l.names.clone(), l.key.clone()));
+            let Some(l) = loaded.get(arn) else { continue };
+            if host.is_some_and(|h| l.names.iter().any(|n| covers(n, h))) {
+                return Some(l.key.clone());
             }
+            default.get_or_insert_with(|| l.key.clone());
         }
-        out
+        default
     }
 }
 
 impl ResolvesServerCert for Certificates {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let all = self.current();
-        let by_name = hello.server_name().and_then(|host| {
-            all.iter()
-                .find(|(names, _)| names.iter().any(|n| covers(n, host)))
-        });
-        by_name.or(all.first()).map(|(_, k)| k.clone())
+        self.key_for(hello.server_name())
     }
 }
 
